@@ -1,0 +1,147 @@
+package embedded
+
+import (
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// handler sits in front of gofakes3's HTTP handler and adds what gofakes3 lacks:
+//   - GET/HEAD with partNumber (gofakes3 ignores the parameter and returns the whole object):
+//     turned into a Range request from the part sizes kept at CompleteMultipartUpload, with
+//     x-amz-mp-parts-count, as S3 answers;
+//   - the multipart ETag ("<hex>-N") on GET/HEAD of multipart objects;
+//   - UploadPartCopy is refused with NotImplemented (gofakes3 would read the empty body);
+//   - CopyObject learns which metadata names the request itself carried.
+type handler struct {
+	next http.Handler
+	be   *backend
+}
+
+const hdrPartsCount = "X-Amz-Mp-Parts-Count"
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Amz-S3seal-Internal-") || strings.HasPrefix(k, "X-S3seal-") {
+			delete(r.Header, k)
+		}
+	}
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	q := r.URL.Query()
+	_, isUpload := q["uploadId"]
+	copySource := r.Header.Get("X-Amz-Copy-Source")
+	ew := &etagWriter{ResponseWriter: w}
+
+	switch {
+	case r.Method == http.MethodPut && isUpload && copySource != "":
+		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "UploadPartCopy is not supported by the embedded store")
+		return
+	case r.Method == http.MethodPut && copySource != "" && key != "":
+		var names []string
+		for k := range r.Header {
+			if strings.HasPrefix(k, userMetaPrefix) || (isStandardMeta(k) && k != lastModified) {
+				names = append(names, k)
+			}
+		}
+		r.Header.Set(hdrCopyKeys, strings.Join(names, ","))
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && q.Has("partNumber") && !isUpload && key != "":
+		if !h.partNumber(ew, r, bucket, key, q) {
+			return
+		}
+	}
+	h.next.ServeHTTP(ew, r)
+	ew.fix()
+}
+
+// partNumber rewrites a GET/HEAD ?partNumber=N into a Range request. It returns false when it
+// has answered the request itself.
+func (h *handler) partNumber(w http.ResponseWriter, r *http.Request, bucket, key string, q url.Values) bool {
+	n, err := strconv.Atoi(q["partNumber"][0])
+	if err != nil || n < 1 || n > 10000 {
+		writeError(w, r, http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+		return false
+	}
+	if r.Header.Get("Range") != "" {
+		writeError(w, r, http.StatusBadRequest, "InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+		return false
+	}
+	delete(q, "partNumber")
+	r.URL.RawQuery = q.Encode()
+	sizes, multipart, err := h.be.partLayout(bucket, key)
+	if err != nil {
+		return true // gofakes3 answers NoSuchBucket/NoSuchKey itself
+	}
+	if n > len(sizes) {
+		writeError(w, r, http.StatusRequestedRangeNotSatisfiable, "InvalidPartNumber", "The requested partnumber is not satisfiable")
+		return false
+	}
+	var start int64
+	for _, s := range sizes[:n-1] {
+		start += s
+	}
+	if multipart {
+		w.Header().Set(hdrPartsCount, strconv.Itoa(len(sizes)))
+	}
+	if size := sizes[n-1]; size > 0 {
+		r.Header.Set("Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(start+size-1, 10))
+	}
+	return true
+}
+
+type errorBody struct {
+	XMLName  xml.Name `xml:"Error"`
+	Code     string
+	Message  string
+	Resource string
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = io.WriteString(w, xml.Header)
+	_ = xml.NewEncoder(w).Encode(errorBody{Code: code, Message: msg, Resource: r.URL.Path})
+}
+
+// etagWriter replaces the ETag of a multipart object by the multipart ETag the backend left
+// in the metaETag header, and removes internal headers, before the headers go out.
+type etagWriter struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (w *etagWriter) fix() {
+	if w.done {
+		return
+	}
+	w.done = true
+	hdr := w.Header()
+	if etag := hdr.Get(metaETag); etag != "" {
+		hdr.Set("ETag", etag)
+	}
+	hdr.Del(metaETag)
+	hdr.Del(metaParts)
+}
+
+func (w *etagWriter) WriteHeader(code int) {
+	w.fix()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *etagWriter) Write(p []byte) (int, error) {
+	w.fix()
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps the server's sendfile path for object bodies.
+func (w *etagWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.fix()
+	return io.Copy(w.ResponseWriter, r)
+}
+
+func (w *etagWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
