@@ -1,0 +1,438 @@
+// Package config is the gateway's configuration: one struct whose fields and comments are the
+// documentation (config.example.yaml mirrors it), loaded from a YAML file (go.yaml.in/yaml/v3),
+// then overridden by GATEWAY_* environment variables (how containers and sidecars are
+// configured), then given defaults and validated.
+//
+// Secrets may come from the file, from the environment, or from files named by `*_file` keys
+// (Kubernetes secrets, systemd credentials). Config values are never logged; Redacted returns a
+// copy that is safe to print.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Mode values.
+const (
+	ModeEmbedded = "embedded" // in-process S3 store on local disk + local key file
+	ModeS3       = "s3"       // a real S3 backend (AWS, MinIO, Ceph, ...)
+)
+
+// Key provider values.
+const (
+	ProviderKMS   = "kms"
+	ProviderLocal = "local"
+)
+
+// ETag modes.
+const (
+	ETagPlaintext = "plaintext" // MD5 of the plaintext, sealed in the object (S3 semantics)
+	ETagBackend   = "backend"   // the backend's ETag everywhere; no MD5 and no extra requests in listings
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// Mode is "embedded" or "s3". Default: embedded when no config file is given and
+	// GATEWAY_BACKEND_ENDPOINT is unset, s3 otherwise. Env GATEWAY_MODE.
+	Mode string `yaml:"mode"`
+	// Listen is the S3 listener address. Default 127.0.0.1:8080. Env GATEWAY_LISTEN.
+	Listen string `yaml:"listen"`
+	// Region is the region clients sign for. Default us-east-1. Env GATEWAY_REGION.
+	Region string `yaml:"region"`
+	// DataDir holds the embedded store, its client credentials and the local key file.
+	// Default $XDG_DATA_HOME/s3seal or ~/.local/share/s3seal. Env GATEWAY_DATA_DIR.
+	DataDir string `yaml:"data_dir"`
+	// Credentials are the client credentials the gateway accepts. Env GATEWAY_ACCESS_KEY_ID and
+	// GATEWAY_SECRET_ACCESS_KEY add (or replace, same id) one credential with access to every
+	// bucket. In embedded mode with none configured, one is created in the data dir.
+	Credentials []Credential `yaml:"credentials"`
+	// Backend is the S3 service objects are stored in (mode s3).
+	Backend Backend `yaml:"backend"`
+	// Keys selects and configures the key provider.
+	Keys Keys `yaml:"keys"`
+	// Cache configures the data-key cache.
+	Cache Cache `yaml:"cache"`
+	// Encryption configures format choices.
+	Encryption Encryption `yaml:"encryption"`
+	// Log configures logging.
+	Log Log `yaml:"log"`
+}
+
+// Credential is one client access key.
+type Credential struct {
+	AccessKeyID string `yaml:"access_key_id"`
+	// SecretAccessKey, or SecretAccessKeyFile naming a file that holds it.
+	SecretAccessKey     string `yaml:"secret_access_key"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	// Buckets this credential may use; empty = all.
+	Buckets []string `yaml:"buckets"`
+	// ReadOnly refuses writes with AccessDenied.
+	ReadOnly bool `yaml:"read_only"`
+}
+
+// Backend is the S3 service behind the gateway.
+type Backend struct {
+	// Endpoint URL; empty = AWS S3 for Region. Env GATEWAY_BACKEND_ENDPOINT.
+	Endpoint string `yaml:"endpoint"`
+	// Region the backend is signed for. Default: the gateway's region. Env GATEWAY_BACKEND_REGION.
+	Region string `yaml:"region"`
+	// Static credentials; empty = the AWS default credential chain (env, shared config,
+	// IMDS, web identity). Env GATEWAY_BACKEND_ACCESS_KEY_ID, GATEWAY_BACKEND_SECRET_ACCESS_KEY.
+	AccessKeyID         string `yaml:"access_key_id"`
+	SecretAccessKey     string `yaml:"secret_access_key"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	// PathStyle uses http://host/bucket/key instead of http://bucket.host/key. Default false
+	// (true in embedded mode). Env GATEWAY_BACKEND_PATH_STYLE.
+	PathStyle bool `yaml:"path_style"`
+	// CABundle is a PEM file of extra CAs for a backend with a private certificate.
+	CABundle string `yaml:"ca_bundle"`
+	// Timeout for the response headers of one backend request. Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Keys selects the key provider.
+type Keys struct {
+	// Provider is "kms" or "local". Default: local in embedded mode, kms when kms.key_id is set,
+	// local otherwise. Env GATEWAY_KEY_PROVIDER.
+	Provider string `yaml:"provider"`
+	KMS      KMS    `yaml:"kms"`
+	Local    Local  `yaml:"local"`
+}
+
+// KMS configures AWS KMS (or a server speaking its API).
+type KMS struct {
+	// KeyID (id, ARN or alias) used for new objects. Env GATEWAY_KMS_KEY_ID.
+	KeyID string `yaml:"key_id"`
+	// Endpoint; empty = AWS KMS. Env GATEWAY_KMS_ENDPOINT.
+	Endpoint string `yaml:"endpoint"`
+	// Region; default: the gateway's region. Env GATEWAY_KMS_REGION.
+	Region string `yaml:"region"`
+	// Static credentials; empty = AWS default chain. Env GATEWAY_KMS_ACCESS_KEY_ID,
+	// GATEWAY_KMS_SECRET_ACCESS_KEY.
+	AccessKeyID         string `yaml:"access_key_id"`
+	SecretAccessKey     string `yaml:"secret_access_key"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	// Timeout per KMS call. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts per KMS call, with exponential backoff. Default 4.
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// Local configures the local key file.
+type Local struct {
+	// File path; default <data_dir>/keys.yaml. Created (mode 0600) if missing. Env GATEWAY_LOCAL_KEY_FILE.
+	File string `yaml:"file"`
+}
+
+// Cache configures the data-key cache (see package cache for why these defaults).
+type Cache struct {
+	// Disabled sends every key request to the provider. Env GATEWAY_CACHE_DISABLED.
+	Disabled bool `yaml:"disabled"`
+	// MaxAge of a data key used for new objects. Default 5m.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxObjects encrypted under one data key. Default 10000.
+	MaxObjects int64 `yaml:"max_objects"`
+	// MaxBytes of plaintext encrypted under one data key. Default 64 GiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// DecryptMaxAge of an unwrapped data key kept for reading. Default 5m.
+	DecryptMaxAge time.Duration `yaml:"decrypt_max_age"`
+}
+
+// Encryption configures format choices.
+type Encryption struct {
+	// ETag is "plaintext" (MD5 of the plaintext, as S3) or "backend". Default plaintext.
+	// Env GATEWAY_ETAG.
+	ETag string `yaml:"etag"`
+	// AllowUnencrypted serves objects the gateway did not encrypt (pre-existing data) as they
+	// are. Default true. Env GATEWAY_ALLOW_UNENCRYPTED.
+	AllowUnencrypted *bool `yaml:"allow_unencrypted"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format "text" or "json". Default text. Env GATEWAY_LOG_FORMAT.
+	Format string `yaml:"format"`
+	// Level "debug", "info", "warn", "error". Default info. Env GATEWAY_LOG_LEVEL.
+	Level string `yaml:"level"`
+}
+
+// Load reads the file at path ("" = none), applies the environment (getenv, usually os.Getenv),
+// defaults, and validates.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return nil, err
+	}
+	if c.Mode == "" {
+		if path == "" && getenv("GATEWAY_BACKEND_ENDPOINT") == "" {
+			c.Mode = ModeEmbedded
+		} else {
+			c.Mode = ModeS3
+		}
+	}
+	if err := c.defaults(getenv); err != nil {
+		return nil, err
+	}
+	if err := c.readSecretFiles(); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	var firstErr error
+	boolean := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("config: %s=%q is not a boolean", name, v)
+			}
+			*dst = b
+		}
+	}
+	str("GATEWAY_MODE", &c.Mode)
+	str("GATEWAY_LISTEN", &c.Listen)
+	str("GATEWAY_REGION", &c.Region)
+	str("GATEWAY_DATA_DIR", &c.DataDir)
+	str("GATEWAY_BACKEND_ENDPOINT", &c.Backend.Endpoint)
+	str("GATEWAY_BACKEND_REGION", &c.Backend.Region)
+	str("GATEWAY_BACKEND_ACCESS_KEY_ID", &c.Backend.AccessKeyID)
+	str("GATEWAY_BACKEND_SECRET_ACCESS_KEY", &c.Backend.SecretAccessKey)
+	boolean("GATEWAY_BACKEND_PATH_STYLE", &c.Backend.PathStyle)
+	str("GATEWAY_KEY_PROVIDER", &c.Keys.Provider)
+	str("GATEWAY_KMS_KEY_ID", &c.Keys.KMS.KeyID)
+	str("GATEWAY_KMS_ENDPOINT", &c.Keys.KMS.Endpoint)
+	str("GATEWAY_KMS_REGION", &c.Keys.KMS.Region)
+	str("GATEWAY_KMS_ACCESS_KEY_ID", &c.Keys.KMS.AccessKeyID)
+	str("GATEWAY_KMS_SECRET_ACCESS_KEY", &c.Keys.KMS.SecretAccessKey)
+	str("GATEWAY_LOCAL_KEY_FILE", &c.Keys.Local.File)
+	boolean("GATEWAY_CACHE_DISABLED", &c.Cache.Disabled)
+	str("GATEWAY_ETAG", &c.Encryption.ETag)
+	if v := getenv("GATEWAY_ALLOW_UNENCRYPTED"); v != "" {
+		b := false
+		boolean("GATEWAY_ALLOW_UNENCRYPTED", &b)
+		c.Encryption.AllowUnencrypted = &b
+	}
+	str("GATEWAY_LOG_FORMAT", &c.Log.Format)
+	str("GATEWAY_LOG_LEVEL", &c.Log.Level)
+
+	id, secret := getenv("GATEWAY_ACCESS_KEY_ID"), getenv("GATEWAY_SECRET_ACCESS_KEY")
+	if (id == "") != (secret == "") {
+		return errors.New("config: GATEWAY_ACCESS_KEY_ID and GATEWAY_SECRET_ACCESS_KEY must be set together")
+	}
+	if id != "" {
+		cred := Credential{AccessKeyID: id, SecretAccessKey: secret}
+		replaced := false
+		for i := range c.Credentials {
+			if c.Credentials[i].AccessKeyID == id {
+				c.Credentials[i] = cred
+				replaced = true
+			}
+		}
+		if !replaced {
+			c.Credentials = append(c.Credentials, cred)
+		}
+	}
+	return firstErr
+}
+
+func (c *Config) defaults(getenv func(string) string) error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.DataDir == "" {
+		base := getenv("XDG_DATA_HOME")
+		if base == "" {
+			home := getenv("HOME")
+			if home == "" {
+				return errors.New("config: no data_dir, and neither XDG_DATA_HOME nor HOME is set")
+			}
+			base = filepath.Join(home, ".local", "share")
+		}
+		c.DataDir = filepath.Join(base, "s3seal")
+	}
+	if c.Backend.Region == "" {
+		c.Backend.Region = c.Region
+	}
+	if c.Mode == ModeEmbedded {
+		c.Backend.PathStyle = true
+	}
+	if c.Backend.Timeout == 0 {
+		c.Backend.Timeout = 60 * time.Second
+	}
+	if c.Keys.Provider == "" {
+		switch {
+		case c.Mode == ModeEmbedded:
+			c.Keys.Provider = ProviderLocal
+		case c.Keys.KMS.KeyID != "":
+			c.Keys.Provider = ProviderKMS
+		default:
+			c.Keys.Provider = ProviderLocal
+		}
+	}
+	if c.Keys.KMS.Region == "" {
+		c.Keys.KMS.Region = c.Region
+	}
+	if c.Keys.KMS.Timeout == 0 {
+		c.Keys.KMS.Timeout = 5 * time.Second
+	}
+	if c.Keys.KMS.MaxAttempts == 0 {
+		c.Keys.KMS.MaxAttempts = 4
+	}
+	if c.Keys.Local.File == "" {
+		c.Keys.Local.File = filepath.Join(c.DataDir, "keys.yaml")
+	}
+	if c.Cache.MaxAge == 0 {
+		c.Cache.MaxAge = 5 * time.Minute
+	}
+	if c.Cache.MaxObjects == 0 {
+		c.Cache.MaxObjects = 10000
+	}
+	if c.Cache.MaxBytes == 0 {
+		c.Cache.MaxBytes = 64 << 30
+	}
+	if c.Cache.DecryptMaxAge == 0 {
+		c.Cache.DecryptMaxAge = 5 * time.Minute
+	}
+	if c.Encryption.ETag == "" {
+		c.Encryption.ETag = ETagPlaintext
+	}
+	if c.Encryption.AllowUnencrypted == nil {
+		t := true
+		c.Encryption.AllowUnencrypted = &t
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	return nil
+}
+
+func readSecretFile(path string, dst *string) error {
+	if path == "" {
+		return nil
+	}
+	if *dst != "" {
+		return fmt.Errorf("config: both a secret and a secret file (%s) are set", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: reading secret file: %w", err)
+	}
+	*dst = strings.TrimSpace(string(data))
+	return nil
+}
+
+func (c *Config) readSecretFiles() error {
+	for i := range c.Credentials {
+		if err := readSecretFile(c.Credentials[i].SecretAccessKeyFile, &c.Credentials[i].SecretAccessKey); err != nil {
+			return err
+		}
+	}
+	if err := readSecretFile(c.Backend.SecretAccessKeyFile, &c.Backend.SecretAccessKey); err != nil {
+		return err
+	}
+	return readSecretFile(c.Keys.KMS.SecretAccessKeyFile, &c.Keys.KMS.SecretAccessKey)
+}
+
+// Validate checks the configuration for contradictions.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
+	switch c.Mode {
+	case ModeEmbedded, ModeS3:
+	default:
+		add("mode %q: want %q or %q", c.Mode, ModeEmbedded, ModeS3)
+	}
+	switch c.Keys.Provider {
+	case ProviderLocal:
+	case ProviderKMS:
+		if c.Keys.KMS.KeyID == "" {
+			add("keys.provider is kms but keys.kms.key_id (GATEWAY_KMS_KEY_ID) is empty")
+		}
+	default:
+		add("keys.provider %q: want %q or %q", c.Keys.Provider, ProviderKMS, ProviderLocal)
+	}
+	if c.Mode == ModeS3 && len(c.Credentials) == 0 {
+		add("no client credentials: set credentials in the file or GATEWAY_ACCESS_KEY_ID/GATEWAY_SECRET_ACCESS_KEY")
+	}
+	seen := map[string]bool{}
+	for i, cr := range c.Credentials {
+		if cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
+			add("credentials[%d]: access_key_id and a secret are required", i)
+		}
+		if seen[cr.AccessKeyID] {
+			add("credentials[%d]: duplicate access_key_id", i)
+		}
+		seen[cr.AccessKeyID] = true
+	}
+	if (c.Backend.AccessKeyID == "") != (c.Backend.SecretAccessKey == "") {
+		add("backend: access_key_id and secret_access_key must be set together")
+	}
+	if (c.Keys.KMS.AccessKeyID == "") != (c.Keys.KMS.SecretAccessKey == "") {
+		add("keys.kms: access_key_id and secret_access_key must be set together")
+	}
+	switch c.Encryption.ETag {
+	case ETagPlaintext, ETagBackend:
+	default:
+		add("encryption.etag %q: want %q or %q", c.Encryption.ETag, ETagPlaintext, ETagBackend)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format %q: want text or json", c.Log.Format)
+	}
+	if c.Cache.MaxObjects < 0 || c.Cache.MaxBytes < 0 || c.Cache.MaxAge < 0 || c.Cache.DecryptMaxAge < 0 {
+		add("cache limits must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns a copy with every secret replaced, safe to log or print.
+func (c *Config) Redacted() Config {
+	r := *c
+	r.Credentials = append([]Credential(nil), c.Credentials...)
+	for i := range r.Credentials {
+		if r.Credentials[i].SecretAccessKey != "" {
+			r.Credentials[i].SecretAccessKey = "REDACTED"
+		}
+	}
+	if r.Backend.SecretAccessKey != "" {
+		r.Backend.SecretAccessKey = "REDACTED"
+	}
+	if r.Keys.KMS.SecretAccessKey != "" {
+		r.Keys.KMS.SecretAccessKey = "REDACTED"
+	}
+	return r
+}
