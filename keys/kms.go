@@ -242,8 +242,8 @@ func classifyKMS(err error) error {
 		return nil
 	}
 	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) && respErr.HTTPStatusCode() < http.StatusInternalServerError &&
-		respErr.HTTPStatusCode() != http.StatusTooManyRequests {
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() >= http.StatusBadRequest &&
+		respErr.HTTPStatusCode() < http.StatusInternalServerError && respErr.HTTPStatusCode() != http.StatusTooManyRequests {
 		// A 4xx answer the SDK could not decode into an API error: reachable, but refused.
 		return nil
 	}
