@@ -145,35 +145,41 @@ func (b *backend) BucketExists(name string) (bool, error) {
 // spool copies exactly size bytes from r into a new temp file in dir, positioned at its start, and
 // returns it with the MD5 of the bytes. A body that ends early (or runs long) is
 // IncompleteBody; errors of gofakes3's readers (BadDigest) are passed on.
-func (b *backend) spool(dir string, r io.Reader, size int64) (f *os.File, sum []byte, err error) {
-	f, err = os.CreateTemp(dir, "spool-*")
+func (b *backend) spool(dir string, r io.Reader, size int64) (*os.File, []byte, error) {
+	f, err := os.CreateTemp(dir, "spool-*")
 	if err != nil {
 		return nil, nil, err
 	}
-	defer func() {
-		if err != nil {
-			discard(f)
-			f = nil
-		}
-	}()
+	sum, err := copyExactly(f, r, size)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		discard(f)
+		b.log.Debug("embedded: upload body refused", "err", err)
+		return nil, nil, err
+	}
+	return f, sum, nil
+}
+
+// copyExactly copies r to w, which must be exactly size bytes, and returns their MD5.
+func copyExactly(w io.Writer, r io.Reader, size int64) ([]byte, error) {
 	h := md5.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, size+1))
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, size+1))
 	if err != nil {
 		var code gofakes3.Error
 		if errors.As(err, &code) {
-			return nil, nil, err
+			return nil, err // BadDigest from gofakes3's Content-MD5 check
 		}
-		b.log.Debug("embedded: upload body ended early", "err", err)
-		return nil, nil, gofakes3.ErrIncompleteBody
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, gofakes3.ErrIncompleteBody
+		}
+		return nil, err
 	}
 	if n != size {
-		return nil, nil, gofakes3.ErrorMessagef(gofakes3.ErrIncompleteBody,
-			"body is %d bytes, Content-Length said %d", n, size)
+		return nil, gofakes3.ErrorMessagef(gofakes3.ErrIncompleteBody, "body is %d bytes, Content-Length said %d", n, size)
 	}
-	if _, err = f.Seek(0, io.SeekStart); err != nil {
-		return nil, nil, err
-	}
-	return f, h.Sum(nil), nil
+	return h.Sum(nil), nil
 }
 
 func discard(f *os.File) {
