@@ -1,0 +1,321 @@
+package format
+
+import (
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// Stream is one decryptable stream: a single-part object, or one part of a multipart object
+// (without its 48-byte header). It is safe for concurrent use.
+type Stream struct {
+	aead  cipher.AEAD
+	plain int64
+	nseg  int64
+	part  int // 0 for a single-part object
+}
+
+// SingleStream returns the stream of a single-part object with plainSize plaintext bytes
+// (DecryptedSize of the stored size).
+func (k *ObjectKey) SingleStream(plainSize int64) (*Stream, error) {
+	if k == nil {
+		return nil, errf(ErrMalformed, "stream: nil object key")
+	}
+	if plainSize < 0 || plainSize > MaxPlainSize {
+		return nil, errf(ErrMalformed, "stream: invalid plaintext size %d", plainSize)
+	}
+	return &Stream{aead: newAEAD(k.singlePartKey(plainSize)), plain: plainSize, nseg: numSegments(plainSize)}, nil
+}
+
+// ParsePartHeader parses a 48-byte part header and returns its part number and plaintext size.
+// Errors wrap ErrMalformed or ErrVersion.
+func ParsePartHeader(header []byte) (part int, plainSize int64, err error) {
+	if len(header) != PartHeaderSize {
+		return 0, 0, errf(ErrMalformed, "part header: %d bytes, want %d", len(header), PartHeaderSize)
+	}
+	if header[0] != Version {
+		return 0, 0, errf(ErrVersion, "part header: version %d", header[0])
+	}
+	switch header[1] {
+	case kindMultipart:
+	case kindSingle:
+		return 0, 0, errf(ErrMalformed, "part header: kind 0 (single-part) in a part header")
+	default:
+		return 0, 0, errf(ErrVersion, "part header: kind %d", header[1])
+	}
+	if header[2] != 0 || header[3] != 0 {
+		return 0, 0, errf(ErrMalformed, "part header: reserved bytes not zero")
+	}
+	n := binary.BigEndian.Uint32(header[4:8])
+	if n < 1 || n > MaxPartNumber {
+		return 0, 0, errf(ErrMalformed, "part header: part number %d outside 1..%d", n, MaxPartNumber)
+	}
+	p := binary.BigEndian.Uint64(header[8:16])
+	if p > MaxPlainSize {
+		return 0, 0, errf(ErrMalformed, "part header: plaintext size %d too large", p)
+	}
+	return int(n), int64(p), nil
+}
+
+// PartStream returns the stream of the part whose 48-byte header is given. wantPart is the part
+// number the caller expects (from the backend's part listing); 0 accepts any. A mismatch
+// wraps ErrAuth.
+func (k *ObjectKey) PartStream(header []byte, wantPart int) (*Stream, error) {
+	if k == nil {
+		return nil, errf(ErrMalformed, "stream: nil object key")
+	}
+	part, plain, err := ParsePartHeader(header)
+	if err != nil {
+		return nil, err
+	}
+	if wantPart != 0 && part != wantPart {
+		return nil, errf(ErrAuth, "part header: part number %d where part %d was expected", part, wantPart)
+	}
+	priv, err := k.uploadPrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	ephPub := header[partInfoSize:]
+	pub, err := ecdh.X25519().NewPublicKey(ephPub)
+	if err != nil {
+		return nil, errf(ErrMalformed, "part %d header: ephemeral public key: %v", part, err)
+	}
+	shared, err := priv.ECDH(pub)
+	if err != nil {
+		return nil, errf(ErrAuth, "part %d header: ephemeral public key: %v", part, err)
+	}
+	defer clear(shared)
+	var pi [partInfoSize]byte
+	copy(pi[:], header)
+	pk := multipartKey(shared, ephPub, priv.PublicKey().Bytes(), pi)
+	return &Stream{aead: newAEAD(pk), plain: plain, nseg: numSegments(plain), part: part}, nil
+}
+
+// PlainSize returns the stream's plaintext size.
+func (s *Stream) PlainSize() int64 { return s.plain }
+
+// StoredSize returns the stream's stored size, without a part header.
+func (s *Stream) StoredSize() int64 { return EncryptedSize(s.plain) }
+
+// TrailerOffset returns the stored offset of the trailer within the stream.
+func (s *Stream) TrailerOffset() int64 { return s.StoredSize() - TrailerSize }
+
+func (s *Stream) where() string {
+	if s.part == 0 {
+		return "stream"
+	}
+	return "part " + itoa(int64(s.part))
+}
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// OpenTrailer opens the 32-byte trailer and returns the MD5 it holds, or nil if the writer
+// stored zeros.
+func (s *Stream) OpenTrailer(b []byte) ([]byte, error) {
+	if len(b) != TrailerSize {
+		return nil, errf(ErrMalformed, "%s trailer: %d bytes, want %d", s.where(), len(b), TrailerSize)
+	}
+	var nonce [12]byte
+	binary.BigEndian.PutUint64(nonce[:8], uint64(s.nseg))
+	binary.BigEndian.PutUint32(nonce[8:], flagTrailer)
+	sum, err := s.aead.Open(make([]byte, 0, md5.Size), nonce[:], b, nil)
+	if err != nil {
+		return nil, errf(ErrAuth, "%s trailer", s.where())
+	}
+	var zero [md5.Size]byte
+	if [md5.Size]byte(sum) == zero {
+		return nil, nil
+	}
+	return sum, nil
+}
+
+// Span returns which stored bytes of the stream (offsets relative to the stream start) are
+// needed to decrypt the plaintext range [off, off+length): only the covering segments, never
+// the trailer. An empty range needs no bytes.
+func (s *Stream) Span(off, length int64) (storedOff, storedLen int64, err error) {
+	if off < 0 || length < 0 || off > s.plain || length > s.plain-off {
+		return 0, 0, errf(ErrRange, "%s: range off=%d length=%d outside %d plaintext bytes", s.where(), off, length, s.plain)
+	}
+	if length == 0 {
+		return 0, 0, nil
+	}
+	first, last := off>>segShift, (off+length-1)>>segShift
+	storedOff = first * storedSegment
+	end := min((last+1)*storedSegment, s.TrailerOffset())
+	return storedOff, end - storedOff, nil
+}
+
+// DecryptRange returns a reader of the plaintext [off, off+length). src must yield exactly the
+// stored bytes given by Span(off, length). Every segment is authenticated before any of its
+// bytes are returned.
+func (s *Stream) DecryptRange(src io.Reader, off, length int64) io.Reader {
+	if _, _, err := s.Span(off, length); err != nil {
+		return &DecryptReader{err: err}
+	}
+	if length == 0 {
+		return &DecryptReader{err: io.EOF}
+	}
+	return &DecryptReader{
+		s:      s,
+		src:    src,
+		seg:    off >> segShift,
+		last:   (off + length - 1) >> segShift,
+		skip:   int(off & (SegmentSize - 1)),
+		remain: length,
+		buf:    make([]byte, storedSegment),
+	}
+}
+
+// DecryptAll returns a reader of the whole plaintext. src must yield the whole stored stream
+// (for a part, everything after the header), trailer included. The reader verifies every
+// segment, the final flag, the trailer, and that src ends right after the trailer, before it
+// returns io.EOF.
+func (s *Stream) DecryptAll(src io.Reader) *DecryptReader {
+	return &DecryptReader{
+		s:       s,
+		src:     src,
+		last:    s.nseg - 1,
+		remain:  s.plain,
+		trailer: true,
+		buf:     make([]byte, storedSegment),
+	}
+}
+
+// DecryptReader reads decrypted plaintext; see Stream.DecryptAll and Stream.DecryptRange.
+// After an error every further Read returns the same error.
+type DecryptReader struct {
+	s       *Stream
+	src     io.Reader
+	seg     int64 // next segment to read
+	last    int64 // last segment to read
+	skip    int   // plaintext bytes to drop from the first segment
+	remain  int64 // plaintext bytes still to return
+	trailer bool  // read and verify the trailer and the end of src
+	md5     []byte
+	nonce   [12]byte
+	buf     []byte
+	out     []byte
+	err     error
+}
+
+// MD5 returns the MD5 from the trailer once Read has returned io.EOF after DecryptAll, or nil
+// if the trailer held zeros.
+func (d *DecryptReader) MD5() []byte {
+	if d.err != io.EOF || d.md5 == nil {
+		return nil
+	}
+	return append([]byte(nil), d.md5...)
+}
+
+// Read implements io.Reader.
+func (d *DecryptReader) Read(p []byte) (int, error) {
+	for len(d.out) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		d.err = d.next()
+	}
+	n := copy(p, d.out)
+	d.out = d.out[n:]
+	return n, nil
+}
+
+// WriteTo implements io.WriterTo, saving io.Copy a buffer copy.
+func (d *DecryptReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		for len(d.out) == 0 {
+			if d.err == io.EOF {
+				return total, nil
+			} else if d.err != nil {
+				return total, d.err
+			}
+			d.err = d.next()
+		}
+		n, err := w.Write(d.out)
+		total += int64(n)
+		d.out = d.out[n:]
+		if err != nil {
+			return total, err
+		}
+		if len(d.out) > 0 {
+			return total, io.ErrShortWrite
+		}
+	}
+}
+
+func (d *DecryptReader) setNonce(i int64, flag uint32) {
+	binary.BigEndian.PutUint64(d.nonce[:8], uint64(i))
+	binary.BigEndian.PutUint32(d.nonce[8:], flag)
+}
+
+// readFull reads len(b) stored bytes; a short source is a truncated stream.
+func (d *DecryptReader) readFull(b []byte, what string) error {
+	_, err := io.ReadFull(d.src, b)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errf(ErrAuth, "%s %s: stored data truncated", d.s.where(), what)
+	}
+	return err
+}
+
+func (d *DecryptReader) next() error {
+	s := d.s
+	if d.seg <= d.last {
+		m := SegmentSize
+		flag := uint32(flagMore)
+		if d.seg == s.nseg-1 {
+			m = int(s.plain - d.seg*SegmentSize)
+			flag = flagFinal
+		}
+		c := d.buf[:m+TagSize]
+		if err := d.readFull(c, "segment "+itoa(d.seg)); err != nil {
+			return err
+		}
+		d.setNonce(d.seg, flag)
+		pt, err := s.aead.Open(c[:0], d.nonce[:], c, nil)
+		if err != nil {
+			return errf(ErrAuth, "%s segment %d", s.where(), d.seg)
+		}
+		d.seg++
+		pt = pt[d.skip:]
+		d.skip = 0
+		if int64(len(pt)) > d.remain {
+			pt = pt[:d.remain]
+		}
+		d.remain -= int64(len(pt))
+		d.out = pt
+		return nil
+	}
+	if !d.trailer {
+		return io.EOF
+	}
+	d.trailer = false
+	t := d.buf[:TrailerSize]
+	if err := d.readFull(t, "trailer"); err != nil {
+		return err
+	}
+	sum, err := s.OpenTrailer(t)
+	if err != nil {
+		return err
+	}
+	d.md5 = sum
+	var one [1]byte
+	for empty := 0; ; {
+		n, err := d.src.Read(one[:])
+		switch {
+		case n > 0:
+			return errf(ErrAuth, "%s: stored data continues after the trailer", s.where())
+		case err == io.EOF:
+			return io.EOF
+		case err != nil:
+			return err
+		}
+		if empty++; empty >= maxEmptyReads {
+			return io.ErrNoProgress
+		}
+	}
+}

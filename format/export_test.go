@@ -1,0 +1,21 @@
+package format
+
+import "io"
+
+// Test-only hooks to make randomness deterministic (known-answer vectors, fuzz seeds).
+
+func NewObjectKeyFrom(rnd io.Reader) (*ObjectKey, error) { return newObjectKey(rnd) }
+
+func SealEnvelopeWithRand(rnd io.Reader, ok *ObjectKey, kek []byte, p SealParams) (*Envelope, error) {
+	return sealEnvelope(rnd, ok, kek, p)
+}
+
+func NewPartEncryptReaderWithRand(rnd io.Reader, src io.Reader, upub []byte, partNumber int, size int64, o EncryptOptions) (*EncryptReader, error) {
+	return newPartEncryptReader(rnd, src, upub, partNumber, size, o)
+}
+
+// ObjectKeyBytes exposes OK for cross-checks with the independent decoder.
+func ObjectKeyBytes(k *ObjectKey) []byte { return append([]byte(nil), k.k[:]...) }
+
+// Updating reports whether the test binary runs with -args -update (regenerate test data).
+func Updating() bool { return *update }

@@ -1,0 +1,112 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Format constants.
+const (
+	Version        = 1
+	SegmentSize    = 1 << 16 // S: plaintext bytes per segment
+	TagSize        = 16
+	TrailerSize    = 32
+	PartHeaderSize = 48
+	KeySize        = 32
+	// MetaEnvelope is the canonical MIME header name of the envelope metadata.
+	MetaEnvelope = "X-Amz-Meta-S3seal-Env"
+	// MetaPrefix is the reserved user-metadata prefix.
+	MetaPrefix = "X-Amz-Meta-S3seal-"
+	// MaxPlainSize is the largest plaintext size of one stream (docs/FORMAT.md 3.2).
+	MaxPlainSize = 1 << 48
+	// MaxPartNumber is the largest multipart part number.
+	MaxPartNumber = 10000
+
+	segShift      = 16
+	storedSegment = SegmentSize + TagSize
+)
+
+// Sentinel errors. Every error returned by this package wraps one of them, except errors of a
+// caller-supplied reader or writer, which are passed through unchanged.
+var (
+	// ErrAuth: authentication failed (tampered, truncated, extended or reordered data, wrong
+	// key, object moved to another name).
+	ErrAuth = errors.New("s3seal/format: authentication failed")
+	// ErrMalformed: input cannot be parsed (bad base64, short envelope, bad header, invalid
+	// stored size).
+	ErrMalformed = errors.New("s3seal/format: malformed input")
+	// ErrVersion: unknown format version, kind, wrap or segment size.
+	ErrVersion = errors.New("s3seal/format: unsupported version")
+	// ErrSize: the plaintext source is shorter or longer than the declared size.
+	ErrSize = errors.New("s3seal/format: plaintext size mismatch")
+	// ErrRange: a requested plaintext range lies outside the stream.
+	ErrRange = errors.New("s3seal/format: range out of bounds")
+)
+
+func errf(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+}
+
+// numSegments is n = max(1, ceil(p/S)).
+func numSegments(plain int64) int64 {
+	if plain == 0 {
+		return 1
+	}
+	return (plain + SegmentSize - 1) >> segShift
+}
+
+// EncryptedSize returns the stored size of a single-part object with plain plaintext bytes, or
+// -1 if plain is negative or larger than MaxPlainSize.
+func EncryptedSize(plain int64) int64 {
+	if plain < 0 || plain > MaxPlainSize {
+		return -1
+	}
+	return plain + TagSize*numSegments(plain) + TrailerSize
+}
+
+// DecryptedSize is the inverse of EncryptedSize. It returns an error wrapping ErrMalformed if
+// stored is not the size of any valid stream.
+func DecryptedSize(stored int64) (int64, error) {
+	e := stored - TrailerSize
+	if stored < TrailerSize+TagSize {
+		return 0, errf(ErrMalformed, "stored size %d is too small", stored)
+	}
+	q, r := e/storedSegment, e%storedSegment
+	var p int64
+	switch {
+	case r == 0 && q >= 1:
+		p = q * SegmentSize
+	case r == TagSize && q == 0:
+		p = 0
+	case r > TagSize:
+		p = q*SegmentSize + r - TagSize
+	default:
+		return 0, errf(ErrMalformed, "stored size %d is not a valid stream size", stored)
+	}
+	if p > MaxPlainSize {
+		return 0, errf(ErrMalformed, "stored size %d exceeds the maximum stream size", stored)
+	}
+	return p, nil
+}
+
+// PartEncryptedSize returns the stored size of a multipart part (48-byte header included) with
+// plain plaintext bytes, or -1 if plain is negative or larger than MaxPlainSize.
+func PartEncryptedSize(plain int64) int64 {
+	s := EncryptedSize(plain)
+	if s < 0 {
+		return -1
+	}
+	return s + PartHeaderSize
+}
+
+// PartDecryptedSize is the inverse of PartEncryptedSize (ErrMalformed if stored is invalid).
+func PartDecryptedSize(stored int64) (int64, error) {
+	if stored < PartHeaderSize {
+		return 0, errf(ErrMalformed, "stored part size %d is smaller than the part header", stored)
+	}
+	p, err := DecryptedSize(stored - PartHeaderSize)
+	if err != nil {
+		return 0, errf(ErrMalformed, "stored part size %d is not a valid part size", stored)
+	}
+	return p, nil
+}
