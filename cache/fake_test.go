@@ -142,4 +142,3 @@ func cachedDecKey(c *Cache, keyID string, wrapped []byte, encCtx map[string]stri
 }
 
 func isZero(b []byte) bool { return len(b) > 0 && bytes.Equal(b, make([]byte, len(b))) }
-
