@@ -36,7 +36,7 @@ record_step() { # record_step NAME RC DURATION
 	if (($2 != 0)); then
 		verdict="FAILED (exit $2)"
 	fi
-	STEP_LINES+=("$(printf '  %-40s %-10s %s' "$1" "$3" "$verdict")")
+	STEP_LINES+=("$(printf '  %-48s %-10s %s' "$1" "$3" "$verdict")")
 }
 print_steps() {
 	local l

@@ -162,6 +162,7 @@ func TestRandomBytes(t *testing.T) {
 		{0, "PLAINTEXT"}, {5, "PLAINTEXT"}, {9, "PLAINTEXT"}, {4096, "PLAINTEXT"},
 		{4105, "PLAINTEXT"}, {1 << 20, "S3SEAL-MARKER-1234"}, {100000, "A"}, {100000, "AA"},
 		{70000, "abab"}, {12345, ""},
+		{10 << 20, "AA"}, // ~10 random neighbours equal to "A": extra occurrences unless handled
 	} {
 		t.Run(fmt.Sprintf("%d/%q", c.n, c.marker), func(t *testing.T) {
 			b := RandomBytes(t, c.n, c.marker)
