@@ -177,8 +177,9 @@ func (e *Envelope) Encode() string {
 // length, trailing bytes) or ErrVersion (unknown version, kind, wrap or seg_shift).
 func DecodeEnvelope(s string) (*Envelope, error) {
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return nil, errf(ErrMalformed, "envelope: invalid base64")
+	// The decoder skips CR and LF; only the canonical encoding is accepted.
+	if err != nil || base64.StdEncoding.EncodeToString(b) != s {
+		return nil, errf(ErrMalformed, "envelope: invalid or non-canonical base64")
 	}
 	if len(b) < envFixedSize {
 		return nil, errf(ErrMalformed, "envelope: %d bytes, at least %d needed", len(b), envFixedSize)

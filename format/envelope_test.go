@@ -158,6 +158,7 @@ func TestDecodeEnvelopeMalformed(t *testing.T) {
 		"unpadded":                 {strings.TrimRight(b64(raw[:len(raw)-1]), "="), format.ErrMalformed},
 		"url alphabet":             {base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 150)), format.ErrMalformed},
 		"short":                    {b64(raw[:len(raw)-1]), format.ErrMalformed},
+		"line break":               {b64(raw)[:8] + "\r\n" + b64(raw)[8:], format.ErrMalformed},
 		"trailing byte":            {b64(append(bytes.Clone(raw), 0)), format.ErrMalformed},
 		"key id too long":          {with(5, 0xff), format.ErrMalformed},
 		"version 2":                {with(0, 2), format.ErrVersion},
