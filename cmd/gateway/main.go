@@ -1,0 +1,137 @@
+// Command gateway runs s3seal, the S3-compatible encrypting gateway.
+//
+// With no configuration it starts on 127.0.0.1:8080 with an embedded S3 store on local disk and
+// a local key file, and prints how to point aws-cli at it. `-config FILE` (and GATEWAY_*
+// environment variables) switch to a real S3 backend and AWS KMS; see config.example.yaml.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/s3seal/s3seal/config"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process globals, so that it can be tested.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file (see config.example.yaml); GATEWAY_* environment variables override it")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: gateway [-config FILE]\n\nRuns the s3seal encrypting S3 gateway.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gateway: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(*configPath, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		log.Error("gateway stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level %q: %w", c.Level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// serve builds the gateway, serves until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
+	app, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	endpoint := "http://" + ln.Addr().String()
+	log.Info("gateway listening", "endpoint", endpoint, "mode", cfg.Mode, "backend", app.backendName,
+		"key_provider", cfg.Keys.Provider, "key_id", app.keyID)
+	if app.embeddedCred != nil {
+		printEmbeddedHelp(stdout, endpoint, cfg, app.embeddedCred)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// printEmbeddedHelp prints, once, the lines that point aws-cli at the embedded gateway.
+func printEmbeddedHelp(w io.Writer, endpoint string, cfg *config.Config, c *config.Credential) {
+	fmt.Fprintf(w, `
+s3seal is running in embedded mode: objects are encrypted with the local key file
+  %s
+and stored under
+  %s
+
+Point aws-cli at it by pasting:
+
+export AWS_ACCESS_KEY_ID=%s
+export AWS_SECRET_ACCESS_KEY=%s
+export AWS_DEFAULT_REGION=%s
+aws --endpoint-url %s s3 ls
+
+`, cfg.Keys.Local.File, cfg.DataDir, c.AccessKeyID, c.SecretAccessKey, cfg.Region, endpoint)
+}

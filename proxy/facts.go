@@ -1,0 +1,305 @@
+package proxy
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// objectFacts is what clients see of one stored object version. Cached by (bucket, key,
+// backend ETag): a backend ETag identifies immutable stored content.
+type objectFacts struct {
+	encrypted bool
+	plainSize int64
+	etag      string // quoted, as sent to clients
+}
+
+func factsKey(bucket, key, backendETag string) string {
+	return bucket + "\x00" + key + "\x00" + backendETag
+}
+
+// storedObject is a backend object as described by a HEAD or GET response.
+type storedObject struct {
+	header      http.Header
+	storedSize  int64
+	backendETag string
+	env         *format.Envelope // nil: not written by the gateway
+}
+
+// parseStored reads sizes, ETag and envelope from a 2xx backend response.
+func parseStored(resp *http.Response) (*storedObject, error) {
+	o := &storedObject{header: resp.Header, backendETag: resp.Header.Get("Etag"), storedSize: -1}
+	if cr := resp.Header.Get("Content-Range"); resp.StatusCode == http.StatusPartialContent && cr != "" {
+		i := strings.LastIndexByte(cr, '/')
+		if i < 0 {
+			return nil, fmt.Errorf("backend Content-Range %q", cr)
+		}
+		n, err := strconv.ParseInt(cr[i+1:], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("backend Content-Range %q", cr)
+		}
+		o.storedSize = n
+	} else {
+		o.storedSize = resp.ContentLength
+		if o.storedSize < 0 {
+			n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("backend response without a length")
+			}
+			o.storedSize = n
+		}
+	}
+	if v := resp.Header.Get(format.MetaEnvelope); v != "" {
+		env, err := format.DecodeEnvelope(v)
+		if err != nil {
+			return nil, err
+		}
+		o.env = env
+	}
+	return o, nil
+}
+
+// objectQuery is the part of a client's object request query that selects the stored object
+// (version) on the backend.
+func objectQuery(r *http.Request) url.Values {
+	q := url.Values{}
+	if v := r.URL.Query().Get("versionId"); v != "" {
+		q.Set("versionId", v)
+	}
+	return q
+}
+
+// stat learns what the client must see of the object q addresses, in one backend request
+// where possible: a GET of its last 32 stored bytes returns the metadata, the stored size and
+// the sealed trailer (ETag). It returns the opened object key for encrypted objects (caller
+// zeroes it).
+func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKey, error) {
+	t := target{q.bucket, q.key, objectQuery(q.r)}
+	if g.cfg.ETag == ETagPlaintext {
+		h := http.Header{}
+		h.Set("Range", fmt.Sprintf("bytes=-%d", format.TrailerSize))
+		resp, err := g.backend.send(q.ctx(), http.MethodGet, t, h, nil, 0, "")
+		if err != nil {
+			return nil, objectFacts{}, nil, err
+		}
+		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable { // 416: empty object, HEAD below
+			defer resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				return nil, objectFacts{}, nil, backendError(resp, t)
+			}
+			o, err := parseStored(resp)
+			if err != nil {
+				return nil, objectFacts{}, nil, err
+			}
+			tail, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			if err != nil {
+				return nil, objectFacts{}, nil, err
+			}
+			if len(tail) > format.TrailerSize {
+				tail = tail[len(tail)-format.TrailerSize:]
+			}
+			f, key, err := g.resolve(q, o, tail)
+			return o, f, key, err
+		}
+		resp.Body.Close()
+	}
+	resp, err := g.backend.send(q.ctx(), http.MethodHead, t, nil, nil, 0, "")
+	if err != nil {
+		return nil, objectFacts{}, nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, objectFacts{}, nil, backendError(resp, t)
+	}
+	o, err := parseStored(resp)
+	if err != nil {
+		return nil, objectFacts{}, nil, err
+	}
+	f, key, err := g.resolve(q, o, nil)
+	return o, f, key, err
+}
+
+// resolve computes the client's view of o: plaintext size and ETag, from the cache or from
+// the trailer (tail = the last 32 stored bytes if the caller has them; otherwise they are
+// fetched). When it had to open the object key it returns it (caller zeroes it); on a cache
+// hit the key is nil and a caller that needs it opens it with openKey.
+func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts, *format.ObjectKey, error) {
+	if o.env == nil {
+		if !g.cfg.AllowUnencrypted {
+			return objectFacts{}, nil, s3err.New("AccessDenied", "The object is not encrypted by this gateway and serving unencrypted objects is disabled.")
+		}
+		return objectFacts{encrypted: false, plainSize: o.storedSize, etag: o.backendETag}, nil, nil
+	}
+	if o.env.Kind != format.KindSingle {
+		return objectFacts{}, nil, s3err.New("NotImplemented", "Reading multipart objects is not supported yet.")
+	}
+	if f, ok := g.objects.Get(factsKey(q.bucket, q.key, o.backendETag)); ok && o.backendETag != "" {
+		return f, nil, nil
+	}
+	key, err := g.openKey(q, o.env)
+	if err != nil {
+		return objectFacts{}, nil, err
+	}
+	f, err := g.singleFacts(q, o, key, tail)
+	if err != nil {
+		key.Zero()
+		return objectFacts{}, nil, err
+	}
+	return f, key, nil
+}
+
+// singleFacts resolves a single-part object's facts given its opened key.
+func (g *Gateway) singleFacts(q *request, o *storedObject, key *format.ObjectKey, tail []byte) (objectFacts, error) {
+	ck := factsKey(q.bucket, q.key, o.backendETag)
+	plain, err := format.DecryptedSize(o.storedSize)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
+	if g.cfg.ETag == ETagPlaintext {
+		stream, err := key.SingleStream(plain)
+		if err != nil {
+			return objectFacts{}, err
+		}
+		if len(tail) != format.TrailerSize {
+			if tail, err = g.fetchTail(q, o); err != nil {
+				return objectFacts{}, err
+			}
+		}
+		sum, err := stream.OpenTrailer(tail)
+		if err != nil {
+			return objectFacts{}, err
+		}
+		if sum != nil {
+			f.etag = `"` + hex.EncodeToString(sum) + `"`
+		}
+	}
+	if o.backendETag != "" {
+		g.objects.Add(ck, f)
+	}
+	return f, nil
+}
+
+// fetchTail reads the last 32 stored bytes of exactly the object version o describes.
+func (g *Gateway) fetchTail(q *request, o *storedObject) ([]byte, error) {
+	t := target{q.bucket, q.key, objectQuery(q.r)}
+	h := http.Header{}
+	h.Set("Range", fmt.Sprintf("bytes=%d-%d", o.storedSize-format.TrailerSize, o.storedSize-1))
+	if o.backendETag != "" {
+		h.Set("If-Match", o.backendETag)
+	}
+	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, h, nil, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, backendError(resp, t)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, format.TrailerSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != format.TrailerSize {
+		return nil, fmt.Errorf("%w: trailer read returned %d bytes", format.ErrAuth, len(b))
+	}
+	return b, nil
+}
+
+// checkConditions evaluates If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since
+// against the client-visible ETag, with S3's precedence rules. It returns nil to proceed.
+func checkConditions(r *http.Request, etag string, lastModified string) *s3err.Error {
+	mod, modErr := http.ParseTime(lastModified)
+	if im := r.Header.Get("If-Match"); im != "" {
+		if !etagMatches(im, etag) {
+			return s3err.New("PreconditionFailed", "")
+		}
+	} else if ius := r.Header.Get("If-Unmodified-Since"); ius != "" && modErr == nil {
+		if t, err := http.ParseTime(ius); err == nil && mod.After(t) {
+			return s3err.New("PreconditionFailed", "")
+		}
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if etagMatches(inm, etag) {
+			return s3err.New("NotModified", "")
+		}
+	} else if ims := r.Header.Get("If-Modified-Since"); ims != "" && modErr == nil {
+		if t, err := http.ParseTime(ims); err == nil && !mod.After(t) && !t.After(time.Now()) {
+			return s3err.New("NotModified", "")
+		}
+	}
+	return nil
+}
+
+// etagMatches reports whether an If-Match/If-None-Match list contains etag (or "*").
+func etagMatches(list, etag string) bool {
+	want := strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
+	for _, c := range strings.Split(list, ",") {
+		c = strings.TrimSpace(c)
+		if c == "*" {
+			return true
+		}
+		if strings.Trim(strings.TrimPrefix(c, "W/"), `"`) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// byteRange is a resolved plaintext range.
+type byteRange struct{ off, length int64 }
+
+// parseRange resolves a Range header against size as S3 does: nil for no (or an ignored,
+// syntactically invalid) range; InvalidRange (416) when unsatisfiable.
+func parseRange(h string, size int64) (*byteRange, *s3err.Error) {
+	if h == "" {
+		return nil, nil
+	}
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return nil, nil // S3 ignores what it cannot parse, and multiple ranges
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return nil, nil
+	}
+	invalid := s3err.New("InvalidRange", "")
+	switch {
+	case first == "" && last == "":
+		return nil, nil
+	case first == "": // suffix
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			return nil, nil
+		}
+		if n == 0 || size == 0 {
+			return nil, invalid
+		}
+		n = min(n, size)
+		return &byteRange{size - n, n}, nil
+	default:
+		a, err := strconv.ParseInt(first, 10, 64)
+		if err != nil || a < 0 {
+			return nil, nil
+		}
+		b := size - 1
+		if last != "" {
+			if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
+				return nil, nil
+			}
+		}
+		if a >= size {
+			return nil, invalid
+		}
+		b = min(b, size-1)
+		return &byteRange{a, b - a + 1}, nil
+	}
+}

@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/keys"
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// keyError maps key-provider failures to what S3 answers for SSE-KMS objects; nil if err is not
+// one.
+func keyError(err error) *s3err.Error {
+	switch {
+	case errors.Is(err, keys.ErrKeyNotFound):
+		return s3err.New("KMS.NotFoundException", "The key that protects this object was not found.")
+	case errors.Is(err, keys.ErrKeyDisabled):
+		return s3err.New("KMS.DisabledException", "The key that protects this object is disabled.")
+	case errors.Is(err, keys.ErrAccessDenied):
+		return s3err.New("AccessDenied", "The gateway may not use the key that protects this object.")
+	case errors.Is(err, keys.ErrInvalidCiphertext):
+		// The wrapped data key does not open under its key and context: metadata was altered,
+		// or the object was moved to another bucket in the backend.
+		return s3err.New("InternalError", "The object's key envelope failed authentication.")
+	case errors.Is(err, keys.ErrUnavailable):
+		return s3err.New("ServiceUnavailable", "The key provider is unreachable.")
+	}
+	return nil
+}
+
+// formatError maps format failures; nil if err is not one. Authentication failures are the
+// "tamper" kind (logged apart from I/O errors by the caller).
+func formatError(err error) *s3err.Error {
+	switch {
+	case errors.Is(err, format.ErrAuth):
+		return s3err.New("InternalError", "The stored object failed authentication: it was modified, truncated or moved in the backend.")
+	case errors.Is(err, format.ErrMalformed), errors.Is(err, format.ErrVersion):
+		return s3err.New("InternalError", "The stored object is not in a format this gateway can read.")
+	case errors.Is(err, format.ErrSize):
+		return s3err.New("IncompleteBody", "")
+	}
+	return nil
+}
+
+// openKey unwraps the object key of an envelope read from bucket/key.
+func (g *Gateway) openKey(q *request, env *format.Envelope) (*format.ObjectKey, error) {
+	if env.Wrap != format.WrapProvider {
+		return nil, s3err.New("InvalidRequest", "The object is encrypted with a customer-provided key.")
+	}
+	dk, err := g.cfg.Keys.DecryptKey(q.ctx(), env.KeyID, env.WrappedKey, format.EncryptionContext(q.bucket))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dk)
+	return env.Open(dk, q.bucket, q.key)
+}

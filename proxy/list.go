@@ -1,0 +1,286 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// maxListBody bounds a backend listing document (1,000 entries are well under 1 MiB).
+const maxListBody = 32 << 20
+
+// listConcurrency bounds the backend requests one listing makes to learn plaintext facts of
+// objects it has not seen yet.
+const listConcurrency = 16
+
+// span is a byte range of a document and what replaces it.
+type span struct {
+	start, end int64
+	repl       []byte // nil: delete
+}
+
+// splice applies non-overlapping spans to doc.
+func splice(doc []byte, spans []span) []byte {
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	var out bytes.Buffer
+	out.Grow(len(doc))
+	var at int64
+	for _, s := range spans {
+		out.Write(doc[at:s.start])
+		out.Write(s.repl)
+		at = s.end
+	}
+	out.Write(doc[at:])
+	return out.Bytes()
+}
+
+// listEntry is one <Contents> of a listing, with where its Size and ETag texts are.
+type listEntry struct {
+	key        string
+	size       int64
+	etag       string
+	sizeAt     [2]int64 // text span, {-1,-1} if absent
+	etagAt     [2]int64
+	facts      objectFacts
+	haveFacts  bool
+}
+
+// parseListing finds the Contents entries of a ListBucketResult (v1 or v2). Offsets point into
+// doc so that everything else is sent back byte for byte.
+func parseListing(doc []byte) ([]*listEntry, bool, error) {
+	dec := xml.NewDecoder(bytes.NewReader(doc))
+	var entries []*listEntry
+	var cur *listEntry
+	var path []string
+	urlEncoded := false
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			return entries, urlEncoded, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			path = append(path, t.Name.Local)
+			if len(path) == 2 && t.Name.Local == "Contents" {
+				cur = &listEntry{sizeAt: [2]int64{-1, -1}, etagAt: [2]int64{-1, -1}}
+				entries = append(entries, cur)
+			}
+		case xml.EndElement:
+			if len(path) == 2 && path[1] == "Contents" {
+				cur = nil
+			}
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
+		case xml.CharData:
+			if len(path) == 2 && path[1] == "EncodingType" && string(t) == "url" {
+				urlEncoded = true
+			}
+			if cur == nil || len(path) != 3 {
+				continue
+			}
+			text, err := unescapeXMLText(doc[before:dec.InputOffset()])
+			if err != nil {
+				return nil, false, err
+			}
+			switch path[2] {
+			case "Key":
+				cur.key = text
+			case "Size":
+				cur.size, _ = strconv.ParseInt(text, 10, 64)
+				cur.sizeAt = [2]int64{before, dec.InputOffset()}
+			case "ETag":
+				cur.etag = text
+				cur.etagAt = [2]int64{before, dec.InputOffset()}
+			}
+		}
+	}
+}
+
+// unescapeXMLText decodes the entities of one raw XML text run.
+func unescapeXMLText(raw []byte) (string, error) {
+	var v struct {
+		S string `xml:",chardata"`
+	}
+	doc := append(append([]byte("<x>"), raw...), "</x>"...)
+	if err := xml.Unmarshal(doc, &v); err != nil {
+		return "", err
+	}
+	return v.S, nil
+}
+
+func escapeXMLText(s string) []byte {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.Bytes()
+}
+
+// listObjects forwards ListObjects (v1 and v2) and rewrites sizes and ETags to what clients
+// stored: plaintext sizes and plaintext ETags.
+func (g *Gateway) listObjects(q *request) {
+	t := target{q.bucket, "", backendQuery(q.r)}
+	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		g.fail(q, backendError(resp, t))
+		return
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	entries, urlEncoded, err := parseListing(doc)
+	if err != nil {
+		g.failErr(q, s3err.New("InternalError", "The backend sent a listing that is not valid XML."))
+		return
+	}
+	g.listFacts(q, entries, urlEncoded)
+	var spans []span
+	for _, e := range entries {
+		if !e.haveFacts {
+			continue
+		}
+		if e.sizeAt[0] >= 0 {
+			spans = append(spans, span{e.sizeAt[0], e.sizeAt[1], []byte(strconv.FormatInt(e.facts.plainSize, 10))})
+		}
+		if e.etagAt[0] >= 0 && e.facts.etag != "" {
+			spans = append(spans, span{e.etagAt[0], e.etagAt[1], escapeXMLText(e.facts.etag)})
+		}
+	}
+	out := splice(doc, spans)
+	h := q.w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	q.w.WriteHeader(http.StatusOK)
+	_, _ = q.w.Write(out)
+}
+
+// listFacts fills in the plaintext facts of every entry: from the cache, or by asking the
+// backend (bounded concurrency). An entry whose facts cannot be learned keeps its stored values
+// and is logged.
+func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
+	// Without unencrypted objects and with backend ETags, sizes need no request at all.
+	assumeEncrypted := g.cfg.ETag == ETagBackend && !g.cfg.AllowUnencrypted
+	sem := make(chan struct{}, listConcurrency)
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		key := e.key
+		if urlEncoded {
+			if k, err := url.QueryUnescape(key); err == nil {
+				key = k
+			}
+		}
+		if f, ok := g.objects.Get(factsKey(q.bucket, key, e.etag)); ok && e.etag != "" {
+			e.facts, e.haveFacts = f, true
+			continue
+		}
+		if assumeEncrypted {
+			if p, err := format.DecryptedSize(e.size); err == nil {
+				e.facts, e.haveFacts = objectFacts{encrypted: true, plainSize: p, etag: e.etag}, true
+			}
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(e *listEntry, key string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			sub := &request{w: q.w, r: q.r, id: q.id, op: q.op, bucket: q.bucket, key: key, auth: q.auth, cred: q.cred}
+			_, f, k, err := g.stat(sub)
+			if k != nil {
+				k.Zero()
+			}
+			if err != nil {
+				g.log.Warn("listing: cannot read object facts", "request_id", q.id, "bucket", q.bucket, "key", key, "err", err)
+				return
+			}
+			e.facts, e.haveFacts = f, true
+		}(e, key)
+	}
+	wg.Wait()
+}
+
+// listBuckets forwards ListBuckets, showing a restricted credential only its buckets.
+func (g *Gateway) listBuckets(q *request) {
+	t := target{query: backendQuery(q.r)}
+	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 || len(q.cred.Buckets) == 0 {
+		g.relay(q, resp)
+		return
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	spans, err := hiddenBuckets(doc, func(name string) bool { return g.bucketAllowed(q.cred, name) })
+	if err != nil {
+		g.failErr(q, s3err.New("InternalError", "The backend sent a bucket list that is not valid XML."))
+		return
+	}
+	out := splice(doc, spans)
+	h := q.w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	q.w.WriteHeader(http.StatusOK)
+	_, _ = q.w.Write(out)
+}
+
+// hiddenBuckets returns spans deleting the <Bucket> elements whose name is not allowed.
+func hiddenBuckets(doc []byte, allowed func(string) bool) ([]span, error) {
+	dec := xml.NewDecoder(bytes.NewReader(doc))
+	var spans []span
+	var path []string
+	var start int64
+	var name string
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			return spans, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			path = append(path, t.Name.Local)
+			if len(path) == 3 && t.Name.Local == "Bucket" {
+				start, name = before, ""
+			}
+		case xml.CharData:
+			if len(path) == 4 && path[2] == "Bucket" && path[3] == "Name" {
+				name, _ = unescapeXMLText(doc[before:dec.InputOffset()])
+			}
+		case xml.EndElement:
+			if len(path) == 3 && path[2] == "Bucket" && !allowed(name) {
+				spans = append(spans, span{start, dec.InputOffset(), nil})
+			}
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
+		}
+	}
+}

@@ -1,0 +1,335 @@
+package proxy
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// maxPutSize is S3's limit for a single PUT.
+const maxPutSize = 5 << 30
+
+// checkSSEHeaders refuses encryption requests the gateway does not honour yet, rather than
+// silently storing data under another protection than the client asked for.
+func checkSSEHeaders(h http.Header) *s3err.Error {
+	if h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" ||
+		h.Get("X-Amz-Server-Side-Encryption-Customer-Key") != "" {
+		return s3err.New("NotImplemented", "SSE-C is not supported by this gateway yet.")
+	}
+	switch v := h.Get("X-Amz-Server-Side-Encryption"); v {
+	case "", "AES256":
+		return nil
+	case "aws:kms", "aws:kms:dsse":
+		return s3err.New("NotImplemented", "SSE-KMS key selection is not supported by this gateway yet.")
+	default:
+		return s3err.Newf("InvalidArgument", "Invalid value for x-amz-server-side-encryption: %q", v)
+	}
+}
+
+// putObject encrypts the request body on the fly and stores it with its envelope.
+func (g *Gateway) putObject(q *request) {
+	r := q.r
+	if hasReservedMeta(r.Header) {
+		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
+		return
+	}
+	if e := checkSSEHeaders(r.Header); e != nil {
+		g.fail(q, e)
+		return
+	}
+	size := q.auth.DecodedLength
+	if size < 0 {
+		g.fail(q, s3err.New("MissingContentLength", ""))
+		return
+	}
+	if size > maxPutSize {
+		g.fail(q, s3err.New("EntityTooLarge", ""))
+		return
+	}
+
+	dk, err := g.cfg.Keys.EncryptKey(q.ctx(), g.cfg.KeyID, format.EncryptionContext(q.bucket), size)
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	ok, err := format.NewObjectKey()
+	if err != nil {
+		dk.Zero()
+		g.failErr(q, err)
+		return
+	}
+	defer ok.Zero()
+	env, err := format.SealEnvelope(ok, dk.Plaintext, format.SealParams{
+		Kind: format.KindSingle, Wrap: format.WrapProvider, KeyID: dk.KeyID,
+		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
+	})
+	dk.Zero()
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+
+	payload := q.auth.Body(r.Body, r.Header)
+	defer payload.Close()
+	enc, err := format.NewEncryptReader(payload, ok, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	h := outboundHeaders(r.Header)
+	h.Del("X-Amz-Server-Side-Encryption")
+	h.Set(format.MetaEnvelope, env.Encode())
+	t := target{q.bucket, q.key, nil}
+	resp, err := g.backend.send(q.ctx(), http.MethodPut, t, h, enc, enc.Size(), unsignedPayload)
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		g.fail(q, backendError(resp, t))
+		return
+	}
+	backendETag := resp.Header.Get("Etag")
+	etag := backendETag
+	if sum := enc.MD5(); sum != nil {
+		etag = `"` + hex.EncodeToString(sum) + `"`
+	}
+	if backendETag != "" {
+		g.objects.Add(factsKey(q.bucket, q.key, backendETag), objectFacts{encrypted: true, plainSize: size, etag: etag})
+	}
+	w := q.w.Header()
+	w.Set("Etag", etag)
+	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
+		w.Set("X-Amz-Version-Id", v)
+	}
+	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	if alg, val := payload.Checksum(); alg != "" {
+		w.Set("X-Amz-Checksum-"+strings.ToUpper(alg[:1])+strings.ToLower(alg[1:]), val)
+	}
+	w.Set("Content-Length", "0")
+	q.w.WriteHeader(http.StatusOK)
+}
+
+// setObjectHeaders writes the response headers of GET/HEAD for o with facts f.
+func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
+	w := q.w.Header()
+	copyObjectHeaders(w, o.header)
+	w.Set("Etag", f.etag)
+	w.Set("Accept-Ranges", "bytes")
+	if f.encrypted {
+		w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	} else if v := o.header.Get("X-Amz-Server-Side-Encryption"); v != "" {
+		w.Set("X-Amz-Server-Side-Encryption", v)
+	}
+	v := q.r.URL.Query()
+	for param, header := range responseOverrides {
+		if x := v.Get(param); x != "" {
+			w.Set(header, x)
+		}
+	}
+}
+
+// headObject answers HEAD in plaintext terms.
+func (g *Gateway) headObject(q *request) {
+	o, f, key, err := g.stat(q)
+	if key != nil {
+		key.Zero()
+	}
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+		g.fail(q, e)
+		return
+	}
+	g.setObjectHeaders(q, o, f)
+	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
+	q.w.WriteHeader(http.StatusOK)
+}
+
+// getObject streams an object's plaintext (or a range of it), decrypting and authenticating
+// segment by segment.
+func (g *Gateway) getObject(q *request) {
+	v := q.r.URL.Query()
+	if pn := v.Get("partNumber"); pn != "" && pn != "1" {
+		g.fail(q, s3err.New("NotImplemented", "GET with partNumber > 1 is not supported yet."))
+		return
+	}
+	if q.r.Header.Get("Range") == "" {
+		g.getWhole(q)
+		return
+	}
+	g.getRange(q)
+}
+
+// getWhole serves a GET without Range with one backend GET (plus one for the trailer when the
+// object's ETag is not cached).
+func (g *Gateway) getWhole(q *request) {
+	t := target{q.bucket, q.key, objectQuery(q.r)}
+	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		g.fail(q, backendError(resp, t))
+		return
+	}
+	o, err := parseStored(resp)
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	f, key, err := g.resolve(q, o, nil)
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	if !f.encrypted {
+		g.serveStored(q, o, f, resp.Body)
+		return
+	}
+	if key == nil {
+		if key, err = g.openKey(q, o.env); err != nil {
+			g.failErr(q, err)
+			return
+		}
+	}
+	defer key.Zero()
+	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+		g.fail(q, e)
+		return
+	}
+	stream, err := key.SingleStream(f.plainSize)
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	g.setObjectHeaders(q, o, f)
+	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
+	g.streamPlain(q, http.StatusOK, stream.DecryptAll(resp.Body))
+}
+
+// getRange serves a ranged GET: the facts first, then only the covering segments.
+func (g *Gateway) getRange(q *request) {
+	o, f, key, err := g.stat(q)
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	if !f.encrypted {
+		g.forward(q) // the backend applies Range and conditions itself
+		return
+	}
+	if key == nil {
+		if key, err = g.openKey(q, o.env); err != nil {
+			g.failErr(q, err)
+			return
+		}
+	}
+	defer key.Zero()
+	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+		g.fail(q, e)
+		return
+	}
+	rng, e := parseRange(q.r.Header.Get("Range"), f.plainSize)
+	if e != nil {
+		e.Message = fmt.Sprintf("The requested range is not satisfiable (object size %d)", f.plainSize)
+		g.fail(q, e)
+		return
+	}
+	if rng == nil {
+		rng = &byteRange{0, f.plainSize}
+	}
+	stream, err := key.SingleStream(f.plainSize)
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	var plain io.Reader = http.NoBody
+	var body io.Closer = http.NoBody
+	if rng.length > 0 {
+		soff, slen, err := stream.Span(rng.off, rng.length)
+		if err != nil {
+			g.failErr(q, err)
+			return
+		}
+		t := target{q.bucket, q.key, objectQuery(q.r)}
+		h := http.Header{}
+		h.Set("Range", fmt.Sprintf("bytes=%d-%d", soff, soff+slen-1))
+		if o.backendETag != "" {
+			h.Set("If-Match", o.backendETag)
+		}
+		resp, err := g.backend.send(q.ctx(), http.MethodGet, t, h, nil, 0, "")
+		if err != nil {
+			g.failBackend(q, err)
+			return
+		}
+		if resp.StatusCode != http.StatusPartialContent && resp.StatusCode != http.StatusOK {
+			e := backendError(resp, t)
+			if e.Code == "PreconditionFailed" { // replaced between our two requests
+				e = s3err.New("ServiceUnavailable", "The object changed while it was read; retry.")
+			}
+			g.fail(q, e)
+			return
+		}
+		plain = stream.DecryptRange(resp.Body, rng.off, rng.length)
+		body = resp.Body
+	}
+	defer body.Close()
+	g.setObjectHeaders(q, o, f)
+	w := q.w.Header()
+	w.Set("Content-Length", strconv.FormatInt(rng.length, 10))
+	status := http.StatusOK
+	if q.r.Header.Get("Range") != "" && f.plainSize > 0 {
+		status = http.StatusPartialContent
+		w.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.length-1, f.plainSize))
+	}
+	g.streamPlain(q, status, plain)
+}
+
+// serveStored relays an object the gateway did not encrypt.
+func (g *Gateway) serveStored(q *request, o *storedObject, f objectFacts, body io.Reader) {
+	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+		g.fail(q, e)
+		return
+	}
+	g.setObjectHeaders(q, o, f)
+	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
+	g.streamPlain(q, http.StatusOK, body)
+}
+
+// streamPlain sends status and then src. The first segment is read before the status line,
+// so that an object that fails authentication at its start gets an S3 error; a failure later
+// aborts the connection, so the client never takes a short or altered body for a whole one.
+func (g *Gateway) streamPlain(q *request, status int, src io.Reader) {
+	buf := make([]byte, format.SegmentSize)
+	n, err := io.ReadFull(src, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		g.failErr(q, err)
+		return
+	}
+	q.w.WriteHeader(status)
+	if q.r.Method == http.MethodHead {
+		return
+	}
+	if _, werr := q.w.Write(buf[:n]); werr != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if err != nil { // EOF within the first segment: done
+		return
+	}
+	if _, err := io.CopyBuffer(q.w, src, buf); err != nil {
+		_ = g.toS3Error(q, err) // logs the cause with its kind (tamper or I/O)
+		panic(http.ErrAbortHandler)
+	}
+}

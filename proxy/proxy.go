@@ -1,0 +1,353 @@
+// Package proxy is the gateway's S3 front end: one http.Handler (Gateway) that authenticates a
+// client request (package sigv4), decides what the S3 operation is, encrypts object bodies on
+// the way in and decrypts them on the way out (package format, keys from package cache), and
+// forwards everything to the backend re-signed with the gateway's own credentials
+// (aws-sdk-go-v2's SigV4 signer).
+//
+// Operations that carry object bytes are handled here; every other operation is forwarded
+// unchanged after authentication, unless forwarding could let plaintext reach the backend, in
+// which case it is refused with NotImplemented. A failure after the first response byte aborts
+// the connection (http.ErrAbortHandler), so a client never mistakes a short or altered body for
+// a good one.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/s3seal/s3seal/cache"
+	"github.com/s3seal/s3seal/s3err"
+	"github.com/s3seal/s3seal/sigv4"
+)
+
+// ETag modes (see Config.ETag).
+const (
+	ETagPlaintext = "plaintext"
+	ETagBackend   = "backend"
+)
+
+// KeyCache hands out data keys; *cache.Cache implements it.
+type KeyCache interface {
+	EncryptKey(ctx context.Context, keyID string, encCtx map[string]string, bytes int64) (*cache.DataKey, error)
+	DecryptKey(ctx context.Context, keyID string, wrapped []byte, encCtx map[string]string) ([]byte, error)
+}
+
+// Credential is one client access key and what it may do.
+type Credential struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	// Buckets this credential may use; empty = every bucket.
+	Buckets []string
+	// ReadOnly refuses every write.
+	ReadOnly bool
+}
+
+// Config is everything a Gateway needs. The zero value of optional fields is a sane default.
+type Config struct {
+	// Region is the region clients sign for.
+	Region string
+	// Credentials the gateway accepts from clients.
+	Credentials []Credential
+	// Backend is where objects are stored.
+	Backend Backend
+	// Keys provides data keys (normally the data-key cache in front of a key provider).
+	Keys KeyCache
+	// KeyID is the key provider's key for new objects ("" = the provider's default).
+	KeyID string
+	// ETag is ETagPlaintext (MD5 of the plaintext, as S3) or ETagBackend.
+	ETag string
+	// AllowUnencrypted serves objects without an envelope as they are stored.
+	AllowUnencrypted bool
+	// SigV2 accepts legacy SigV2 client signatures.
+	SigV2 bool
+	// BaseDomains for virtual-hosted-style requests (bucket.<domain>).
+	BaseDomains []string
+	// TrustForwardedHeaders verifies signatures against X-Forwarded-Host/-Proto (behind a
+	// trusted load balancer only).
+	TrustForwardedHeaders bool
+	// Logger receives access-log and error lines; nil = discard.
+	Logger *slog.Logger
+	// Now is the clock (tests); nil = time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the S3 handler.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+	backend  *backend
+	creds    map[string]Credential
+	objects  *lru.Cache[string, objectFacts] // plaintext facts by (bucket, key, backend ETag)
+}
+
+// New checks cfg and returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("proxy: Keys is required")
+	}
+	if cfg.ETag == "" {
+		cfg.ETag = ETagPlaintext
+	}
+	if cfg.ETag != ETagPlaintext && cfg.ETag != ETagBackend {
+		return nil, fmt.Errorf("proxy: unknown ETag mode %q", cfg.ETag)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	be, err := newBackend(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	creds := make(map[string]Credential, len(cfg.Credentials))
+	for _, c := range cfg.Credentials {
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return nil, errors.New("proxy: a credential needs an access key id and a secret")
+		}
+		creds[c.AccessKeyID] = c
+	}
+	facts, err := lru.New[string, objectFacts](100_000)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, backend: be, creds: creds, objects: facts}
+	g.verifier = sigv4.NewVerifier(sigv4.Config{
+		Region:                cfg.Region,
+		Service:               "s3",
+		Secrets:               secretStore(creds),
+		Now:                   cfg.Now,
+		SigV2:                 cfg.SigV2,
+		BaseDomains:           cfg.BaseDomains,
+		TrustForwardedHeaders: cfg.TrustForwardedHeaders,
+	})
+	return g, nil
+}
+
+// secretStore adapts the credential map to sigv4.SecretStore.
+type secretStore map[string]Credential
+
+func (s secretStore) Secret(id string) (string, bool) {
+	c, ok := s[id]
+	return c.SecretAccessKey, ok
+}
+
+// request is one client request in flight.
+type request struct {
+	w      *responseWriter
+	r      *http.Request
+	id     string
+	op     string
+	bucket string
+	key    string
+	auth   *sigv4.Auth
+	cred   Credential
+}
+
+// ctx returns the request's context.
+func (q *request) ctx() context.Context { return q.r.Context() }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &responseWriter{ResponseWriter: w}
+	q := &request{w: rw, r: r, id: newRequestID()}
+	rw.Header().Set("X-Amz-Request-Id", q.id)
+	rw.Header().Set("Server", "s3seal")
+	defer func() {
+		// Access log; a panic (ErrAbortHandler mid-stream) is logged and re-raised.
+		p := recover()
+		status := rw.status
+		if p != nil {
+			status = 0
+		}
+		g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", q.id), slog.String("op", q.op),
+			slog.String("method", r.Method), slog.String("bucket", q.bucket), slog.String("key", q.key),
+			slog.Int("status", status), slog.Int64("bytes_out", rw.written),
+			slog.Duration("duration", time.Since(start)), slog.String("access_key", q.cred.AccessKeyID),
+			slog.Bool("aborted", p != nil))
+		if p != nil {
+			panic(p)
+		}
+	}()
+	g.serve(q)
+}
+
+func (g *Gateway) serve(q *request) {
+	r := q.r
+	var err *s3err.Error
+	q.bucket, q.key, err = g.route(r)
+	if err != nil {
+		q.op = "Unknown"
+		g.fail(q, err)
+		return
+	}
+	h := g.classify(q)
+	auth, aerr := g.verifier.Authenticate(r)
+	if aerr != nil {
+		g.failErr(q, aerr)
+		return
+	}
+	q.auth = auth
+	q.cred = g.creds[auth.AccessKeyID]
+	if e := g.authorize(q, h); e != nil {
+		g.fail(q, e)
+		return
+	}
+	h.fn(q)
+}
+
+// authorize applies the credential's bucket list and read-only flag.
+func (g *Gateway) authorize(q *request, h handler) *s3err.Error {
+	if q.cred.ReadOnly && h.write {
+		return s3err.New("AccessDenied", "This credential is read-only.")
+	}
+	if q.bucket != "" && !g.bucketAllowed(q.cred, q.bucket) {
+		return s3err.New("AccessDenied", "")
+	}
+	return nil
+}
+
+func (g *Gateway) bucketAllowed(c Credential, bucket string) bool {
+	if len(c.Buckets) == 0 {
+		return true
+	}
+	for _, b := range c.Buckets {
+		if b == bucket || b == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// route extracts bucket and key from a path-style or virtual-hosted-style request.
+func (g *Gateway) route(r *http.Request) (bucket, key string, e *s3err.Error) {
+	p := r.URL.Path
+	if !strings.HasPrefix(p, "/") {
+		return "", "", s3err.New("InvalidRequest", "request path must start with /")
+	}
+	host := r.Host
+	if g.cfg.TrustForwardedHeaders {
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+			host = fh
+		}
+	}
+	if h, _, ok := strings.Cut(host, ":"); ok {
+		host = h
+	}
+	host = strings.ToLower(host)
+	for _, d := range g.cfg.BaseDomains {
+		d = strings.ToLower(strings.TrimPrefix(d, "."))
+		if strings.HasSuffix(host, "."+d) {
+			return strings.TrimSuffix(host, "."+d), p[1:], nil
+		}
+	}
+	rest := p[1:]
+	bucket, key, _ = strings.Cut(rest, "/")
+	return bucket, key, nil
+}
+
+// fail writes e for q, with the resource filled in.
+func (g *Gateway) fail(q *request, e *s3err.Error) {
+	if e.Resource == "" {
+		e.Resource = q.r.URL.Path
+	}
+	if q.w.wroteHeader {
+		// Too late for an S3 error: abort so that the client sees a failed transfer.
+		g.log.Warn("aborting response after headers", "request_id", q.id, "code", e.Code, "msg", e.Message)
+		panic(http.ErrAbortHandler)
+	}
+	s3err.Write(q.w, q.r, e, q.id)
+}
+
+// failErr writes the S3 error for err (see toS3Error).
+func (g *Gateway) failErr(q *request, err error) {
+	g.fail(q, g.toS3Error(q, err))
+}
+
+// toS3Error converts any error from the layers below into the S3 error a client should see:
+// S3 and signature errors as they are, key-provider and format errors by kind, anything else
+// as InternalError (logged here; the client sees no detail).
+func (g *Gateway) toS3Error(q *request, err error) *s3err.Error {
+	var se *s3err.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var ve *sigv4.Error
+	if errors.As(err, &ve) {
+		return s3err.New(ve.Code, ve.Message)
+	}
+	if e := keyError(err); e != nil {
+		g.log.Warn("key provider", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
+		return e
+	}
+	if e := formatError(err); e != nil {
+		g.log.Error("object failed authentication", "kind", "tamper", "request_id", q.id,
+			"bucket", q.bucket, "key", q.key, "err", err)
+		return e
+	}
+	if errors.Is(err, context.Canceled) {
+		return s3err.New("RequestTimeout", "the request was canceled")
+	}
+	g.log.Error("internal error", "kind", "io", "request_id", q.id, "op", q.op, "bucket", q.bucket, "key", q.key, "err", err)
+	return s3err.New("InternalError", "")
+}
+
+// responseWriter records what was sent, for the access log and for the choice between an S3
+// error and an aborted connection.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	written     int64
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.status = code
+	w.wroteHeader = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+// Flush passes through to the underlying writer when it can flush.
+func (w *responseWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
