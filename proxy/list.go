@@ -44,13 +44,13 @@ func splice(doc []byte, spans []span) []byte {
 
 // listEntry is one <Contents> of a listing, with where its Size and ETag texts are.
 type listEntry struct {
-	key        string
-	size       int64
-	etag       string
-	sizeAt     [2]int64 // text span, {-1,-1} if absent
-	etagAt     [2]int64
-	facts      objectFacts
-	haveFacts  bool
+	key       string
+	size      int64
+	etag      string
+	sizeAt    [2]int64 // text span, {-1,-1} if absent
+	etagAt    [2]int64
+	facts     objectFacts
+	haveFacts bool
 }
 
 // parseListing finds the Contents entries of a ListBucketResult (v1 or v2). Offsets point into
