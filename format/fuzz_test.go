@@ -13,13 +13,11 @@ import (
 )
 
 // Fixed keys of the fuzz targets (so seeds stay valid across runs).
-var (
-	fuzzOK = bytes.Repeat([]byte{0x42}, 32)
-	fuzzDK = bytes.Repeat([]byte{0x24}, 32)
-)
+func fuzzOK() []byte { return bytes.Repeat([]byte{0x42}, 32) }
+func fuzzDK() []byte { return bytes.Repeat([]byte{0x24}, 32) }
 
 func fuzzKey(t testing.TB) *format.ObjectKey {
-	k, err := format.NewObjectKeyFrom(bytes.NewReader(fuzzOK))
+	k, err := format.NewObjectKeyFrom(bytes.NewReader(fuzzOK()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +45,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if e.Encode() != s {
 			t.Fatalf("decode/encode not canonical: %q -> %q", s, e.Encode())
 		}
-		k, err := e.Open(fuzzDK, "bucket", "object")
+		k, err := e.Open(fuzzDK(), "bucket", "object")
 		if err != nil && !errors.Is(err, format.ErrAuth) {
 			t.Fatalf("Open: %v", err)
 		}
@@ -123,12 +121,12 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		t.Skip("run with -args -update to regenerate the fuzz seed corpora")
 	}
 	k := fuzzKey(t)
-	e, err := format.SealEnvelope(k, fuzzDK, format.SealParams{Kind: format.KindSingle, Wrap: format.WrapProvider,
+	e, err := format.SealEnvelope(k, fuzzDK(), format.SealParams{Kind: format.KindSingle, Wrap: format.WrapProvider,
 		KeyID: "alias/fuzz", WrappedKey: []byte("wrapped"), Bucket: "bucket", Object: "object"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := format.SealEnvelope(k, fuzzDK, format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapCustomerKey, Bucket: "bucket", Object: "object"})
+	c, _ := format.SealEnvelope(k, fuzzDK(), format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapCustomerKey, Bucket: "bucket", Object: "object"})
 	writeSeeds(t, "FuzzDecodeEnvelope", "string", e.Encode(), c.Encode(), "", "AQ==", e.Encode()[:40])
 
 	var stored []string
