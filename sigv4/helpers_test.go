@@ -91,3 +91,5 @@ func wantCode(t testing.TB, err error, code string) {
 		t.Fatalf("error code = %s (%s), want %s", e.Code, e.Message, code)
 	}
 }
+
+func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }

@@ -186,7 +186,7 @@ func presign(t *testing.T, method, rawURL string, expires string, at time.Time, 
 	return signed
 }
 
-func getURL(t *testing.T, u string) *http.Request {
+func getURL(t testing.TB, u string) *http.Request {
 	return toServer(t, newReq(t, http.MethodGet, u, nil))
 }
 
