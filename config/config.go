@@ -49,6 +49,19 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Region is the region clients sign for. Default us-east-1. Env GATEWAY_REGION.
 	Region string `yaml:"region"`
+	// TLS serves the S3 listener over HTTPS when both files are set. The certificate is
+	// re-read on SIGHUP.
+	TLS TLS `yaml:"tls"`
+	// BaseDomains enable virtual-hosted-style requests: <bucket>.<base domain>. Env
+	// GATEWAY_BASE_DOMAINS (comma-separated).
+	BaseDomains []string `yaml:"base_domains"`
+	// TrustForwardedHeaders verifies signatures against X-Forwarded-Host/X-Forwarded-Proto, for
+	// a gateway behind a trusted load balancer that rewrites Host. Default false. Env
+	// GATEWAY_TRUST_FORWARDED_HEADERS.
+	TrustForwardedHeaders bool `yaml:"trust_forwarded_headers"`
+	// SigV2 accepts legacy SigV2 signatures (header and query) from old applications; requests
+	// are re-signed to the backend with SigV4. Default false. Env GATEWAY_SIGV2.
+	SigV2 bool `yaml:"sigv2"`
 	// DataDir holds the embedded store, its client credentials and the local key file.
 	// Default $XDG_DATA_HOME/s3seal or ~/.local/share/s3seal. Env GATEWAY_DATA_DIR.
 	DataDir string `yaml:"data_dir"`
@@ -66,6 +79,14 @@ type Config struct {
 	Encryption Encryption `yaml:"encryption"`
 	// Log configures logging.
 	Log Log `yaml:"log"`
+}
+
+// TLS configures HTTPS on the S3 listener.
+type TLS struct {
+	// CertFile is a PEM certificate chain. Env GATEWAY_TLS_CERT_FILE.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key. Env GATEWAY_TLS_KEY_FILE.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Credential is one client access key.
@@ -98,6 +119,10 @@ type Backend struct {
 	CABundle string `yaml:"ca_bundle"`
 	// Timeout for the response headers of one backend request. Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
+	// Payload is how object bodies are sent without hashing the ciphertext again: "auto"
+	// (CRC32C trailer over http, unsigned over https and in embedded mode), "unsigned" or
+	// "crc-trailer". Default auto. Env GATEWAY_BACKEND_PAYLOAD.
+	Payload string `yaml:"payload"`
 }
 
 // Keys selects the key provider.
@@ -220,6 +245,19 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("GATEWAY_LISTEN", &c.Listen)
 	str("GATEWAY_REGION", &c.Region)
 	str("GATEWAY_DATA_DIR", &c.DataDir)
+	str("GATEWAY_TLS_CERT_FILE", &c.TLS.CertFile)
+	str("GATEWAY_TLS_KEY_FILE", &c.TLS.KeyFile)
+	if v := getenv("GATEWAY_BASE_DOMAINS"); v != "" {
+		c.BaseDomains = nil
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				c.BaseDomains = append(c.BaseDomains, d)
+			}
+		}
+	}
+	boolean("GATEWAY_TRUST_FORWARDED_HEADERS", &c.TrustForwardedHeaders)
+	boolean("GATEWAY_SIGV2", &c.SigV2)
+	str("GATEWAY_BACKEND_PAYLOAD", &c.Backend.Payload)
 	str("GATEWAY_BACKEND_ENDPOINT", &c.Backend.Endpoint)
 	str("GATEWAY_BACKEND_REGION", &c.Backend.Region)
 	str("GATEWAY_BACKEND_ACCESS_KEY_ID", &c.Backend.AccessKeyID)
@@ -288,6 +326,9 @@ func (c *Config) defaults(getenv func(string) string) error {
 	}
 	if c.Backend.Timeout == 0 {
 		c.Backend.Timeout = 60 * time.Second
+	}
+	if c.Backend.Payload == "" {
+		c.Backend.Payload = "auto"
 	}
 	if c.Keys.Provider == "" {
 		switch {
@@ -402,6 +443,14 @@ func (c *Config) Validate() error {
 	}
 	if (c.Keys.KMS.AccessKeyID == "") != (c.Keys.KMS.SecretAccessKey == "") {
 		add("keys.kms: access_key_id and secret_access_key must be set together")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls: cert_file and key_file must be set together")
+	}
+	switch c.Backend.Payload {
+	case "auto", "unsigned", "crc-trailer":
+	default:
+		add("backend.payload %q: want auto, unsigned or crc-trailer", c.Backend.Payload)
 	}
 	switch c.Encryption.ETag {
 	case ETagPlaintext, ETagBackend:

@@ -3,15 +3,20 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/internal/testenv"
@@ -37,6 +42,18 @@ func checkAtRest(t *testing.T, m *testenv.MinIO, bucket, key string, plain []byt
 	}
 	if at := sharedRun(plain, stored); at >= 0 {
 		t.Errorf("%s: stored bytes contain a 16-byte run of the plaintext at offset %d", key, at)
+	}
+	// Over plain HTTP the gateway sends object bodies with a CRC32C trailer (backend.payload
+	// auto), so MinIO checked and recorded the checksum of the ciphertext it stored.
+	head, err := m.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{
+		Bucket: &bucket, Key: &key, ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatalf("%s: direct HEAD: %v", key, err)
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(stored, crc32.MakeTable(crc32.Castagnoli)))
+	if got := aws.ToString(head.ChecksumCRC32C); got != base64.StdEncoding.EncodeToString(sum[:]) {
+		t.Errorf("%s: MinIO's CRC32C of the stored bytes is %q, want %q", key, got, base64.StdEncoding.EncodeToString(sum[:]))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type Backend struct {
 	Credentials aws.CredentialsProvider
 	// Transport sends backend requests; nil = NewTransport(TransportOptions{}).
 	Transport http.RoundTripper
+	// Payload is how object bodies are sent: PayloadAuto (default), PayloadUnsigned or
+	// PayloadCRCTrailer.
+	Payload string
 }
 
 // TransportOptions configures NewTransport.
@@ -87,6 +91,7 @@ type backend struct {
 	base      *url.URL
 	region    string
 	pathStyle bool
+	crcStream bool // object bodies as aws-chunked with a CRC32C trailer
 	creds     aws.CredentialsProvider
 	signer    *v4.Signer
 	client    *http.Client
@@ -104,6 +109,16 @@ func newBackend(b Backend) (*backend, error) {
 	if b.Credentials == nil {
 		return nil, errors.New("backend credentials are required")
 	}
+	var crcStream bool
+	switch b.Payload {
+	case "", PayloadAuto:
+		crcStream = u.Scheme == "http"
+	case PayloadUnsigned:
+	case PayloadCRCTrailer:
+		crcStream = true
+	default:
+		return nil, fmt.Errorf("backend payload mode %q: want %q, %q or %q", b.Payload, PayloadAuto, PayloadUnsigned, PayloadCRCTrailer)
+	}
 	tr := b.Transport
 	if tr == nil {
 		t, err := NewTransport(TransportOptions{})
@@ -116,6 +131,7 @@ func newBackend(b Backend) (*backend, error) {
 		base:      u,
 		region:    b.Region,
 		pathStyle: b.PathStyle,
+		crcStream: crcStream,
 		creds:     b.Credentials,
 		// S3 canonical URIs are not escaped a second time.
 		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
@@ -253,6 +269,27 @@ func (b *backend) send(ctx context.Context, method string, t target, h http.Head
 		return nil, fmt.Errorf("signing backend request: %w", err)
 	}
 	return b.client.Do(req)
+}
+
+// sendObject sends an object body (exactly length bytes) without hashing it: as
+// UNSIGNED-PAYLOAD, or framed as aws-chunked with a CRC32C trailer that the backend verifies
+// (see the Payload modes).
+func (b *backend) sendObject(ctx context.Context, method string, t target, h http.Header, body io.Reader, length int64) (*http.Response, error) {
+	if !b.crcStream {
+		return b.send(ctx, method, t, h, body, length, unsignedPayload)
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	enc := h.Values("Content-Encoding")
+	h.Del("Content-Encoding")
+	h.Add("Content-Encoding", "aws-chunked")
+	for _, v := range enc {
+		h.Add("Content-Encoding", v)
+	}
+	h.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(length, 10))
+	h.Set("X-Amz-Trailer", crcTrailerName)
+	return b.send(ctx, method, t, h, newChunkedEncoder(body, length), chunkedLength(length), "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
 }
 
 // sendSmall sends a request whose body is held in memory, signed with its SHA-256.

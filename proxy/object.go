@@ -86,7 +86,7 @@ func (g *Gateway) putObject(q *request) {
 	h.Del("X-Amz-Server-Side-Encryption")
 	h.Set(format.MetaEnvelope, env.Encode())
 	t := target{q.bucket, q.key, nil}
-	resp, err := g.backend.send(q.ctx(), http.MethodPut, t, h, enc, enc.Size(), unsignedPayload)
+	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, enc, enc.Size())
 	if err != nil {
 		g.failBackend(q, err)
 		return

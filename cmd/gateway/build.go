@@ -77,14 +77,17 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		})
 	}
 	gw, err := proxy.New(proxy.Config{
-		Region:           cfg.Region,
-		Credentials:      creds,
-		Backend:          backend,
-		Keys:             keyCache,
-		KeyID:            a.keyID,
-		ETag:             cfg.Encryption.ETag,
-		AllowUnencrypted: *cfg.Encryption.AllowUnencrypted,
-		Logger:           log,
+		Region:                cfg.Region,
+		Credentials:           creds,
+		Backend:               backend,
+		Keys:                  keyCache,
+		KeyID:                 a.keyID,
+		ETag:                  cfg.Encryption.ETag,
+		AllowUnencrypted:      *cfg.Encryption.AllowUnencrypted,
+		SigV2:                 cfg.SigV2,
+		BaseDomains:           cfg.BaseDomains,
+		TrustForwardedHeaders: cfg.TrustForwardedHeaders,
+		Logger:                log,
 	})
 	if err != nil {
 		return nil, err
@@ -124,6 +127,7 @@ func buildBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, a *
 			// the data dir); requests are still signed, like for any backend.
 			Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", ""),
 			Transport:   store.Transport(),
+			Payload:     proxy.PayloadUnsigned, // a local socket: nothing in flight to protect
 		}, nil
 	}
 
@@ -154,6 +158,7 @@ func buildBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, a *
 		PathStyle:   cfg.Backend.PathStyle,
 		Credentials: provider,
 		Transport:   tr,
+		Payload:     cfg.Backend.Payload,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -95,7 +96,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	endpoint := "http://" + ln.Addr().String()
+	scheme := "http"
+	if cfg.TLS.CertFile != "" {
+		certs, err := newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		stopReload := certs.reloadOnSIGHUP(log)
+		defer stopReload()
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get})
+		scheme = "https"
+	}
+	endpoint := scheme + "://" + ln.Addr().String()
 	log.Info("gateway listening", "endpoint", endpoint, "mode", cfg.Mode, "backend", app.backendName,
 		"key_provider", cfg.Keys.Provider, "key_id", app.keyID)
 	if app.embeddedCred != nil {
