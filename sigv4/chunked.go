@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/hmac"
 	"encoding/hex"
-	"errors"
 	"io"
 	"math"
 	"strings"
@@ -75,7 +74,13 @@ func errTruncated() *Error {
 	return newError(CodeIncompleteBody, "The request body ended before the aws-chunked encoding was complete.")
 }
 
-var errLineAtEOF = errors.New("end of body at a line start")
+// sentinelError is a constant error value.
+type sentinelError string
+
+func (e sentinelError) Error() string { return string(e) }
+
+// errLineAtEOF: the body ended exactly where a line would start.
+const errLineAtEOF = sentinelError("end of body at a line start")
 
 // readLine reads one CRLF-terminated line of at most max bytes (without the
 // CRLF). It returns errLineAtEOF if the body ends before the line starts.

@@ -226,6 +226,9 @@ func (p *Payload) finish() *Error {
 		p.ckValue = base64.StdEncoding.EncodeToString(got)
 	}
 	p.done = true
+	if p.chunked != nil {
+		p.chunked.zero()
+	}
 	return nil
 }
 
