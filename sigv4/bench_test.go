@@ -89,4 +89,3 @@ func BenchmarkAuthenticateHeaderV4(b *testing.B) {
 		}
 	}
 }
-
