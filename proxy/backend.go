@@ -298,9 +298,17 @@ func (b *backend) sendSmall(ctx context.Context, method string, t target, h http
 	return b.send(ctx, method, t, h, bytes.NewReader(body), int64(len(body)), hex.EncodeToString(sum[:]))
 }
 
-// backendError turns a non-2xx backend response into the S3 error to show the client. The body
+// backendError is backendErrorOf, with 5xx answers reported to the observer.
+func (g *Gateway) backendError(q *request, resp *http.Response, t target) *s3err.Error {
+	if resp.StatusCode >= 500 {
+		g.obs.BackendError(q.op)
+	}
+	return backendErrorOf(resp, t)
+}
+
+// backendErrorOf turns a non-2xx backend response into the S3 error to show the client. The body
 // is read (bounded) and closed.
-func backendError(resp *http.Response, t target) *s3err.Error {
+func backendErrorOf(resp *http.Response, t target) *s3err.Error {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if e := s3err.Parse(data, resp.StatusCode); e != nil {

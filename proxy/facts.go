@@ -93,7 +93,7 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable { // 416: empty object, HEAD below
 			defer resp.Body.Close()
 			if resp.StatusCode/100 != 2 {
-				return nil, objectFacts{}, nil, backendError(resp, t)
+				return nil, objectFacts{}, nil, g.backendError(q, resp, t)
 			}
 			o, err := parseStored(resp)
 			if err != nil {
@@ -117,7 +117,7 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, objectFacts{}, nil, backendError(resp, t)
+		return nil, objectFacts{}, nil, g.backendError(q, resp, t)
 	}
 	o, err := parseStored(resp)
 	if err != nil {
@@ -136,6 +136,7 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		if !g.cfg.AllowUnencrypted {
 			return objectFacts{}, nil, s3err.New("AccessDenied", "The object is not encrypted by this gateway and serving unencrypted objects is disabled.")
 		}
+		g.obs.Unencrypted(q.op)
 		return objectFacts{encrypted: false, plainSize: o.storedSize, etag: o.backendETag}, nil, nil
 	}
 	if o.env.Kind != format.KindSingle {
@@ -202,7 +203,7 @@ func (g *Gateway) fetchTail(q *request, o *storedObject) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, backendError(resp, t)
+		return nil, g.backendError(q, resp, t)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, format.TrailerSize+1))
 	if err != nil {

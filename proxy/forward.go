@@ -89,6 +89,7 @@ func (g *Gateway) failBackend(q *request, err error) {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) {
+		g.obs.BackendError(q.op)
 		g.log.Warn("backend unreachable", "request_id", q.id, "op", q.op, "err", err)
 		g.fail(q, s3err.New("ServiceUnavailable", "The storage backend is unreachable."))
 		return

@@ -42,7 +42,7 @@ func formatError(err error) *s3err.Error {
 	return nil
 }
 
-// openKey unwraps the object key of an envelope read from bucket/key.
+// openKey unwraps the object key of an envelope read from bucket/key (one "read" key use).
 func (g *Gateway) openKey(q *request, env *format.Envelope) (*format.ObjectKey, error) {
 	if env.Wrap != format.WrapProvider {
 		return nil, s3err.New("InvalidRequest", "The object is encrypted with a customer-provided key.")
@@ -52,5 +52,18 @@ func (g *Gateway) openKey(q *request, env *format.Envelope) (*format.ObjectKey, 
 		return nil, err
 	}
 	defer clear(dk)
-	return env.Open(dk, q.bucket, q.key)
+	ok, err := env.Open(dk, q.bucket, q.key)
+	if err != nil {
+		return nil, err
+	}
+	g.keyUse(q, "read", env.KeyID, env.WrappedKey)
+	return ok, nil
+}
+
+// keyUse reports one use of a data key on q's object to the audit trail.
+func (g *Gateway) keyUse(q *request, action, keyID string, wrapped []byte) {
+	g.obs.KeyUse(KeyUse{
+		Time: g.cfg.Now().UTC(), RequestID: q.id, Action: action, AccessKey: q.cred.AccessKeyID,
+		Bucket: q.bucket, Object: q.key, KeyID: keyID, WrappedKeyDigest: wrappedDigest(wrapped),
+	})
 }

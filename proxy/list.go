@@ -138,7 +138,7 @@ func (g *Gateway) listObjects(q *request) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		g.fail(q, backendError(resp, t))
+		g.fail(q, g.backendError(q, resp, t))
 		return
 	}
 	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))

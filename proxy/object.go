@@ -69,6 +69,7 @@ func (g *Gateway) putObject(q *request) {
 		Kind: format.KindSingle, Wrap: format.WrapProvider, KeyID: dk.KeyID,
 		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
 	})
+	keyID, wrapped := dk.KeyID, dk.Wrapped
 	dk.Zero()
 	if err != nil {
 		g.failErr(q, err)
@@ -86,16 +87,18 @@ func (g *Gateway) putObject(q *request) {
 	h.Del("X-Amz-Server-Side-Encryption")
 	h.Set(format.MetaEnvelope, env.Encode())
 	t := target{q.bucket, q.key, nil}
-	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, enc, enc.Size())
+	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		g.fail(q, backendError(resp, t))
+		g.fail(q, g.backendError(q, resp, t))
 		return
 	}
+	q.plainIn = size
+	g.keyUse(q, "write", keyID, wrapped)
 	backendETag := resp.Header.Get("Etag")
 	etag := backendETag
 	if sum := enc.MD5(); sum != nil {
@@ -181,7 +184,7 @@ func (g *Gateway) getWhole(q *request) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		g.fail(q, backendError(resp, t))
+		g.fail(q, g.backendError(q, resp, t))
 		return
 	}
 	o, err := parseStored(resp)
@@ -216,7 +219,7 @@ func (g *Gateway) getWhole(q *request) {
 	}
 	g.setObjectHeaders(q, o, f)
 	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	g.streamPlain(q, http.StatusOK, stream.DecryptAll(resp.Body))
+	g.streamPlain(q, http.StatusOK, stream.DecryptAll(countingReader{resp.Body, &q.storedIn}))
 }
 
 // getRange serves a ranged GET: the facts first, then only the covering segments.
@@ -275,14 +278,14 @@ func (g *Gateway) getRange(q *request) {
 			return
 		}
 		if resp.StatusCode != http.StatusPartialContent && resp.StatusCode != http.StatusOK {
-			e := backendError(resp, t)
+			e := g.backendError(q, resp, t)
 			if e.Code == "PreconditionFailed" { // replaced between our two requests
 				e = s3err.New("ServiceUnavailable", "The object changed while it was read; retry.")
 			}
 			g.fail(q, e)
 			return
 		}
-		plain = stream.DecryptRange(resp.Body, rng.off, rng.length)
+		plain = stream.DecryptRange(countingReader{resp.Body, &q.storedIn}, rng.off, rng.length)
 		body = resp.Body
 	}
 	defer body.Close()

@@ -25,6 +25,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/s3seal/s3seal/cache"
+	"github.com/s3seal/s3seal/keys"
 	"github.com/s3seal/s3seal/s3err"
 	"github.com/s3seal/s3seal/sigv4"
 )
@@ -76,6 +77,8 @@ type Config struct {
 	TrustForwardedHeaders bool
 	// Logger receives access-log and error lines; nil = discard.
 	Logger *slog.Logger
+	// Observer receives metrics and audit events; nil = none.
+	Observer Observer
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
 }
@@ -84,6 +87,7 @@ type Config struct {
 type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
+	obs      Observer
 	verifier *sigv4.Verifier
 	backend  *backend
 	creds    map[string]Credential
@@ -126,7 +130,11 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, backend: be, creds: creds, objects: facts}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	g := &Gateway{cfg: cfg, log: log, obs: obs, backend: be, creds: creds, objects: facts}
 	g.verifier = sigv4.NewVerifier(sigv4.Config{
 		Region:                cfg.Region,
 		Service:               "s3",
@@ -157,6 +165,9 @@ type request struct {
 	key    string
 	auth   *sigv4.Auth
 	cred   Credential
+	// Body bytes: from the client, to the backend, from the backend (the client's share is
+	// counted by the responseWriter).
+	plainIn, storedOut, storedIn int64
 }
 
 // ctx returns the request's context.
@@ -175,13 +186,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: rw, r: r, id: newRequestID()}
 	rw.Header().Set("X-Amz-Request-Id", q.id)
 	rw.Header().Set("Server", "s3seal")
+	g.obs.RequestStarted()
 	defer func() {
-		// Access log; a panic (ErrAbortHandler mid-stream) is logged and re-raised.
+		// Access log and metrics; a panic (ErrAbortHandler mid-stream) is logged and re-raised.
 		p := recover()
 		status := rw.status
 		if p != nil {
 			status = 0
 		}
+		g.obs.RequestDone(RequestInfo{
+			RequestID: q.id, Op: q.op, Status: status, Duration: time.Since(start),
+			PlainIn: q.plainIn, PlainOut: rw.written, StoredOut: q.storedOut, StoredIn: q.storedIn,
+		})
 		g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", q.id), slog.String("op", q.op),
 			slog.String("method", r.Method), slog.String("bucket", q.bucket), slog.String("key", q.key),
@@ -207,12 +223,15 @@ func (g *Gateway) serve(q *request) {
 	h := g.classify(q)
 	auth, aerr := g.verifier.Authenticate(r)
 	if aerr != nil {
-		g.failErr(q, aerr)
+		e := g.toS3Error(q, aerr)
+		g.obs.AuthFailure(q.op, e.Code)
+		g.fail(q, e)
 		return
 	}
 	q.auth = auth
 	q.cred = g.creds[auth.AccessKeyID]
 	if e := g.authorize(q, h); e != nil {
+		g.obs.AuthFailure(q.op, e.Code)
 		g.fail(q, e)
 		return
 	}
@@ -300,10 +319,14 @@ func (g *Gateway) toS3Error(q *request, err error) *s3err.Error {
 		return s3err.New(ve.Code, ve.Message)
 	}
 	if e := keyError(err); e != nil {
+		if errors.Is(err, keys.ErrInvalidCiphertext) {
+			g.obs.Tamper(q.op)
+		}
 		g.log.Warn("key provider", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
 		return e
 	}
 	if e := formatError(err); e != nil {
+		g.obs.Tamper(q.op)
 		g.log.Error("object failed authentication", "kind", "tamper", "request_id", q.id,
 			"bucket", q.bucket, "key", q.key, "err", err)
 		return e
