@@ -79,6 +79,58 @@ type Config struct {
 	Encryption Encryption `yaml:"encryption"`
 	// Log configures logging.
 	Log Log `yaml:"log"`
+	// Server configures the S3 listener's timeouts, limits and shutdown.
+	Server Server `yaml:"server"`
+	// Metrics configures the operations listener: /metrics, /healthz and /readyz.
+	Metrics Metrics `yaml:"metrics"`
+	// Audit configures the key-use audit trail.
+	Audit Audit `yaml:"audit"`
+}
+
+// Server configures the S3 listener's timeouts, limits and shutdown. There is no overall
+// read or write timeout, which would cut long transfers: the body timeouts below bound the
+// time a client may stall, reset by every byte that moves.
+type Server struct {
+	// ReadHeaderTimeout bounds the time a client takes to send a request's headers. Default 30s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes a keep-alive connection with no request for this long. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// BodyReadTimeout is the longest a client may leave a request body without sending a byte.
+	// Default 60s.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	// BodyWriteTimeout is the longest a client may leave a response without reading a byte.
+	// Default 60s.
+	BodyWriteTimeout time.Duration `yaml:"body_write_timeout"`
+	// MaxHeaderBytes limits the size of a request's headers. Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConcurrentRequests are served at once; more are refused at once with 503 SlowDown.
+	// Default 1024. Env GATEWAY_MAX_CONCURRENT_REQUESTS.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// ShutdownTimeout is how long in-flight requests may take to finish after SIGTERM/SIGINT;
+	// the rest are aborted (their backend uploads fail, nothing half-written is stored).
+	// Default 30s. Env GATEWAY_SHUTDOWN_TIMEOUT.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Metrics configures the operations listener.
+type Metrics struct {
+	// Listen is the address of the listener serving /metrics (Prometheus), /healthz and
+	// /readyz. Empty (the default) = off. Env GATEWAY_METRICS_LISTEN.
+	Listen string `yaml:"listen"`
+	// ReadyCache is how long a /readyz result (backend and key provider reachable) is reused.
+	// Default 2s.
+	ReadyCache time.Duration `yaml:"ready_cache"`
+	// ReadyTimeout bounds one readiness check of the backend or the key provider. Default 5s.
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+}
+
+// Audit configures the key-use audit trail: one JSON line per use of a data key on an object
+// (write, read, copy, rewrap), never key bytes.
+type Audit struct {
+	// File is where audit records go: a file path (appended to, created 0600, reopened on
+	// SIGHUP for log rotation), "stdout", "stderr", or empty (the default) for none.
+	// Env GATEWAY_AUDIT_FILE.
+	File string `yaml:"file"`
 }
 
 // TLS configures HTTPS on the S3 listener.
@@ -279,6 +331,22 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	str("GATEWAY_LOG_FORMAT", &c.Log.Format)
 	str("GATEWAY_LOG_LEVEL", &c.Log.Level)
+	str("GATEWAY_METRICS_LISTEN", &c.Metrics.Listen)
+	str("GATEWAY_AUDIT_FILE", &c.Audit.File)
+	if v := getenv("GATEWAY_MAX_CONCURRENT_REQUESTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("config: GATEWAY_MAX_CONCURRENT_REQUESTS=%q is not an integer", v)
+		}
+		c.Server.MaxConcurrentRequests = n
+	}
+	if v := getenv("GATEWAY_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("config: GATEWAY_SHUTDOWN_TIMEOUT=%q is not a duration (e.g. 30s)", v)
+		}
+		c.Server.ShutdownTimeout = d
+	}
 
 	id, secret := getenv("GATEWAY_ACCESS_KEY_ID"), getenv("GATEWAY_SECRET_ACCESS_KEY")
 	if (id == "") != (secret == "") {
@@ -377,7 +445,40 @@ func (c *Config) defaults(getenv func(string) string) error {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	c.serverDefaults()
 	return nil
+}
+
+// serverDefaults fills the Server and Metrics defaults.
+func (c *Config) serverDefaults() {
+	s := &c.Server
+	if s.ReadHeaderTimeout == 0 {
+		s.ReadHeaderTimeout = 30 * time.Second
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 120 * time.Second
+	}
+	if s.BodyReadTimeout == 0 {
+		s.BodyReadTimeout = 60 * time.Second
+	}
+	if s.BodyWriteTimeout == 0 {
+		s.BodyWriteTimeout = 60 * time.Second
+	}
+	if s.MaxHeaderBytes == 0 {
+		s.MaxHeaderBytes = 64 << 10
+	}
+	if s.MaxConcurrentRequests == 0 {
+		s.MaxConcurrentRequests = 1024
+	}
+	if s.ShutdownTimeout == 0 {
+		s.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Metrics.ReadyCache == 0 {
+		c.Metrics.ReadyCache = 2 * time.Second
+	}
+	if c.Metrics.ReadyTimeout == 0 {
+		c.Metrics.ReadyTimeout = 5 * time.Second
+	}
 }
 
 func readSecretFile(path string, dst *string) error {
@@ -464,6 +565,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Cache.MaxObjects < 0 || c.Cache.MaxBytes < 0 || c.Cache.MaxAge < 0 || c.Cache.DecryptMaxAge < 0 {
 		add("cache limits must not be negative")
+	}
+	s := c.Server
+	if s.ReadHeaderTimeout < 0 || s.IdleTimeout < 0 || s.BodyReadTimeout < 0 || s.BodyWriteTimeout < 0 ||
+		s.ShutdownTimeout < 0 || s.MaxHeaderBytes < 0 || s.MaxConcurrentRequests < 0 ||
+		c.Metrics.ReadyCache < 0 || c.Metrics.ReadyTimeout < 0 {
+		add("server and metrics timeouts and limits must not be negative")
+	}
+	if c.Metrics.Listen != "" && c.Metrics.Listen == c.Listen {
+		add("metrics.listen must differ from listen (%s)", c.Listen)
 	}
 	return errors.Join(errs...)
 }

@@ -63,6 +63,9 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		{"encryption.allow_unencrypted", *ex.Encryption.AllowUnencrypted, *def.Encryption.AllowUnencrypted},
 		{"log.format", ex.Log.Format, def.Log.Format},
 		{"log.level", ex.Log.Level, def.Log.Level},
+		{"server", ex.Server, def.Server},
+		{"metrics", ex.Metrics, def.Metrics},
+		{"audit", ex.Audit, def.Audit},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -197,6 +200,10 @@ func TestInvalid(t *testing.T) {
 		"bad bool":                    {"GATEWAY_BACKEND_PATH_STYLE": "maybe"},
 		"bad etag mode":               {"GATEWAY_ETAG": "md5"},
 		"bad mode":                    {"GATEWAY_MODE": "cloud"},
+		"bad concurrency limit":       {"GATEWAY_MAX_CONCURRENT_REQUESTS": "many"},
+		"negative concurrency limit":  {"GATEWAY_MAX_CONCURRENT_REQUESTS": "-1"},
+		"bad shutdown timeout":        {"GATEWAY_SHUTDOWN_TIMEOUT": "30"},
+		"metrics on the S3 port":      {"GATEWAY_METRICS_LISTEN": "127.0.0.1:8080"},
 	}
 	for name, m := range cases {
 		m["HOME"] = "/h"
@@ -211,5 +218,22 @@ func TestInvalid(t *testing.T) {
 	}
 	if _, err := Load(bad, env(map[string]string{"HOME": "/h"})); err == nil {
 		t.Error("unknown key accepted")
+	}
+}
+
+func TestOperationsEnv(t *testing.T) {
+	c, err := Load("", env(map[string]string{
+		"HOME":                            "/h",
+		"GATEWAY_METRICS_LISTEN":          "127.0.0.1:9191",
+		"GATEWAY_AUDIT_FILE":              "stdout",
+		"GATEWAY_MAX_CONCURRENT_REQUESTS": "7",
+		"GATEWAY_SHUTDOWN_TIMEOUT":        "1500ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Listen != "127.0.0.1:9191" || c.Audit.File != "stdout" ||
+		c.Server.MaxConcurrentRequests != 7 || c.Server.ShutdownTimeout != 1500*time.Millisecond {
+		t.Errorf("metrics %+v audit %+v server %+v", c.Metrics, c.Audit, c.Server)
 	}
 }
