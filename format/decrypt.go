@@ -137,15 +137,21 @@ func (s *Stream) OpenTrailer(b []byte) ([]byte, error) {
 // needed to decrypt the plaintext range [off, off+length): only the covering segments, never
 // the trailer. An empty range needs no bytes.
 func (s *Stream) Span(off, length int64) (storedOff, storedLen int64, err error) {
-	if off < 0 || length < 0 || off > s.plain || length > s.plain-off {
-		return 0, 0, errf(ErrRange, "%s: range off=%d length=%d outside %d plaintext bytes", s.where(), off, length, s.plain)
+	return StreamSpan(s.plain, off, length)
+}
+
+// StreamSpan is Stream.Span for a stream of plainSize plaintext bytes, without a key: the span
+// depends on the size only (for a part, offsets are relative to the end of its header).
+func StreamSpan(plainSize, off, length int64) (storedOff, storedLen int64, err error) {
+	if off < 0 || length < 0 || off > plainSize || length > plainSize-off {
+		return 0, 0, errf(ErrRange, "range off=%d length=%d outside %d plaintext bytes", off, length, plainSize)
 	}
 	if length == 0 {
 		return 0, 0, nil
 	}
 	first, last := off>>segShift, (off+length-1)>>segShift
 	storedOff = first * storedSegment
-	end := min((last+1)*storedSegment, s.TrailerOffset())
+	end := min((last+1)*storedSegment, EncryptedSize(plainSize)-TrailerSize)
 	return storedOff, end - storedOff, nil
 }
 

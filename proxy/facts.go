@@ -19,7 +19,8 @@ import (
 type objectFacts struct {
 	encrypted bool
 	plainSize int64
-	etag      string // quoted, as sent to clients
+	etag      string        // quoted, as sent to clients
+	layout    format.Layout // multipart objects only
 }
 
 func factsKey(bucket, key, backendETag string) string {
@@ -139,11 +140,12 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		g.obs.Unencrypted(q.op)
 		return objectFacts{encrypted: false, plainSize: o.storedSize, etag: o.backendETag}, nil, nil
 	}
-	if o.env.Kind != format.KindSingle {
-		return objectFacts{}, nil, s3err.New("NotImplemented", "Reading multipart objects is not supported yet.")
-	}
 	if f, ok := g.objects.Get(factsKey(q.bucket, q.key, o.backendETag)); ok && o.backendETag != "" {
 		return f, nil, nil
+	}
+	if o.env.Kind == format.KindMultipart {
+		f, err := g.multipartFacts(q, o)
+		return f, nil, err
 	}
 	key, err := g.openKey(q, o.env)
 	if err != nil {

@@ -139,7 +139,7 @@ func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
 	}
 }
 
-// headObject answers HEAD in plaintext terms.
+// headObject answers HEAD in plaintext terms (Range and partNumber as for GET).
 func (g *Gateway) headObject(q *request) {
 	o, f, key, err := g.stat(q)
 	if key != nil {
@@ -149,32 +149,45 @@ func (g *Gateway) headObject(q *request) {
 		g.failBackend(q, err)
 		return
 	}
+	if !f.encrypted && (q.r.Header.Get("Range") != "" || q.r.URL.Query().Get("partNumber") != "") {
+		g.forward(q) // the backend applies Range and partNumber to what it stores
+		return
+	}
 	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
 		g.fail(q, e)
 		return
 	}
-	g.setObjectHeaders(q, o, f)
-	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	q.w.WriteHeader(http.StatusOK)
-}
-
-// getObject streams an object's plaintext (or a range of it), decrypting and authenticating
-// segment by segment.
-func (g *Gateway) getObject(q *request) {
-	v := q.r.URL.Query()
-	if pn := v.Get("partNumber"); pn != "" && pn != "1" {
-		g.fail(q, s3err.New("NotImplemented", "GET with partNumber > 1 is not supported yet."))
+	rng, partial, e := requestedRange(q.r, f)
+	if e != nil {
+		g.fail(q, e)
 		return
 	}
-	if q.r.Header.Get("Range") == "" {
+	g.setObjectHeaders(q, o, f)
+	w := q.w.Header()
+	w.Set("Content-Length", strconv.FormatInt(rng.length, 10))
+	if f.layout != nil && q.r.URL.Query().Get("partNumber") != "" {
+		w.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(f.layout)))
+	}
+	status := http.StatusOK
+	if partial {
+		status = http.StatusPartialContent
+		w.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.length-1, f.plainSize))
+	}
+	q.w.WriteHeader(status)
+}
+
+// getObject streams an object's plaintext (or a range or part of it), decrypting and
+// authenticating segment by segment.
+func (g *Gateway) getObject(q *request) {
+	if q.r.Header.Get("Range") == "" && q.r.URL.Query().Get("partNumber") == "" {
 		g.getWhole(q)
 		return
 	}
 	g.getRange(q)
 }
 
-// getWhole serves a GET without Range with one backend GET (plus one for the trailer when the
-// object's ETag is not cached).
+// getWhole serves a GET without Range with one backend GET of the whole stored object (plus,
+// when the object's facts are not cached, one small request for the trailer or the layout).
 func (g *Gateway) getWhole(q *request) {
 	t := target{q.bucket, q.key, objectQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
@@ -212,17 +225,25 @@ func (g *Gateway) getWhole(q *request) {
 		g.fail(q, e)
 		return
 	}
-	stream, err := key.SingleStream(f.plainSize)
-	if err != nil {
-		g.failErr(q, err)
-		return
+	body := countingReader{resp.Body, &q.storedIn}
+	var plain io.Reader
+	if f.layout != nil {
+		plain = &partsReader{src: body, key: key, layout: f.layout}
+	} else {
+		stream, err := key.SingleStream(f.plainSize)
+		if err != nil {
+			g.failErr(q, err)
+			return
+		}
+		plain = stream.DecryptAll(body)
 	}
 	g.setObjectHeaders(q, o, f)
 	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	g.streamPlain(q, http.StatusOK, stream.DecryptAll(countingReader{resp.Body, &q.storedIn}))
+	g.streamPlain(q, http.StatusOK, plain)
 }
 
-// getRange serves a ranged GET: the facts first, then only the covering segments.
+// getRange serves a ranged GET or a GET of one part: the facts first, then only the covering
+// segments.
 func (g *Gateway) getRange(q *request) {
 	o, f, key, err := g.stat(q)
 	if err != nil {
@@ -230,7 +251,7 @@ func (g *Gateway) getRange(q *request) {
 		return
 	}
 	if !f.encrypted {
-		g.forward(q) // the backend applies Range and conditions itself
+		g.forward(q) // the backend applies Range, partNumber and conditions itself
 		return
 	}
 	if key == nil {
@@ -244,60 +265,67 @@ func (g *Gateway) getRange(q *request) {
 		g.fail(q, e)
 		return
 	}
-	rng, e := parseRange(q.r.Header.Get("Range"), f.plainSize)
+	rng, partial, e := requestedRange(q.r, f)
 	if e != nil {
-		e.Message = fmt.Sprintf("The requested range is not satisfiable (object size %d)", f.plainSize)
 		g.fail(q, e)
 		return
 	}
-	if rng == nil {
-		rng = &byteRange{0, f.plainSize}
-	}
-	stream, err := key.SingleStream(f.plainSize)
-	if err != nil {
-		g.failErr(q, err)
-		return
-	}
 	var plain io.Reader = http.NoBody
-	var body io.Closer = http.NoBody
 	if rng.length > 0 {
-		soff, slen, err := stream.Span(rng.off, rng.length)
-		if err != nil {
-			g.failErr(q, err)
-			return
-		}
-		t := target{q.bucket, q.key, objectQuery(q.r)}
-		h := http.Header{}
-		h.Set("Range", fmt.Sprintf("bytes=%d-%d", soff, soff+slen-1))
-		if o.backendETag != "" {
-			h.Set("If-Match", o.backendETag)
-		}
-		resp, err := g.backend.send(q.ctx(), http.MethodGet, t, h, nil, 0, "")
+		rc, err := g.rangeReader(q, o, f, key, rng.off, rng.length)
 		if err != nil {
 			g.failBackend(q, err)
 			return
 		}
-		if resp.StatusCode != http.StatusPartialContent && resp.StatusCode != http.StatusOK {
-			e := g.backendError(q, resp, t)
-			if e.Code == "PreconditionFailed" { // replaced between our two requests
-				e = s3err.New("ServiceUnavailable", "The object changed while it was read; retry.")
-			}
-			g.fail(q, e)
-			return
-		}
-		plain = stream.DecryptRange(countingReader{resp.Body, &q.storedIn}, rng.off, rng.length)
-		body = resp.Body
+		defer rc.Close()
+		plain = rc
 	}
-	defer body.Close()
 	g.setObjectHeaders(q, o, f)
 	w := q.w.Header()
 	w.Set("Content-Length", strconv.FormatInt(rng.length, 10))
+	if f.layout != nil && q.r.URL.Query().Get("partNumber") != "" {
+		w.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(f.layout)))
+	}
 	status := http.StatusOK
-	if q.r.Header.Get("Range") != "" && f.plainSize > 0 {
+	if partial {
 		status = http.StatusPartialContent
 		w.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.length-1, f.plainSize))
 	}
 	g.streamPlain(q, status, plain)
+}
+
+// requestedRange resolves the Range header or the partNumber parameter of r against the
+// object's facts. partial reports whether the answer is 206 with Content-Range.
+func requestedRange(r *http.Request, f objectFacts) (rng byteRange, partial bool, e *s3err.Error) {
+	if pn := r.URL.Query().Get("partNumber"); pn != "" {
+		n, err := strconv.Atoi(pn)
+		if err != nil || n < 1 || n > format.MaxPartNumber {
+			return byteRange{}, false, s3err.New("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+		}
+		if r.Header.Get("Range") != "" {
+			return byteRange{}, false, s3err.New("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+		}
+		if f.layout == nil {
+			if n != 1 {
+				return byteRange{}, false, s3err.New("InvalidPartNumber", "The requested partnumber is not satisfiable")
+			}
+			return byteRange{0, f.plainSize}, f.plainSize > 0, nil
+		}
+		if n > len(f.layout) {
+			return byteRange{}, false, s3err.New("InvalidPartNumber", "The requested partnumber is not satisfiable")
+		}
+		p := f.layout[n-1]
+		return byteRange{p.PlainOffset, p.PlainSize}, p.PlainSize > 0, nil
+	}
+	br, e := parseRange(r.Header.Get("Range"), f.plainSize)
+	if e != nil {
+		e.Message = fmt.Sprintf("The requested range is not satisfiable (object size %d)", f.plainSize)
+		return byteRange{}, false, e
+	}
+	if br == nil {
+		return byteRange{0, f.plainSize}, false, nil
+	}
+	return *br, true, nil
 }
 
 // serveStored relays an object the gateway did not encrypt.

@@ -85,7 +85,7 @@ func (g *Gateway) classify(q *request) handler {
 	case http.MethodGet:
 		switch {
 		case has(v, "uploadId"):
-			return read("ListParts", forward)
+			return read("ListParts", g.listParts)
 		case has(v, "attributes"):
 			return read("GetObjectAttributes", g.notImplemented("GetObjectAttributes"))
 		case has(v, "torrent"):
@@ -102,8 +102,8 @@ func (g *Gateway) classify(q *request) handler {
 			return write("UploadPartCopy", g.notImplemented("UploadPartCopy"))
 		case r.Header.Get("X-Amz-Copy-Source") != "":
 			return write("CopyObject", g.notImplemented("CopyObject"))
-		case has(v, "uploadId") || has(v, "partNumber"):
-			return write("UploadPart", g.notImplemented("UploadPart"))
+		case has(v, "uploadId"):
+			return write("UploadPart", g.uploadPart)
 		case has(v, "tagging"), has(v, "acl"), has(v, "retention"), has(v, "legal-hold"):
 			return write("PutObjectSubresource", forward)
 		case len(v) == 0 || onlyAuthParams(v):
@@ -113,7 +113,7 @@ func (g *Gateway) classify(q *request) handler {
 	case http.MethodDelete:
 		switch {
 		case has(v, "uploadId"):
-			return write("AbortMultipartUpload", forward)
+			return write("AbortMultipartUpload", g.abortMultipart)
 		case has(v, "tagging"):
 			return write("DeleteObjectTagging", forward)
 		}
@@ -121,9 +121,9 @@ func (g *Gateway) classify(q *request) handler {
 	case http.MethodPost:
 		switch {
 		case has(v, "uploads"):
-			return write("CreateMultipartUpload", g.notImplemented("CreateMultipartUpload"))
+			return write("CreateMultipartUpload", g.createMultipart)
 		case has(v, "uploadId"):
-			return write("CompleteMultipartUpload", g.notImplemented("CompleteMultipartUpload"))
+			return write("CompleteMultipartUpload", g.completeMultipart)
 		case has(v, "select"):
 			return read("SelectObjectContent", g.notImplemented("SelectObjectContent"))
 		case has(v, "restore"):

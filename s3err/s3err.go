@@ -54,6 +54,7 @@ var table = map[string]info{
 	"InvalidEncryptionAlgorithmError":   {http.StatusBadRequest, "The encryption request you specified is not valid."},
 	"InvalidObjectState":                {http.StatusForbidden, "The operation is not valid for the current state of the object."},
 	"InvalidPart":                       {http.StatusBadRequest, "One or more of the specified parts could not be found."},
+	"InvalidPartNumber":                 {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
 	"InvalidPartOrder":                  {http.StatusBadRequest, "The list of parts was not in ascending order."},
 	"InvalidRange":                      {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
 	"InvalidRequest":                    {http.StatusBadRequest, "Invalid Request"},

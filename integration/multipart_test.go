@@ -1,0 +1,231 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3seal/s3seal/internal/testenv"
+)
+
+// checkRanges reads count random ranges (biased to part boundaries) of key through the
+// gateway and compares them with plain.
+func checkRanges(t *testing.T, c *s3.Client, bucket, key string, plain []byte, boundaries []int64, count int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(len(plain)), 7))
+	n := int64(len(plain))
+	type rq struct{ a, b int64 }
+	var rs []rq
+	for i := 0; i < count; i++ {
+		var a int64
+		if len(boundaries) > 0 && i%2 == 0 {
+			a = boundaries[rng.IntN(len(boundaries))] + rng.Int64N(129) - 64
+		} else {
+			a = rng.Int64N(n)
+		}
+		a = max(0, min(a, n-1))
+		b := min(n-1, a+rng.Int64N(3<<20))
+		if i%5 == 0 {
+			b = min(n-1, a+rng.Int64N(70_000))
+		}
+		rs = append(rs, rq{a, b})
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	var mu sync.Mutex
+	fails := 0
+	for _, r := range rs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(r rq) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out, err := c.GetObject(context.Background(), &s3.GetObjectInput{
+				Bucket: &bucket, Key: &key, Range: aws.String(fmt.Sprintf("bytes=%d-%d", r.a, r.b))})
+			var got []byte
+			if err == nil {
+				got, err = io.ReadAll(out.Body)
+				out.Body.Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || !bytes.Equal(got, plain[r.a:r.b+1]) {
+				fails++
+				if fails <= 5 {
+					t.Errorf("range %d-%d of %s: err %v, %d bytes, equal %v", r.a, r.b, key, err, len(got), bytes.Equal(got, plain[r.a:r.b+1]))
+				}
+			}
+		}(r)
+	}
+	wg.Wait()
+	if fails > 0 {
+		t.Errorf("%d of %d ranges wrong", fails, count)
+	}
+}
+
+// TestMultipartAWSCLI: aws-cli s3 cp of 50 MiB (8 MiB parts, uploaded in parallel) round-trips,
+// lists with its plaintext size, and 500 random ranges across part boundaries match.
+func TestMultipartAWSCLI(t *testing.T) {
+	gw, m, _, _ := testenv.StartGatewayMinIO(t, nil)
+	bucket := m.NewBucket(t)
+	plain := testenv.RandomBytes(t, 50<<20, marker)
+	dir := t.TempDir()
+	src := writeFile(t, dir, "big.bin", plain)
+	if out, err := gw.AWS(t, "s3", "cp", src, "s3://"+bucket+"/big.bin"); err != nil {
+		t.Fatalf("cp up: %v %s", err, out)
+	}
+	stored, _ := storedBytes(t, m.Client(t), bucket, "big.bin")
+	if bytes.Contains(stored, []byte(marker)) || sharedRun(plain, stored) >= 0 {
+		t.Fatal("plaintext found in the stored multipart object")
+	}
+	head, err := m.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("big.bin")})
+	if err != nil || !strings.Contains(aws.ToString(head.ETag), "-7") {
+		t.Fatalf("stored object is not a 7-part multipart object: %v %v", err, aws.ToString(head.ETag))
+	}
+	dst := filepath.Join(dir, "down.bin")
+	if out, err := gw.AWS(t, "s3", "cp", "s3://"+bucket+"/big.bin", dst); err != nil {
+		t.Fatalf("cp down: %v %s", err, out)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, plain) {
+		t.Fatal("downloaded 50 MiB object differs")
+	}
+	ls, err := gw.AWS(t, "s3", "ls", "s3://"+bucket+"/")
+	if err != nil || !strings.Contains(ls, strconv.Itoa(50<<20)+" big.bin") {
+		t.Errorf("ls: %v %q", err, ls)
+	}
+	var bounds []int64
+	for i := int64(1); i < 7; i++ {
+		bounds = append(bounds, i*8<<20)
+	}
+	checkRanges(t, gw.Client(t), bucket, "big.bin", plain, bounds, 500)
+
+	// GET and HEAD with partNumber answer the plaintext part.
+	c := gw.Client(t)
+	for _, pn := range []int32{1, 4, 7} {
+		out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("big.bin"), PartNumber: aws.Int32(pn)})
+		if err != nil {
+			t.Fatalf("GET partNumber=%d: %v", pn, err)
+		}
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		lo := int(pn-1) * 8 << 20
+		hi := min(len(plain), lo+8<<20)
+		if !bytes.Equal(got, plain[lo:hi]) || aws.ToInt32(out.PartsCount) != 7 {
+			t.Errorf("GET partNumber=%d: %d bytes, equal %v, parts count %d", pn, len(got), bytes.Equal(got, plain[lo:hi]), aws.ToInt32(out.PartsCount))
+		}
+	}
+}
+
+const boto3UnalignedScript = `
+import boto3, os, sys, json
+from boto3.s3.transfer import TransferConfig
+c = boto3.client("s3", endpoint_url=os.environ["S3SEAL_ENDPOINT"])
+part = 5 * 1024 * 1024 + 1
+cfg = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4)
+bucket, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
+c.upload_file(src, bucket, "unaligned.bin", Config=cfg)
+c.download_file(bucket, "unaligned.bin", dst, Config=cfg)
+h = c.head_object(Bucket=bucket, Key="unaligned.bin")
+l = c.list_objects_v2(Bucket=bucket)["Contents"]
+print(json.dumps({"head": h["ContentLength"], "etag": h["ETag"], "list": [[o["Key"], o["Size"], o["ETag"]] for o in l]}))
+`
+
+// TestMultipartBoto3Unaligned: boto3 upload_file/download_file with 5 MiB + 1 B parts.
+func TestMultipartBoto3Unaligned(t *testing.T) {
+	gw, m, _, _ := testenv.StartGatewayMinIO(t, nil)
+	bucket := m.NewBucket(t)
+	size := 3*(5<<20+1) + 12345
+	plain := testenv.RandomBytes(t, size, marker)
+	dir := t.TempDir()
+	src := writeFile(t, dir, "in.bin", plain)
+	dst := filepath.Join(dir, "out.bin")
+	out, err := gw.Python(t, boto3UnalignedScript, bucket, src, dst)
+	if err != nil {
+		t.Fatalf("boto3: %v", err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, plain) {
+		t.Fatal("boto3 download differs")
+	}
+	want := fmt.Sprintf(`"head": %d`, size)
+	if !strings.Contains(out, want) || !strings.Contains(out, fmt.Sprintf(`"unaligned.bin", %d, "\"`, size)) || !strings.Contains(out, `-4\""`) {
+		t.Errorf("report %s: want plaintext size %d in head and list and a -4 ETag", out, size)
+	}
+	var bounds []int64
+	for i := int64(1); i < 4; i++ {
+		bounds = append(bounds, i*(5<<20+1))
+	}
+	checkRanges(t, gw.Client(t), bucket, "unaligned.bin", plain, bounds, 100)
+}
+
+// TestMultipartRetriedPartAndTwoGateways: a part uploaded twice with different bytes (the last
+// one wins) and an upload whose parts go through two gateway processes both read back right.
+func TestMultipartRetriedPartAndTwoGateways(t *testing.T) {
+	gw1, m, k, keyID := testenv.StartGatewayMinIO(t, nil)
+	env2 := map[string]string{
+		"GATEWAY_ACCESS_KEY_ID": gw1.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw1.SecretAccessKey,
+		"GATEWAY_BACKEND_ENDPOINT": m.Endpoint, "GATEWAY_BACKEND_REGION": "us-east-1",
+		"GATEWAY_BACKEND_ACCESS_KEY_ID": m.AccessKey, "GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
+		"GATEWAY_BACKEND_PATH_STYLE": "true", "GATEWAY_KMS_ENDPOINT": k.Endpoint, "GATEWAY_KMS_REGION": "us-east-1",
+		"GATEWAY_KMS_ACCESS_KEY_ID": "test", "GATEWAY_KMS_SECRET_ACCESS_KEY": "test", "GATEWAY_KMS_KEY_ID": keyID,
+	}
+	gw2 := testenv.StartGateway(t, env2)
+	bucket := m.NewBucket(t)
+	c1, c2 := gw1.Client(t), gw2.Client(t)
+	ctx := context.Background()
+	key := aws.String("two.bin")
+
+	cr, err := c1.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := testenv.RandomBytes(t, 5<<20, marker)
+	p2first := testenv.RandomBytes(t, 3<<20, marker)
+	p2 := testenv.RandomBytes(t, 2<<20+777, marker)
+	put := func(c *s3.Client, n int32, data []byte) string {
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: key, UploadId: cr.UploadId,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+		if err != nil {
+			t.Fatalf("UploadPart %d: %v", n, err)
+		}
+		if want := fmt.Sprintf(`"%x"`, md5sum(data)); aws.ToString(out.ETag) != want {
+			t.Errorf("UploadPart %d ETag %s, want the plaintext MD5 %s", n, aws.ToString(out.ETag), want)
+		}
+		return aws.ToString(out.ETag)
+	}
+	// Part 2 first, through gateway 2, then retried with other bytes through gateway 1; part 1
+	// through gateway 2.
+	put(c2, 2, p2first)
+	e2 := put(c1, 2, p2)
+	e1 := put(c2, 1, p1)
+	_, err = c2.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: key, UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
+			{PartNumber: aws.Int32(1), ETag: &e1}, {PartNumber: aws.Int32(2), ETag: &e2}}}})
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	want := append(append([]byte(nil), p1...), p2...)
+	for i, c := range []*s3.Client{c1, c2} {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: key})
+		if err != nil {
+			t.Fatalf("gateway %d GET: %v", i+1, err)
+		}
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if !bytes.Equal(got, want) || aws.ToInt64(out.ContentLength) != int64(len(want)) {
+			t.Errorf("gateway %d: %d bytes (Content-Length %d), equal %v", i+1, len(got), aws.ToInt64(out.ContentLength), bytes.Equal(got, want))
+		}
+	}
+	checkRanges(t, c2, bucket, *key, want, []int64{5 << 20}, 50)
+}
