@@ -13,16 +13,21 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/s3seal/s3seal/audit"
 	"github.com/s3seal/s3seal/cache"
 	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/embedded"
 	"github.com/s3seal/s3seal/keys"
+	"github.com/s3seal/s3seal/metrics"
 	"github.com/s3seal/s3seal/proxy"
 )
 
 // app is a built gateway and what must be released when it stops.
 type app struct {
 	handler      http.Handler
+	metrics      *metrics.Metrics
+	health       *metrics.Health
+	audit        *audit.Writer // nil: no audit trail
 	backendName  string
 	keyID        string
 	embeddedCred *config.Credential // set in embedded mode when the credential was generated
@@ -40,6 +45,7 @@ func (a *app) Close() {
 type keyProvider interface {
 	cache.Source
 	DefaultKeyID() string
+	Ping(ctx context.Context) error
 }
 
 // build wires config into a running gateway: backend, key provider, cache, proxy.
@@ -55,11 +61,19 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	if err != nil {
 		return nil, err
 	}
-	provider, err := buildKeys(ctx, cfg, log, a)
+	rawProvider, err := buildKeys(ctx, cfg, log, a)
 	if err != nil {
 		return nil, err
 	}
+	a.metrics = metrics.New(metrics.Options{Version: version()})
+	provider := instrumentedKeys{src: rawProvider, m: a.metrics, provider: cfg.Keys.Provider}
 	a.keyID = provider.DefaultKeyID()
+	if cfg.Audit.File != "" {
+		if a.audit, err = audit.Open(cfg.Audit.File); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, a.audit.Close)
+	}
 	keyCache := cache.New(provider, cache.Config{
 		Disabled:      cfg.Cache.Disabled,
 		MaxAge:        cfg.Cache.MaxAge,
@@ -68,6 +82,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		DecryptMaxAge: cfg.Cache.DecryptMaxAge,
 	})
 	a.closers = append(a.closers, func() error { keyCache.Purge(); return nil })
+	a.metrics.WatchCache(func() metrics.CacheStats {
+		st := keyCache.Stats()
+		side := func(s cache.SideStats) metrics.CacheSide {
+			return metrics.CacheSide{Hits: s.Hits, Misses: s.Misses, Evictions: s.Evictions}
+		}
+		return metrics.CacheStats{Encrypt: side(st.Encrypt), Decrypt: side(st.Decrypt)}
+	})
 
 	creds := make([]proxy.Credential, 0, len(cfg.Credentials))
 	for _, c := range cfg.Credentials {
@@ -88,11 +109,18 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		BaseDomains:           cfg.BaseDomains,
 		TrustForwardedHeaders: cfg.TrustForwardedHeaders,
 		Logger:                log,
+		Observer:              observer{Metrics: a.metrics, audit: a.audit, log: log},
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.handler = gw
+	a.health = a.metrics.NewHealth(metrics.HealthOptions{
+		Checks:   []metrics.Check{{Name: "backend", Fn: gw.Ping}, {Name: "keys", Fn: provider.Ping}},
+		CacheFor: cfg.Metrics.ReadyCache,
+		Timeout:  cfg.Metrics.ReadyTimeout,
+		Log:      log,
+	})
 	return a, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/config"
+	"github.com/s3seal/s3seal/metrics"
 )
 
 func main() {
@@ -77,7 +78,11 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
-// serve builds the gateway, serves until ctx is done, then shuts down gracefully.
+// serve builds the gateway, serves until ctx is done, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish for cfg.Server.ShutdownTimeout, then aborts the rest
+// (their contexts are canceled and their connections closed, so a backend upload in progress
+// fails and no partial object is stored) and waits for their handlers before releasing the
+// key provider and the embedded store.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
 	app, err := build(ctx, cfg, log)
 	if err != nil {
@@ -89,18 +94,33 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
+	var opsLn net.Listener
+	if cfg.Metrics.Listen != "" {
+		if opsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+	}
+	baseCtx, abortRequests := context.WithCancel(context.Background())
+	defer abortRequests()
+	lim := newLimits(app.handler, cfg.Server.MaxConcurrentRequests, cfg.Server.BodyReadTimeout,
+		cfg.Server.BodyWriteTimeout, app.metrics, log)
 	srv := &http.Server{
-		Handler:           app.handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		Handler:           lim,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
 	scheme := "http"
 	if cfg.TLS.CertFile != "" {
 		certs, err := newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
 			_ = ln.Close()
+			if opsLn != nil {
+				_ = opsLn.Close()
+			}
 			return err
 		}
 		stopReload := certs.reloadOnSIGHUP(log)
@@ -108,26 +128,60 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get})
 		scheme = "https"
 	}
+	if app.audit != nil {
+		defer reopenAuditOnSIGHUP(app.audit, log)()
+	}
 	endpoint := scheme + "://" + ln.Addr().String()
 	log.Info("gateway listening", "endpoint", endpoint, "mode", cfg.Mode, "backend", app.backendName,
 		"key_provider", cfg.Keys.Provider, "key_id", app.keyID)
+	errc := make(chan error, 2)
+	var ops *http.Server
+	if opsLn != nil {
+		ops = &http.Server{
+			Handler:           metrics.Handler(app.metrics, app.health),
+			ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		log.Info("metrics listening", "endpoint", "http://"+opsLn.Addr().String(), "paths", "/metrics /healthz /readyz")
+		go func() { errc <- fmt.Errorf("metrics listener: %w", ops.Serve(opsLn)) }()
+	}
 	if app.embeddedCred != nil {
 		printEmbeddedHelp(stdout, endpoint, cfg, app.embeddedCred)
 	}
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return shutdown(srv, ops, lim, abortRequests, cfg.Server.ShutdownTimeout, log)
+}
+
+// handlerGrace is how long aborted handlers get to return after their connections were closed.
+const handlerGrace = 10 * time.Second
+
+// shutdown stops srv gracefully within timeout, then aborts what is left.
+func shutdown(srv, ops *http.Server, lim *limits, abortRequests context.CancelFunc, timeout time.Duration, log *slog.Logger) error {
+	log.Info("shutting down: no new connections; waiting for in-flight requests", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
+	err := srv.Shutdown(sctx)
+	if ops != nil {
+		_ = ops.Close()
 	}
+	if err == nil {
+		log.Info("shutdown complete")
+		return nil
+	}
+	log.Warn("shutdown deadline passed: aborting the requests still in flight", "timeout", timeout)
+	abortRequests()
+	_ = srv.Close()
+	if !lim.wait(handlerGrace) {
+		return fmt.Errorf("shutdown: handlers still running %v after aborting them", handlerGrace)
+	}
+	log.Info("shutdown complete; in-flight requests were aborted")
 	return nil
 }
 
