@@ -173,14 +173,7 @@ func TestMultipartBoto3Unaligned(t *testing.T) {
 // one wins) and an upload whose parts go through two gateway processes both read back right.
 func TestMultipartRetriedPartAndTwoGateways(t *testing.T) {
 	gw1, m, k, keyID := testenv.StartGatewayMinIO(t, nil)
-	env2 := map[string]string{
-		"GATEWAY_ACCESS_KEY_ID": gw1.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw1.SecretAccessKey,
-		"GATEWAY_BACKEND_ENDPOINT": m.Endpoint, "GATEWAY_BACKEND_REGION": "us-east-1",
-		"GATEWAY_BACKEND_ACCESS_KEY_ID": m.AccessKey, "GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
-		"GATEWAY_BACKEND_PATH_STYLE": "true", "GATEWAY_KMS_ENDPOINT": k.Endpoint, "GATEWAY_KMS_REGION": "us-east-1",
-		"GATEWAY_KMS_ACCESS_KEY_ID": "test", "GATEWAY_KMS_SECRET_ACCESS_KEY": "test", "GATEWAY_KMS_KEY_ID": keyID,
-	}
-	gw2 := testenv.StartGateway(t, env2)
+	gw2 := secondGateway(t, gw1, m, k, keyID)
 	bucket := m.NewBucket(t)
 	c1, c2 := gw1.Client(t), gw2.Client(t)
 	ctx := context.Background()

@@ -51,23 +51,24 @@ func (g *Gateway) discoverLayout(q *request, o *storedObject) (format.Layout, er
 	if err != nil {
 		return nil, err
 	}
+	if count == 1 {
+		// One backend part: a one-part upload, or a server-side copy that joined many parts
+		// into one backend object. Only the headers can tell.
+		return g.walkHeaders(q, o)
+	}
 	positions := make([]int, count)
 	for i := range positions {
 		positions[i] = i + 1
 	}
 	sizes := make([]int64, count)
-	if count == 1 {
-		sizes[0] = o.storedSize
-	} else {
-		last := o.storedSize - int64(count-1)*size1
-		if _, err := format.PartDecryptedSize(last); err == nil && last <= size1 {
-			for i := range sizes {
-				sizes[i] = size1
-			}
-			sizes[count-1] = last
-		} else if err := g.headAllParts(q, o, sizes); err != nil {
-			return nil, err
+	last := o.storedSize - int64(count-1)*size1
+	if _, err := format.PartDecryptedSize(last); err == nil && last <= size1 {
+		for i := range sizes {
+			sizes[i] = size1
 		}
+		sizes[count-1] = last
+	} else if err := g.headAllParts(q, o, sizes); err != nil {
+		return nil, err
 	}
 	l, err := format.NewLayout(positions, sizes)
 	if err == nil && l.StoredSize() == o.storedSize {

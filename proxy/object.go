@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/s3err"
@@ -53,19 +52,43 @@ func (g *Gateway) putObject(q *request) {
 		return
 	}
 
+	payload := q.auth.Body(r.Body, r.Header)
+	defer payload.Close()
+	h := outboundHeaders(r.Header)
+	etag, versionID, ok := g.putEncrypted(q, h, payload, size)
+	if !ok {
+		return
+	}
+	w := q.w.Header()
+	w.Set("Etag", etag)
+	if versionID != "" {
+		w.Set("X-Amz-Version-Id", versionID)
+	}
+	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	if alg, val := payload.Checksum(); alg != "" {
+		w.Set(checksumHeader(alg), val)
+	}
+	w.Set("Content-Length", "0")
+	q.w.WriteHeader(http.StatusOK)
+}
+
+// putEncrypted stores size plaintext bytes from src as q's object, encrypted under a new object
+// key with an envelope for q's bucket and key, with the backend headers h. It returns the
+// client-visible ETag and the backend's version id; on failure it has answered the client.
+func (g *Gateway) putEncrypted(q *request, h http.Header, src io.Reader, size int64) (etag, versionID string, ok bool) {
 	dk, err := g.cfg.Keys.EncryptKey(q.ctx(), g.cfg.KeyID, format.EncryptionContext(q.bucket), size)
 	if err != nil {
 		g.failErr(q, err)
-		return
+		return "", "", false
 	}
-	ok, err := format.NewObjectKey()
+	okey, err := format.NewObjectKey()
 	if err != nil {
 		dk.Zero()
 		g.failErr(q, err)
-		return
+		return "", "", false
 	}
-	defer ok.Zero()
-	env, err := format.SealEnvelope(ok, dk.Plaintext, format.SealParams{
+	defer okey.Zero()
+	env, err := format.SealEnvelope(okey, dk.Plaintext, format.SealParams{
 		Kind: format.KindSingle, Wrap: format.WrapProvider, KeyID: dk.KeyID,
 		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
 	})
@@ -73,51 +96,37 @@ func (g *Gateway) putObject(q *request) {
 	dk.Zero()
 	if err != nil {
 		g.failErr(q, err)
-		return
+		return "", "", false
 	}
-
-	payload := q.auth.Body(r.Body, r.Header)
-	defer payload.Close()
-	enc, err := format.NewEncryptReader(payload, ok, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
+	enc, err := format.NewEncryptReader(src, okey, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
 	if err != nil {
 		g.failErr(q, err)
-		return
+		return "", "", false
 	}
-	h := outboundHeaders(r.Header)
 	h.Del("X-Amz-Server-Side-Encryption")
 	h.Set(format.MetaEnvelope, env.Encode())
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err != nil {
 		g.failBackend(q, err)
-		return
+		return "", "", false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		g.fail(q, g.backendError(q, resp, t))
-		return
+		return "", "", false
 	}
 	q.plainIn = size
 	g.keyUse(q, "write", keyID, wrapped)
 	backendETag := resp.Header.Get("Etag")
-	etag := backendETag
+	etag = backendETag
 	if sum := enc.MD5(); sum != nil {
 		etag = `"` + hex.EncodeToString(sum) + `"`
 	}
 	if backendETag != "" {
 		g.objects.Add(factsKey(q.bucket, q.key, backendETag), objectFacts{encrypted: true, plainSize: size, etag: etag})
 	}
-	w := q.w.Header()
-	w.Set("Etag", etag)
-	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
-		w.Set("X-Amz-Version-Id", v)
-	}
-	w.Set("X-Amz-Server-Side-Encryption", "AES256")
-	if alg, val := payload.Checksum(); alg != "" {
-		w.Set("X-Amz-Checksum-"+strings.ToUpper(alg[:1])+strings.ToLower(alg[1:]), val)
-	}
-	w.Set("Content-Length", "0")
-	q.w.WriteHeader(http.StatusOK)
+	return etag, resp.Header.Get("X-Amz-Version-Id"), true
 }
 
 // setObjectHeaders writes the response headers of GET/HEAD for o with facts f.

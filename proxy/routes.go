@@ -99,9 +99,9 @@ func (g *Gateway) classify(q *request) handler {
 	case http.MethodPut:
 		switch {
 		case r.Header.Get("X-Amz-Copy-Source") != "" && has(v, "uploadId"):
-			return write("UploadPartCopy", g.notImplemented("UploadPartCopy"))
+			return write("UploadPartCopy", g.uploadPartCopy)
 		case r.Header.Get("X-Amz-Copy-Source") != "":
-			return write("CopyObject", g.notImplemented("CopyObject"))
+			return write("CopyObject", g.copyObject)
 		case has(v, "uploadId"):
 			return write("UploadPart", g.uploadPart)
 		case has(v, "tagging"), has(v, "acl"), has(v, "retention"), has(v, "legal-hold"):

@@ -1,0 +1,363 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// Copies. Between encrypted objects the backend copies the stored bytes and the gateway writes
+// a new envelope for the destination name (same object key, FORMAT.md 4); an object the
+// gateway did not encrypt is streamed through it and encrypted on the way. UploadPartCopy must
+// re-encrypt (a part is bound to its upload's key), so it streams the source range through.
+
+// maxCopySize is S3's limit for CopyObject and for one UploadPartCopy.
+const maxCopySize = 5 << 30
+
+// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=v]", URL-encoded).
+func copySource(h string) (bucket, key, version string, e *s3err.Error) {
+	p, query, _ := strings.Cut(strings.TrimPrefix(h, "/"), "?")
+	p, err := url.PathUnescape(p)
+	if err != nil {
+		return "", "", "", s3err.New("InvalidArgument", "Invalid copy source encoding")
+	}
+	bucket, key, ok := strings.Cut(p, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	if strings.HasPrefix(bucket, "arn:") {
+		return "", "", "", s3err.New("NotImplemented", "Access point copy sources are not supported.")
+	}
+	if query != "" {
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			return "", "", "", s3err.New("InvalidArgument", "Invalid copy source version")
+		}
+		version = v.Get("versionId")
+	}
+	return bucket, key, version, nil
+}
+
+// sourceRequest is a request for the copy source: same client and credential, the source's
+// bucket, key and version, no client conditions (copy conditions are checked apart).
+func sourceRequest(q *request, bucket, key, version string) *request {
+	r := q.r.Clone(q.r.Context())
+	u := *q.r.URL
+	v := url.Values{}
+	if version != "" {
+		v.Set("versionId", version)
+	}
+	u.RawQuery = v.Encode()
+	r.URL = &u
+	r.Header = http.Header{}
+	return &request{w: q.w, r: r, id: q.id, op: q.op, bucket: bucket, key: key, auth: q.auth, cred: q.cred}
+}
+
+// copyConditions evaluates the x-amz-copy-source-if-* headers against the source: every
+// failure is 412 PreconditionFailed.
+func copyConditions(h http.Header, etag, lastModified string) *s3err.Error {
+	c := http.Header{}
+	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if v := h.Get("X-Amz-Copy-Source-" + name); v != "" {
+			c.Set(name, v)
+		}
+	}
+	if e := checkConditions(&http.Request{Header: c}, etag, lastModified); e != nil {
+		return s3err.New("PreconditionFailed", "")
+	}
+	return nil
+}
+
+// openSource authenticates the copy source for q's credential and returns its stored object,
+// facts and (for encrypted sources) opened key; on failure it has answered the client.
+func (g *Gateway) openSource(q *request) (*request, *storedObject, objectFacts, *format.ObjectKey, bool) {
+	bucket, key, version, e := copySource(q.r.Header.Get("X-Amz-Copy-Source"))
+	if e != nil {
+		g.fail(q, e)
+		return nil, nil, objectFacts{}, nil, false
+	}
+	if !g.bucketAllowed(q.cred, bucket) {
+		g.obs.AuthFailure(q.op, "AccessDenied")
+		g.fail(q, s3err.New("AccessDenied", "The credential may not read the copy source."))
+		return nil, nil, objectFacts{}, nil, false
+	}
+	src := sourceRequest(q, bucket, key, version)
+	o, f, k, err := g.stat(src)
+	if err != nil {
+		g.failBackend(q, err)
+		return nil, nil, objectFacts{}, nil, false
+	}
+	if e := copyConditions(q.r.Header, f.etag, o.header.Get("Last-Modified")); e != nil {
+		if k != nil {
+			k.Zero()
+		}
+		g.fail(q, e)
+		return nil, nil, objectFacts{}, nil, false
+	}
+	if f.encrypted && k == nil {
+		if k, err = g.openKey(src, o.env); err != nil {
+			g.failErr(q, err)
+			return nil, nil, objectFacts{}, nil, false
+		}
+	}
+	return src, o, f, k, true
+}
+
+// copyHeaders returns the destination headers of a CopyObject: the source's descriptive headers
+// and user metadata (directive COPY, the default) or the request's (REPLACE), plus the request's
+// storage class, ACL and tagging settings.
+func copyHeaders(r *http.Request, src *storedObject) (http.Header, *s3err.Error) {
+	out := outboundHeaders(r.Header)
+	for name := range out {
+		if strings.HasPrefix(name, "X-Amz-Copy-Source") {
+			out.Del(name)
+		}
+	}
+	switch d := strings.ToUpper(r.Header.Get("X-Amz-Metadata-Directive")); d {
+	case "", "COPY":
+		for name := range out {
+			if strings.HasPrefix(name, "X-Amz-Meta-") || isContentHeader(name) {
+				out.Del(name)
+			}
+		}
+		for name, vs := range src.header {
+			cn := http.CanonicalHeaderKey(name)
+			if (strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix)) || isContentHeader(cn) {
+				out[cn] = append([]string(nil), vs...)
+			}
+		}
+	case "REPLACE":
+	default:
+		return nil, s3err.Newf("InvalidArgument", "Unknown metadata directive %q", d)
+	}
+	out.Del("X-Amz-Metadata-Directive")
+	out.Set("X-Amz-Metadata-Directive", "REPLACE") // the envelope always changes
+	out.Del("X-Amz-Server-Side-Encryption")
+	return out, nil
+}
+
+// isContentHeader reports the object headers that metadata directives copy or replace.
+func isContentHeader(name string) bool {
+	switch name {
+	case "Content-Type", "Content-Disposition", "Content-Encoding", "Content-Language",
+		"Cache-Control", "Expires", "X-Amz-Website-Redirect-Location":
+		return true
+	}
+	return false
+}
+
+// copyObject copies an object under a new name (or onto itself with new metadata).
+func (g *Gateway) copyObject(q *request) {
+	if hasReservedMeta(q.r.Header) {
+		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
+		return
+	}
+	if e := checkSSEHeaders(q.r.Header); e != nil {
+		g.fail(q, e)
+		return
+	}
+	src, o, f, key, ok := g.openSource(q)
+	if !ok {
+		return
+	}
+	if key != nil {
+		defer key.Zero()
+	}
+	h, e := copyHeaders(q.r, o)
+	if e != nil {
+		g.fail(q, e)
+		return
+	}
+	if f.plainSize > maxCopySize {
+		g.fail(q, s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"))
+		return
+	}
+	if !f.encrypted {
+		g.copyStreamed(q, src, o, f, h)
+		return
+	}
+
+	dk, err := g.cfg.Keys.EncryptKey(q.ctx(), g.cfg.KeyID, format.EncryptionContext(q.bucket), 0)
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	env, err := format.SealEnvelope(key, dk.Plaintext, format.SealParams{
+		Kind: o.env.Kind, Wrap: format.WrapProvider, KeyID: dk.KeyID,
+		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
+	})
+	keyID, wrapped := dk.KeyID, dk.Wrapped
+	dk.Zero()
+	if err != nil {
+		g.failErr(q, err)
+		return
+	}
+	h.Set(format.MetaEnvelope, env.Encode())
+	cs := "/" + src.bucket + "/" + s3Escape(src.key)
+	if v := src.r.URL.Query().Get("versionId"); v != "" {
+		cs += "?versionId=" + url.QueryEscape(v)
+	}
+	h.Set("X-Amz-Copy-Source", cs)
+	if o.backendETag != "" {
+		h.Set("X-Amz-Copy-Source-If-Match", o.backendETag) // exactly the version we opened
+	}
+	t := target{q.bucket, q.key, nil}
+	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPut, t, h, nil)
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		g.fail(q, g.backendError(q, resp, t))
+		return
+	}
+	doc, err := readXML(resp)
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	if e := s3err.Parse(doc, http.StatusInternalServerError); e != nil {
+		e.Status = s3err.StatusOf(e.Code)
+		g.fail(q, e)
+		return
+	}
+	hits, err := findTexts(doc, "CopyObjectResult/ETag")
+	if err != nil || len(hits) != 1 {
+		g.fail(q, s3err.New("InternalError", "The backend's CopyObject answer has no ETag."))
+		return
+	}
+	newBackend := hits[0].text
+	df := objectFacts{encrypted: true, plainSize: f.plainSize, etag: f.etag, layout: f.layout}
+	if f.layout != nil {
+		df.etag = newBackend // a multipart object's ETag is the backend's (FORMAT.md 5)
+	}
+	g.objects.Add(factsKey(q.bucket, q.key, newBackend), df)
+	g.keyUse(q, "copy", keyID, wrapped)
+	g.setCopyResponseHeaders(q, resp, src)
+	writeXML(q, http.StatusOK, splice(doc, []span{replaceText(hits[0], df.etag)}))
+}
+
+// setCopyResponseHeaders sets the headers S3 sends with a copy result.
+func (g *Gateway) setCopyResponseHeaders(q *request, resp *http.Response, src *request) {
+	w := q.w.Header()
+	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
+		w.Set("X-Amz-Version-Id", v)
+	}
+	if v := src.r.URL.Query().Get("versionId"); v != "" {
+		w.Set("X-Amz-Copy-Source-Version-Id", v)
+	}
+	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+}
+
+// copyStreamed copies a source the gateway did not encrypt by streaming it through the
+// encryption pipeline.
+func (g *Gateway) copyStreamed(q *request, src *request, o *storedObject, f objectFacts, h http.Header) {
+	t := target{src.bucket, src.key, objectQuery(src.r)}
+	gh := http.Header{}
+	if o.backendETag != "" {
+		gh.Set("If-Match", o.backendETag)
+	}
+	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, gh, nil, 0, "")
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		g.fail(q, g.backendError(q, resp, t))
+		return
+	}
+	etag, versionID, ok := g.putEncrypted(q, h, countingReader{resp.Body, &q.storedIn}, f.plainSize)
+	if !ok {
+		return
+	}
+	now := g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	w := q.w.Header()
+	if versionID != "" {
+		w.Set("X-Amz-Version-Id", versionID)
+	}
+	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	writeXML(q, http.StatusOK, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+		`<CopyObjectResult><LastModified>`+now+`</LastModified><ETag>`+string(escapeXMLText(etag))+`</ETag></CopyObjectResult>`))
+}
+
+// uploadPartCopy fills a part of an upload from a range of another object.
+func (g *Gateway) uploadPartCopy(q *request) {
+	v := q.r.URL.Query()
+	backendID, upub := clientUploadID(v.Get("uploadId"))
+	if upub == nil {
+		g.fail(q, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or is truncated)."))
+		return
+	}
+	n, e := partNumber(v)
+	if e != nil {
+		g.fail(q, e)
+		return
+	}
+	src, o, f, key, ok := g.openSource(q)
+	if !ok {
+		return
+	}
+	if key != nil {
+		defer key.Zero()
+	}
+	off, length := int64(0), f.plainSize
+	if cr := q.r.Header.Get("X-Amz-Copy-Source-Range"); cr != "" {
+		a, b, ok := parseCopyRange(cr)
+		if !ok || b >= f.plainSize {
+			g.fail(q, s3err.Newf("InvalidArgument", "Range specified is not valid for source object of size: %d", f.plainSize))
+			return
+		}
+		off, length = a, b-a+1
+	}
+	if length > maxCopySize {
+		g.fail(q, s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"))
+		return
+	}
+	var body io.ReadCloser = io.NopCloser(http.NoBody)
+	var err error
+	if length > 0 {
+		if f.encrypted {
+			body, err = g.rangeReader(src, o, f, key, off, length)
+		} else {
+			body, err = g.readStored(src, o, off, length)
+		}
+		if err != nil {
+			g.failBackend(q, err)
+			return
+		}
+	}
+	defer body.Close()
+	etag, ok := g.storePart(q, backendID, upub, n, body, length)
+	if !ok {
+		return
+	}
+	g.setCopyResponseHeaders(q, &http.Response{Header: http.Header{}}, src)
+	now := g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	writeXML(q, http.StatusOK, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+		`<CopyPartResult><LastModified>`+now+`</LastModified><ETag>`+string(escapeXMLText(etag))+`</ETag></CopyPartResult>`))
+}
+
+// parseCopyRange parses "bytes=a-b" (both required, as S3 wants for x-amz-copy-source-range).
+func parseCopyRange(s string) (a, b int64, ok bool) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(s), "bytes=")
+	if !found {
+		return 0, 0, false
+	}
+	first, last, found := strings.Cut(spec, "-")
+	if !found {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseInt(first, 10, 64)
+	b, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || a < 0 || b < a {
+		return 0, 0, false
+	}
+	return a, b, true
+}
