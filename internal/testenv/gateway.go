@@ -123,6 +123,7 @@ func StartGatewayWithArgs(t testing.TB, env map[string]string, args ...string) *
 			vars[k] = v
 		}
 	}
+	recordGatewaySecrets(t, vars, args) // for the log scan (secrets.go)
 	listen := vars["GATEWAY_LISTEN"]
 	if listen == "" {
 		t.Fatal("testenv: StartGateway needs GATEWAY_LISTEN (remove the empty override)")
