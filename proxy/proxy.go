@@ -320,7 +320,12 @@ func (g *Gateway) toS3Error(q *request, err error) *s3err.Error {
 	}
 	if e := keyError(err); e != nil {
 		if errors.Is(err, keys.ErrInvalidCiphertext) {
+			// The wrapped data key does not open under its key and the bucket's context:
+			// an authentication failure like a bad tag, logged with the same kind.
 			g.obs.Tamper(q.op)
+			g.log.Error("object failed authentication", "kind", "tamper", "request_id", q.id,
+				"bucket", q.bucket, "key", q.key, "err", err)
+			return e
 		}
 		g.log.Warn("key provider", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
 		return e
