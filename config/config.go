@@ -120,7 +120,7 @@ type Metrics struct {
 	// ReadyCache is how long a /readyz result (backend and key provider reachable) is reused.
 	// Default 2s.
 	ReadyCache time.Duration `yaml:"ready_cache"`
-	// ReadyTimeout bounds one readiness check of the backend or the key provider. Default 5s.
+	// ReadyTimeout bounds one readiness check of the backend or the key provider. Default 3s.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 }
 
@@ -477,7 +477,7 @@ func (c *Config) serverDefaults() {
 		c.Metrics.ReadyCache = 2 * time.Second
 	}
 	if c.Metrics.ReadyTimeout == 0 {
-		c.Metrics.ReadyTimeout = 5 * time.Second
+		c.Metrics.ReadyTimeout = 3 * time.Second
 	}
 }
 

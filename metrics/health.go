@@ -21,7 +21,7 @@ type HealthOptions struct {
 	Checks []Check
 	// CacheFor is how long a readiness result is reused; 0 = 2s.
 	CacheFor time.Duration
-	// Timeout bounds each check; 0 = 5s.
+	// Timeout bounds each check; 0 = 3s.
 	Timeout time.Duration
 	// Log receives readiness changes; nil = none.
 	Log *slog.Logger
@@ -53,7 +53,7 @@ func (m *Metrics) NewHealth(o HealthOptions) *Health {
 		o.CacheFor = 2 * time.Second
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = 3 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
