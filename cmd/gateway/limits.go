@@ -53,7 +53,12 @@ func (l *limits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = &deadlineWriter{ResponseWriter: w, rc: rc, d: l.bodyWrite}
 	}
 	if l.bodyRead > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &deadlineReader{ReadCloser: r.Body, rc: rc, d: l.bodyRead}
+		// Give the server its own body back when the handler returns: it checks that body to
+		// see a request whose rest was left unread (a refused upload), and only then closes
+		// the connection gracefully instead of parsing the rest as the next request.
+		body := r.Body
+		defer func() { r.Body = body }()
+		r.Body = &deadlineReader{ReadCloser: body, rc: rc, d: l.bodyRead}
 	}
 	l.next.ServeHTTP(w, r)
 }
