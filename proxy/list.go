@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/s3seal/s3seal/format"
@@ -42,9 +43,11 @@ func splice(doc []byte, spans []span) []byte {
 	return out.Bytes()
 }
 
-// listEntry is one <Contents> of a listing, with where its Size and ETag texts are.
+// listEntry is one <Contents> (or <Version>) of a listing, with where its Size and ETag texts
+// are.
 type listEntry struct {
 	key       string
+	version   string
 	size      int64
 	etag      string
 	sizeAt    [2]int64 // text span, {-1,-1} if absent
@@ -53,8 +56,9 @@ type listEntry struct {
 	haveFacts bool
 }
 
-// parseListing finds the Contents entries of a ListBucketResult (v1 or v2). Offsets point into
-// doc so that everything else is sent back byte for byte.
+// parseListing finds the Contents entries of a ListBucketResult (v1 or v2), or the Version
+// entries of a ListVersionsResult. Offsets point into doc so that everything else is sent back
+// byte for byte.
 func parseListing(doc []byte) ([]*listEntry, bool, error) {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var entries []*listEntry
@@ -73,12 +77,12 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			path = append(path, t.Name.Local)
-			if len(path) == 2 && t.Name.Local == "Contents" {
+			if len(path) == 2 && (t.Name.Local == "Contents" || t.Name.Local == "Version") {
 				cur = &listEntry{sizeAt: [2]int64{-1, -1}, etagAt: [2]int64{-1, -1}}
 				entries = append(entries, cur)
 			}
 		case xml.EndElement:
-			if len(path) == 2 && path[1] == "Contents" {
+			if len(path) == 2 && (path[1] == "Contents" || path[1] == "Version") {
 				cur = nil
 			}
 			if len(path) > 0 {
@@ -98,6 +102,8 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 			switch path[2] {
 			case "Key":
 				cur.key = text
+			case "VersionId":
+				cur.version = text
 			case "Size":
 				cur.size, _ = strconv.ParseInt(text, 10, 64)
 				cur.sizeAt = [2]int64{before, dec.InputOffset()}
@@ -191,7 +197,7 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 			e.facts, e.haveFacts = f, true
 			continue
 		}
-		if assumeEncrypted {
+		if assumeEncrypted && !strings.Contains(e.etag, "-") { // multipart objects need their layout
 			if p, err := format.DecryptedSize(e.size); err == nil {
 				e.facts, e.haveFacts = objectFacts{encrypted: true, plainSize: p, etag: e.etag}, true
 			}
@@ -202,7 +208,11 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 		go func(e *listEntry, key string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			sub := &request{w: q.w, r: q.r, id: q.id, op: q.op, bucket: q.bucket, key: key, auth: q.auth, cred: q.cred}
+			version := e.version
+			if version == "null" {
+				version = ""
+			}
+			sub := sourceRequest(q, q.bucket, key, version)
 			_, f, k, err := g.stat(sub)
 			if k != nil {
 				k.Zero()

@@ -320,6 +320,9 @@ func (g *Gateway) completeMultipart(q *request) {
 
 	h := outboundHeaders(q.r.Header)
 	h.Set("Content-Type", "application/xml")
+	if !g.translateIfMatch(q, h) {
+		return
+	}
 	t := target{q.bucket, q.key, url.Values{"uploadId": {backendID}}}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPost, t, h, xmlReq.Bytes())
 	if err != nil {

@@ -52,9 +52,12 @@ func (g *Gateway) putObject(q *request) {
 		return
 	}
 
+	h := outboundHeaders(r.Header)
+	if !g.translateIfMatch(q, h) {
+		return
+	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
-	h := outboundHeaders(r.Header)
 	etag, versionID, ok := g.putEncrypted(q, h, payload, size)
 	if !ok {
 		return
@@ -127,6 +130,31 @@ func (g *Gateway) putEncrypted(q *request, h http.Header, src io.Reader, size in
 		g.objects.Add(factsKey(q.bucket, q.key, backendETag), objectFacts{encrypted: true, plainSize: size, etag: etag})
 	}
 	return etag, resp.Header.Get("X-Amz-Version-Id"), true
+}
+
+// translateIfMatch turns a conditional write's If-Match on the client-visible ETag into an
+// If-Match on the backend ETag of the same object version, so that the backend applies the
+// condition atomically. On failure it has answered the client and returns false.
+func (g *Gateway) translateIfMatch(q *request, h http.Header) bool {
+	im := q.r.Header.Get("If-Match")
+	if im == "" {
+		return true
+	}
+	cur := sourceRequest(q, q.bucket, q.key, "")
+	o, f, key, err := g.stat(cur)
+	if key != nil {
+		key.Zero()
+	}
+	if err != nil {
+		g.failBackend(q, err)
+		return false
+	}
+	if !etagMatches(im, f.etag) {
+		g.fail(q, s3err.New("PreconditionFailed", ""))
+		return false
+	}
+	h.Set("If-Match", o.backendETag)
+	return true
 }
 
 // setObjectHeaders writes the response headers of GET/HEAD for o with facts f.

@@ -182,6 +182,13 @@ func newRequestID() string {
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		// net/http sends 100 Continue only for requests with a body. botocore (aws-cli, boto3)
+		// asks for it on every PutObject, and when a final response comes without it, keeps
+		// that response's status line for the next request on the connection and misparses
+		// it (then waits for its read timeout, 60 s, and retries). Answer as for any body.
+		w.WriteHeader(http.StatusContinue)
+	}
 	rw := &responseWriter{ResponseWriter: w}
 	q := &request{w: rw, r: r, id: newRequestID()}
 	rw.Header().Set("X-Amz-Request-Id", q.id)

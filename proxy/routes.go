@@ -52,8 +52,7 @@ func (g *Gateway) classify(q *request) handler {
 			case v.Get("list-type") == "2" && len(v) >= 1 && onlyListParams(v):
 				return read("ListObjectsV2", g.listObjects)
 			case has(v, "versions"):
-				// Forwarded for now: sizes are the stored (ciphertext) sizes.
-				return read("ListObjectVersions", forward)
+				return read("ListObjectVersions", g.listObjects)
 			case has(v, "uploads"):
 				return read("ListMultipartUploads", forward)
 			case onlyListParams(v):
@@ -87,7 +86,7 @@ func (g *Gateway) classify(q *request) handler {
 		case has(v, "uploadId"):
 			return read("ListParts", g.listParts)
 		case has(v, "attributes"):
-			return read("GetObjectAttributes", g.notImplemented("GetObjectAttributes"))
+			return read("GetObjectAttributes", g.getObjectAttributes)
 		case has(v, "torrent"):
 			return read("GetObjectTorrent", g.notImplemented("GetObjectTorrent"))
 		case has(v, "tagging"), has(v, "acl"), has(v, "retention"), has(v, "legal-hold"):

@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// getObjectAttributes answers GetObjectAttributes in plaintext terms: ETag, ObjectSize,
+// StorageClass and ObjectParts (the plaintext part sizes). Checksum is never included: the
+// gateway keeps no checksum of the plaintext, and the backend's describes the ciphertext.
+func (g *Gateway) getObjectAttributes(q *request) {
+	want := map[string]bool{}
+	for _, v := range q.r.Header.Values("X-Amz-Object-Attributes") {
+		for _, a := range strings.Split(v, ",") {
+			want[strings.TrimSpace(a)] = true
+		}
+	}
+	if len(want) == 0 {
+		g.fail(q, s3err.New("InvalidArgument", "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty"))
+		return
+	}
+	o, f, key, err := g.stat(q)
+	if key != nil {
+		key.Zero()
+	}
+	if err != nil {
+		g.failBackend(q, err)
+		return
+	}
+	if !f.encrypted {
+		g.forward(q)
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<GetObjectAttributesResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`)
+	if want["ETag"] {
+		fmt.Fprintf(&b, "<ETag>%s</ETag>", escapeXMLText(strings.Trim(f.etag, `"`)))
+	}
+	if want["ObjectSize"] {
+		fmt.Fprintf(&b, "<ObjectSize>%d</ObjectSize>", f.plainSize)
+	}
+	if want["StorageClass"] {
+		sc := o.header.Get("X-Amz-Storage-Class")
+		if sc == "" {
+			sc = "STANDARD"
+		}
+		fmt.Fprintf(&b, "<StorageClass>%s</StorageClass>", escapeXMLText(sc))
+	}
+	if want["ObjectParts"] && f.layout != nil {
+		v := q.r.URL.Query()
+		maxParts, marker := 1000, 0
+		if s := v.Get("max-parts"); s != "" {
+			if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < 1000 {
+				maxParts = n
+			}
+		}
+		if s := v.Get("part-number-marker"); s != "" {
+			marker, _ = strconv.Atoi(s)
+		}
+		fmt.Fprintf(&b, "<ObjectParts><TotalPartsCount>%d</TotalPartsCount><PartNumberMarker>%d</PartNumberMarker>", len(f.layout), marker)
+		n, next, truncated := 0, marker, false
+		for i, p := range f.layout {
+			if i+1 <= marker {
+				continue
+			}
+			if n == maxParts {
+				truncated = true
+				break
+			}
+			fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><Size>%d</Size></Part>", i+1, p.PlainSize)
+			n, next = n+1, i+1
+		}
+		fmt.Fprintf(&b, "<NextPartNumberMarker>%d</NextPartNumberMarker><MaxParts>%d</MaxParts><IsTruncated>%t</IsTruncated></ObjectParts>", next, maxParts, truncated)
+	}
+	b.WriteString("</GetObjectAttributesResponse>")
+	if lm := o.header.Get("Last-Modified"); lm != "" {
+		q.w.Header().Set("Last-Modified", lm)
+	}
+	if v := o.header.Get("X-Amz-Version-Id"); v != "" {
+		q.w.Header().Set("X-Amz-Version-Id", v)
+	}
+	writeXML(q, http.StatusOK, b.Bytes())
+}
