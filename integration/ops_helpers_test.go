@@ -144,12 +144,14 @@ func opsSign(t *testing.T, req *http.Request, gw *testenv.Gateway, payloadHash s
 
 const opsEmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// opsGen is a deterministic stream of n pseudo-random bytes (seeded), optionally throttled.
+// opsGen is a deterministic stream of n pseudo-random bytes (seeded), optionally throttled:
+// it sleeps pause before every pauseEvery bytes.
 type opsGen struct {
-	r       *rand.ChaCha8
-	left    int64
-	perRead int           // at most this many bytes per Read (0 = len(p))
-	pause   time.Duration // sleep before every Read
+	r          *rand.ChaCha8
+	left       int64
+	pauseEvery int64
+	pause      time.Duration
+	sincePause int64
 }
 
 func newOpsGen(seed byte, n int64) *opsGen {
@@ -162,17 +164,21 @@ func (g *opsGen) Read(p []byte) (int, error) {
 	if g.left <= 0 {
 		return 0, io.EOF
 	}
-	if g.pause > 0 {
-		time.Sleep(g.pause)
-	}
-	if g.perRead > 0 && len(p) > g.perRead {
-		p = p[:g.perRead]
+	if g.pauseEvery > 0 {
+		if g.sincePause >= g.pauseEvery {
+			time.Sleep(g.pause)
+			g.sincePause = 0
+		}
+		if rest := g.pauseEvery - g.sincePause; int64(len(p)) > rest {
+			p = p[:rest]
+		}
 	}
 	if int64(len(p)) > g.left {
 		p = p[:g.left]
 	}
 	_, _ = g.r.Read(p)
 	g.left -= int64(len(p))
+	g.sincePause += int64(len(p))
 	return len(p), nil
 }
 
