@@ -202,6 +202,11 @@ func TestMultipartRetriedPartAndTwoGateways(t *testing.T) {
 	put(c2, 2, p2first)
 	e2 := put(c1, 2, p2)
 	e1 := put(c2, 1, p1)
+	lp, err := c1.ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: key, UploadId: cr.UploadId})
+	if err != nil || len(lp.Parts) != 2 || aws.ToString(lp.UploadId) != aws.ToString(cr.UploadId) ||
+		aws.ToInt64(lp.Parts[0].Size) != int64(len(p1)) || aws.ToInt64(lp.Parts[1].Size) != int64(len(p2)) {
+		t.Errorf("ListParts: %v; want the client's upload id and plaintext sizes %d, %d; got %+v", err, len(p1), len(p2), lp)
+	}
 	_, err = c2.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: key, UploadId: cr.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
 			{PartNumber: aws.Int32(1), ETag: &e1}, {PartNumber: aws.Int32(2), ETag: &e2}}}})
