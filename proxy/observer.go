@@ -69,7 +69,9 @@ func (nopObserver) Unencrypted(string)         {}
 func (nopObserver) BackendError(string)        {}
 func (nopObserver) KeyUse(KeyUse)              {}
 
-// countingReader counts the bytes read through it.
+// countingReader counts the bytes read through it. A body that ends before its declared
+// length (io.ErrUnexpectedEOF from net/http) becomes a transferError, so that package format
+// does not take a dropped backend connection for stored data that was truncated (kind=tamper).
 type countingReader struct {
 	r io.Reader
 	n *int64
@@ -78,5 +80,16 @@ type countingReader struct {
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	*c.n += int64(n)
+	if err == io.ErrUnexpectedEOF {
+		err = transferError{}
+	}
 	return n, err
 }
+
+// transferError is a body cut short in transit. It is a net.Error (not a timeout) and
+// deliberately does not unwrap to io.ErrUnexpectedEOF.
+type transferError struct{}
+
+func (transferError) Error() string   { return "connection closed before the end of the body" }
+func (transferError) Timeout() bool   { return false }
+func (transferError) Temporary() bool { return false }
