@@ -105,7 +105,36 @@ type coreProxy struct {
 	mu      sync.Mutex
 	reqs    []*coreProxyReq
 	drained map[string]int // per path: how many of its records drain returned already
+	cuts    map[string]int64
 }
+
+// cutAfter makes the proxy abort the connection after n response body bytes of every later
+// GET of path (an I/O failure between gateway and backend, not a change of stored data).
+func (p *coreProxy) cutAfter(path string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cuts[path] = n
+}
+
+// coreCutWriter passes on at most left body bytes, then fails every write, which makes
+// httputil.ReverseProxy abort the client connection.
+type coreCutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (w *coreCutWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) <= w.left {
+		n, err := w.ResponseWriter.Write(b)
+		w.left -= int64(n)
+		return n, err
+	}
+	n, _ := w.ResponseWriter.Write(b[:w.left])
+	w.left = 0
+	return n, errors.New("proxy: connection cut on purpose")
+}
+
+func (w *coreCutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func newCoreProxy(t testing.TB, upstream string) *coreProxy {
 	t.Helper()
@@ -113,7 +142,7 @@ func newCoreProxy(t testing.TB, upstream string) *coreProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &coreProxy{drained: map[string]int{}}
+	p := &coreProxy{drained: map[string]int{}, cuts: map[string]int64{}}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableCompression = true
 	tr.MaxIdleConnsPerHost = 64
@@ -137,7 +166,15 @@ func newCoreProxy(t testing.TB, upstream string) *coreProxy {
 			return nil
 		},
 	}
-	srv := httptest.NewServer(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		n, cut := p.cuts[r.URL.Path]
+		p.mu.Unlock()
+		if cut && r.Method == http.MethodGet {
+			w = &coreCutWriter{ResponseWriter: w, left: n}
+		}
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
 	return p
