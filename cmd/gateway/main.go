@@ -101,6 +101,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 	}
+	// SIGHUP reloads the TLS certificate and reopens the audit file (handlers below); with
+	// neither configured it must not terminate the process (systemd ExecReload, logrotate).
+	signal.Ignore(syscall.SIGHUP)
 	baseCtx, abortRequests := context.WithCancel(context.Background())
 	defer abortRequests()
 	lim := newLimits(app.handler, cfg.Server.MaxConcurrentRequests, cfg.Server.BodyReadTimeout,
