@@ -46,9 +46,8 @@ func (l *limits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rc := http.NewResponseController(w)
 	if l.bodyWrite > 0 {
-		// The connection keeps the write deadline of its previous request: renew it now, and
-		// once more for what the server flushes after the handler returns.
-		_ = rc.SetWriteDeadline(time.Now().Add(l.bodyWrite))
+		// Every write renews the deadline; renew it once more for what the server flushes after
+		// the handler returns (net/http clears it before the next request).
 		defer func() { _ = rc.SetWriteDeadline(time.Now().Add(l.bodyWrite)) }()
 		w = &deadlineWriter{ResponseWriter: w, rc: rc, d: l.bodyWrite}
 	}
