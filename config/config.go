@@ -62,12 +62,16 @@ type Config struct {
 	// SigV2 accepts legacy SigV2 signatures (header and query) from old applications; requests
 	// are re-signed to the backend with SigV4. Default false. Env GATEWAY_SIGV2.
 	SigV2 bool `yaml:"sigv2"`
+	// SSECAllowHTTP accepts SSE-C customer keys over plain HTTP (e.g. a sidecar on loopback).
+	// Default false: SSE-C requests over HTTP are refused, as S3 does. Env
+	// GATEWAY_SSEC_ALLOW_HTTP.
+	SSECAllowHTTP bool `yaml:"ssec_allow_http"`
 	// DataDir holds the embedded store, its client credentials and the local key file.
 	// Default $XDG_DATA_HOME/s3seal or ~/.local/share/s3seal. Env GATEWAY_DATA_DIR.
 	DataDir string `yaml:"data_dir"`
 	// Credentials are the client credentials the gateway accepts. Env GATEWAY_ACCESS_KEY_ID and
-	// GATEWAY_SECRET_ACCESS_KEY add (or replace, same id) one credential with access to every
-	// bucket. In embedded mode with none configured, one is created in the data dir.
+	// GATEWAY_SECRET_ACCESS_KEY add one credential with access to every bucket, or, when the
+	// file has that key id, give its secret. In embedded mode with none configured, one is created in the data dir.
 	Credentials []Credential `yaml:"credentials"`
 	// Backend is the S3 service objects are stored in (mode s3).
 	Backend Backend `yaml:"backend"`
@@ -151,6 +155,9 @@ type Credential struct {
 	Buckets []string `yaml:"buckets"`
 	// ReadOnly refuses writes with AccessDenied.
 	ReadOnly bool `yaml:"read_only"`
+	// KMSKeyIDs are the keys this credential may choose with SSE-KMS headers, besides the
+	// default keys ("*" = any key the provider has).
+	KMSKeyIDs []string `yaml:"kms_key_ids"`
 }
 
 // Backend is the S3 service behind the gateway.
@@ -175,6 +182,10 @@ type Backend struct {
 	// (CRC32C trailer over http, unsigned over https and in embedded mode), "unsigned" or
 	// "crc-trailer". Default auto. Env GATEWAY_BACKEND_PAYLOAD.
 	Payload string `yaml:"payload"`
+	// SSE asks the backend to encrypt too (double encryption): "" (none), "AES256" or
+	// "aws:kms" (with SSEKMSKeyID). Env GATEWAY_BACKEND_SSE.
+	SSE         string `yaml:"sse"`
+	SSEKMSKeyID string `yaml:"sse_kms_key_id"`
 }
 
 // Keys selects the key provider.
@@ -184,6 +195,9 @@ type Keys struct {
 	Provider string `yaml:"provider"`
 	KMS      KMS    `yaml:"kms"`
 	Local    Local  `yaml:"local"`
+	// BucketKeyIDs sets a bucket's default key (a KMS key id or a local key name), used when
+	// a client asks for no particular key.
+	BucketKeyIDs map[string]string `yaml:"bucket_key_ids"`
 }
 
 // KMS configures AWS KMS (or a server speaking its API).
@@ -309,6 +323,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	boolean("GATEWAY_TRUST_FORWARDED_HEADERS", &c.TrustForwardedHeaders)
 	boolean("GATEWAY_SIGV2", &c.SigV2)
+	boolean("GATEWAY_SSEC_ALLOW_HTTP", &c.SSECAllowHTTP)
+	str("GATEWAY_BACKEND_SSE", &c.Backend.SSE)
 	str("GATEWAY_BACKEND_PAYLOAD", &c.Backend.Payload)
 	str("GATEWAY_BACKEND_ENDPOINT", &c.Backend.Endpoint)
 	str("GATEWAY_BACKEND_REGION", &c.Backend.Region)
@@ -353,16 +369,17 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return errors.New("config: GATEWAY_ACCESS_KEY_ID and GATEWAY_SECRET_ACCESS_KEY must be set together")
 	}
 	if id != "" {
-		cred := Credential{AccessKeyID: id, SecretAccessKey: secret}
 		replaced := false
 		for i := range c.Credentials {
 			if c.Credentials[i].AccessKeyID == id {
-				c.Credentials[i] = cred
+				// Same key id as in the file: the environment supplies its secret, the file
+				// keeps its buckets, read-only flag and KMS keys.
+				c.Credentials[i].SecretAccessKey, c.Credentials[i].SecretAccessKeyFile = secret, ""
 				replaced = true
 			}
 		}
 		if !replaced {
-			c.Credentials = append(c.Credentials, cred)
+			c.Credentials = append(c.Credentials, Credential{AccessKeyID: id, SecretAccessKey: secret})
 		}
 	}
 	return firstErr
@@ -552,6 +569,11 @@ func (c *Config) Validate() error {
 	case "auto", "unsigned", "crc-trailer":
 	default:
 		add("backend.payload %q: want auto, unsigned or crc-trailer", c.Backend.Payload)
+	}
+	switch c.Backend.SSE {
+	case "", "AES256", "aws:kms":
+	default:
+		add("backend.sse %q: want \"\", AES256 or aws:kms", c.Backend.SSE)
 	}
 	switch c.Encryption.ETag {
 	case ETagPlaintext, ETagBackend:

@@ -87,6 +87,12 @@ func (g *Gateway) openSource(q *request) (*request, *storedObject, objectFacts, 
 		return nil, nil, objectFacts{}, nil, false
 	}
 	src := sourceRequest(q, bucket, key, version)
+	ck, e := g.requestCustomerKey(q, copySourceSSECHeaders)
+	if e != nil {
+		g.fail(q, e)
+		return nil, nil, objectFacts{}, nil, false
+	}
+	src.ssec, src.ssecParsed = ck, true
 	o, f, k, err := g.stat(src)
 	if err != nil {
 		g.failBackend(q, err)
@@ -100,7 +106,7 @@ func (g *Gateway) openSource(q *request) (*request, *storedObject, objectFacts, 
 		return nil, nil, objectFacts{}, nil, false
 	}
 	if f.encrypted && k == nil {
-		if k, err = g.openKey(src, o.env); err != nil {
+		if k, err = g.openKey(src, o); err != nil {
 			g.failErr(q, err)
 			return nil, nil, objectFacts{}, nil, false
 		}
@@ -157,14 +163,17 @@ func (g *Gateway) copyObject(q *request) {
 		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
 		return
 	}
-	if e := checkSSEHeaders(q.r.Header); e != nil {
+	choice, e := g.chooseEncryption(q)
+	if e != nil {
 		g.fail(q, e)
 		return
 	}
+	defer choice.ssec.zero()
 	src, o, f, key, ok := g.openSource(q)
 	if !ok {
 		return
 	}
+	defer src.ssec.zero()
 	if key != nil {
 		defer key.Zero()
 	}
@@ -178,26 +187,19 @@ func (g *Gateway) copyObject(q *request) {
 		return
 	}
 	if !f.encrypted {
-		g.copyStreamed(q, src, o, f, h)
+		g.copyStreamed(q, choice, src, o, f, h)
 		return
 	}
 
-	dk, err := g.cfg.Keys.EncryptKey(q.ctx(), g.cfg.KeyID, format.EncryptionContext(q.bucket), 0)
+	sl, err := g.seal(q, choice, o.env.Kind, key, 0)
 	if err != nil {
 		g.failErr(q, err)
 		return
 	}
-	env, err := format.SealEnvelope(key, dk.Plaintext, format.SealParams{
-		Kind: o.env.Kind, Wrap: format.WrapProvider, KeyID: dk.KeyID,
-		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
-	})
-	keyID, wrapped := dk.KeyID, dk.Wrapped
-	dk.Zero()
-	if err != nil {
-		g.failErr(q, err)
-		return
+	g.backendSSE(h)
+	for name, vs := range sl.meta {
+		h[name] = vs
 	}
-	h.Set(format.MetaEnvelope, env.Encode())
 	cs := "/" + src.bucket + "/" + s3Escape(src.key)
 	if v := src.r.URL.Query().Get("versionId"); v != "" {
 		cs += "?versionId=" + url.QueryEscape(v)
@@ -234,12 +236,15 @@ func (g *Gateway) copyObject(q *request) {
 	}
 	newBackend := hits[0].text
 	df := objectFacts{encrypted: true, plainSize: f.plainSize, etag: f.etag, layout: f.layout}
-	if f.layout != nil {
-		df.etag = newBackend // a multipart object's ETag is the backend's (FORMAT.md 5)
+	if f.layout != nil || choice.ssec != nil || o.env.Wrap == format.WrapCustomerKey {
+		// Multipart and SSE-C objects show the backend's ETag (FORMAT.md 5); an SSE-C source
+		// has no plaintext MD5 in its trailer.
+		df.etag = newBackend
 	}
 	g.objects.Add(factsKey(q.bucket, q.key, newBackend), df)
-	g.keyUse(q, "copy", keyID, wrapped)
+	g.keyUse(q, "copy", sl.keyID, sl.wrapped)
 	g.setCopyResponseHeaders(q, resp, src)
+	setSSEHeaders(q.w.Header(), sl.env, sl.meta, choice.ssec)
 	writeXML(q, http.StatusOK, splice(doc, []span{replaceText(hits[0], df.etag)}))
 }
 
@@ -252,12 +257,11 @@ func (g *Gateway) setCopyResponseHeaders(q *request, resp *http.Response, src *r
 	if v := src.r.URL.Query().Get("versionId"); v != "" {
 		w.Set("X-Amz-Copy-Source-Version-Id", v)
 	}
-	w.Set("X-Amz-Server-Side-Encryption", "AES256")
 }
 
 // copyStreamed copies a source the gateway did not encrypt by streaming it through the
 // encryption pipeline.
-func (g *Gateway) copyStreamed(q *request, src *request, o *storedObject, f objectFacts, h http.Header) {
+func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o *storedObject, f objectFacts, h http.Header) {
 	t := target{src.bucket, src.key, objectQuery(src.r)}
 	gh := http.Header{}
 	if o.backendETag != "" {
@@ -273,16 +277,18 @@ func (g *Gateway) copyStreamed(q *request, src *request, o *storedObject, f obje
 		g.fail(q, g.backendError(q, resp, t))
 		return
 	}
-	etag, versionID, ok := g.putEncrypted(q, h, countingReader{resp.Body, &q.storedIn}, f.plainSize)
+	h.Del("X-Amz-Copy-Source")
+	res, ok := g.putEncrypted(q, c, h, countingReader{resp.Body, &q.storedIn}, f.plainSize)
 	if !ok {
 		return
 	}
+	etag := res.etag
 	now := g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	w := q.w.Header()
-	if versionID != "" {
-		w.Set("X-Amz-Version-Id", versionID)
+	if res.versionID != "" {
+		w.Set("X-Amz-Version-Id", res.versionID)
 	}
-	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	setSSEHeaders(w, res.env, res.meta, c.ssec)
 	writeXML(q, http.StatusOK, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<CopyObjectResult><LastModified>`+now+`</LastModified><ETag>`+string(escapeXMLText(etag))+`</ETag></CopyObjectResult>`))
 }
@@ -300,10 +306,17 @@ func (g *Gateway) uploadPartCopy(q *request) {
 		g.fail(q, e)
 		return
 	}
+	ck, e := g.requestCustomerKey(q, ssecHeaders)
+	if e != nil {
+		g.fail(q, e)
+		return
+	}
+	defer ck.zero()
 	src, o, f, key, ok := g.openSource(q)
 	if !ok {
 		return
 	}
+	defer src.ssec.zero()
 	if key != nil {
 		defer key.Zero()
 	}

@@ -147,7 +147,20 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		f, err := g.multipartFacts(q, o)
 		return f, nil, err
 	}
-	key, err := g.openKey(q, o.env)
+	if o.env.Wrap == format.WrapCustomerKey {
+		// As on S3, an SSE-C object's ETag is not the MD5 of its plaintext: the backend's,
+		// so that listings and HEAD need no customer key.
+		plain, err := format.DecryptedSize(o.storedSize)
+		if err != nil {
+			return objectFacts{}, nil, err
+		}
+		f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
+		if o.backendETag != "" {
+			g.objects.Add(factsKey(q.bucket, q.key, o.backendETag), f)
+		}
+		return f, nil, nil
+	}
+	key, err := g.openKey(q, o)
 	if err != nil {
 		return objectFacts{}, nil, err
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/keys"
@@ -42,12 +43,36 @@ func formatError(err error) *s3err.Error {
 	return nil
 }
 
-// openKey unwraps the object key of an envelope read from bucket/key (one "read" key use).
-func (g *Gateway) openKey(q *request, env *format.Envelope) (*format.ObjectKey, error) {
-	if env.Wrap != format.WrapProvider {
-		return nil, s3err.New("InvalidRequest", "The object is encrypted with a customer-provided key.")
+// openKey unwraps the object key of a stored object read as q's bucket and key (one "read" key
+// use): with the customer's key for SSE-C objects, with the key provider otherwise.
+func (g *Gateway) openKey(q *request, o *storedObject) (*format.ObjectKey, error) {
+	env := o.env
+	ck, e := g.readCustomerKey(q)
+	if e != nil {
+		return nil, e
 	}
-	dk, err := g.cfg.Keys.DecryptKey(q.ctx(), env.KeyID, env.WrappedKey, format.EncryptionContext(q.bucket))
+	if env.Wrap == format.WrapCustomerKey {
+		if ck == nil {
+			return nil, s3err.New("InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
+		}
+		ok, err := env.Open(ck.key, q.bucket, q.key)
+		if err != nil {
+			if errors.Is(err, format.ErrAuth) {
+				return nil, s3err.New("AccessDenied", "The SSE-C key does not match the key the object was stored with.")
+			}
+			return nil, err
+		}
+		g.keyUse(q, "read", "sse-c", nil)
+		return ok, nil
+	}
+	if ck != nil {
+		return nil, s3err.New("InvalidRequest", "The encryption parameters are not applicable to this object.")
+	}
+	extra, err := storedContext(o.header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", format.ErrMalformed, err)
+	}
+	dk, err := g.cfg.Keys.DecryptKey(q.ctx(), env.KeyID, env.WrappedKey, kmsContext(q.bucket, extra))
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +83,18 @@ func (g *Gateway) openKey(q *request, env *format.Envelope) (*format.ObjectKey, 
 	}
 	g.keyUse(q, "read", env.KeyID, env.WrappedKey)
 	return ok, nil
+}
+
+// readCustomerKey returns the SSE-C key presented for reading q's object, if any.
+func (g *Gateway) readCustomerKey(q *request) (*customerKey, *s3err.Error) {
+	if !q.ssecParsed {
+		ck, e := g.requestCustomerKey(q, ssecHeaders)
+		if e != nil {
+			return nil, e
+		}
+		q.ssec, q.ssecParsed = ck, true
+	}
+	return q.ssec, nil
 }
 
 // keyUse reports one use of a data key on q's object to the audit trail.

@@ -56,44 +56,32 @@ func (g *Gateway) createMultipart(q *request) {
 		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
 		return
 	}
-	if e := checkSSEHeaders(r.Header); e != nil {
+	choice, e := g.chooseEncryption(q)
+	if e != nil {
 		g.fail(q, e)
 		return
 	}
+	defer choice.ssec.zero()
 	if _, err := g.readSmallBody(q); err != nil {
 		g.failErr(q, err)
 		return
 	}
-	dk, err := g.cfg.Keys.EncryptKey(q.ctx(), g.cfg.KeyID, format.EncryptionContext(q.bucket), 0)
+	s, err := g.seal(q, choice, format.KindMultipart, nil, 0)
 	if err != nil {
 		g.failErr(q, err)
 		return
 	}
-	ok, err := format.NewObjectKey()
-	if err != nil {
-		dk.Zero()
-		g.failErr(q, err)
-		return
-	}
-	defer ok.Zero()
-	env, err := format.SealEnvelope(ok, dk.Plaintext, format.SealParams{
-		Kind: format.KindMultipart, Wrap: format.WrapProvider, KeyID: dk.KeyID,
-		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
-	})
-	keyID, wrapped := dk.KeyID, dk.Wrapped
-	dk.Zero()
-	if err != nil {
-		g.failErr(q, err)
-		return
-	}
-	upub, err := ok.UploadPublicKey()
+	defer s.key.Zero()
+	upub, err := s.key.UploadPublicKey()
 	if err != nil {
 		g.failErr(q, err)
 		return
 	}
 	h := outboundHeaders(r.Header)
-	h.Del("X-Amz-Server-Side-Encryption")
-	h.Set(format.MetaEnvelope, env.Encode())
+	g.backendSSE(h)
+	for name, vs := range s.meta {
+		h[name] = vs
+	}
 	t := target{q.bucket, q.key, url.Values{"uploads": {""}}}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPost, t, h, nil)
 	if err != nil {
@@ -115,9 +103,9 @@ func (g *Gateway) createMultipart(q *request) {
 		g.fail(q, s3err.New("InternalError", "The backend's CreateMultipartUpload answer has no upload id."))
 		return
 	}
-	g.keyUse(q, "write", keyID, wrapped)
+	g.keyUse(q, "write", s.keyID, s.wrapped)
 	out := splice(doc, []span{replaceText(hits[0], format.EncodeUploadID(hits[0].text, upub))})
-	q.w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
+	setSSEHeaders(q.w.Header(), s.env, s.meta, choice.ssec)
 	writeXML(q, http.StatusOK, out)
 }
 
@@ -144,10 +132,14 @@ func (g *Gateway) uploadPart(q *request) {
 		g.fail(q, e)
 		return
 	}
-	if e := checkSSEHeaders(r.Header); e != nil {
+	// S3 wants an SSE-C upload's key on every part; the parts themselves are encrypted to the
+	// upload's public key, so the gateway only checks that a key, if given, is well formed.
+	ck, e := g.requestCustomerKey(q, ssecHeaders)
+	if e != nil {
 		g.fail(q, e)
 		return
 	}
+	defer ck.zero()
 	size := q.auth.DecodedLength
 	if size < 0 {
 		g.fail(q, s3err.New("MissingContentLength", ""))
@@ -165,7 +157,10 @@ func (g *Gateway) uploadPart(q *request) {
 	}
 	w := q.w.Header()
 	w.Set("Etag", etag)
-	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	if ck != nil {
+		w.Set("X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256")
+		w.Set("X-Amz-Server-Side-Encryption-Customer-Key-Md5", ck.md5b64)
+	}
 	if alg, val := payload.Checksum(); alg != "" {
 		w.Set(checksumHeader(alg), val)
 	}
@@ -362,7 +357,6 @@ func (g *Gateway) completeMultipart(q *request) {
 	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
 		q.w.Header().Set("X-Amz-Version-Id", v)
 	}
-	q.w.Header().Set("X-Amz-Server-Side-Encryption", "AES256")
 	writeXML(q, http.StatusOK, splice(doc, spans))
 }
 

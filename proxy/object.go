@@ -14,23 +14,6 @@ import (
 // maxPutSize is S3's limit for a single PUT.
 const maxPutSize = 5 << 30
 
-// checkSSEHeaders refuses encryption requests the gateway does not honour yet, rather than
-// silently storing data under another protection than the client asked for.
-func checkSSEHeaders(h http.Header) *s3err.Error {
-	if h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" ||
-		h.Get("X-Amz-Server-Side-Encryption-Customer-Key") != "" {
-		return s3err.New("NotImplemented", "SSE-C is not supported by this gateway yet.")
-	}
-	switch v := h.Get("X-Amz-Server-Side-Encryption"); v {
-	case "", "AES256":
-		return nil
-	case "aws:kms", "aws:kms:dsse":
-		return s3err.New("NotImplemented", "SSE-KMS key selection is not supported by this gateway yet.")
-	default:
-		return s3err.Newf("InvalidArgument", "Invalid value for x-amz-server-side-encryption: %q", v)
-	}
-}
-
 // putObject encrypts the request body on the fly and stores it with its envelope.
 func (g *Gateway) putObject(q *request) {
 	r := q.r
@@ -38,10 +21,12 @@ func (g *Gateway) putObject(q *request) {
 		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
 		return
 	}
-	if e := checkSSEHeaders(r.Header); e != nil {
+	choice, e := g.chooseEncryption(q)
+	if e != nil {
 		g.fail(q, e)
 		return
 	}
+	defer choice.ssec.zero()
 	size := q.auth.DecodedLength
 	if size < 0 {
 		g.fail(q, s3err.New("MissingContentLength", ""))
@@ -51,23 +36,22 @@ func (g *Gateway) putObject(q *request) {
 		g.fail(q, s3err.New("EntityTooLarge", ""))
 		return
 	}
-
 	h := outboundHeaders(r.Header)
 	if !g.translateIfMatch(q, h) {
 		return
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
-	etag, versionID, ok := g.putEncrypted(q, h, payload, size)
+	res, ok := g.putEncrypted(q, choice, h, payload, size)
 	if !ok {
 		return
 	}
 	w := q.w.Header()
-	w.Set("Etag", etag)
-	if versionID != "" {
-		w.Set("X-Amz-Version-Id", versionID)
+	w.Set("Etag", res.etag)
+	if res.versionID != "" {
+		w.Set("X-Amz-Version-Id", res.versionID)
 	}
-	w.Set("X-Amz-Server-Side-Encryption", "AES256")
+	setSSEHeaders(w, res.env, res.meta, choice.ssec)
 	if alg, val := payload.Checksum(); alg != "" {
 		w.Set(checksumHeader(alg), val)
 	}
@@ -75,61 +59,54 @@ func (g *Gateway) putObject(q *request) {
 	q.w.WriteHeader(http.StatusOK)
 }
 
+// putResult is what putEncrypted stored.
+type putResult struct {
+	etag, versionID string
+	env             *format.Envelope
+	meta            http.Header // the gateway's metadata (for SSE response headers)
+}
+
 // putEncrypted stores size plaintext bytes from src as q's object, encrypted under a new object
-// key with an envelope for q's bucket and key, with the backend headers h. It returns the
-// client-visible ETag and the backend's version id; on failure it has answered the client.
-func (g *Gateway) putEncrypted(q *request, h http.Header, src io.Reader, size int64) (etag, versionID string, ok bool) {
-	dk, err := g.cfg.Keys.EncryptKey(q.ctx(), g.cfg.KeyID, format.EncryptionContext(q.bucket), size)
+// key protected as c says, with the backend headers h. On failure it has answered the client
+// and returns false.
+func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, src io.Reader, size int64) (putResult, bool) {
+	s, err := g.seal(q, c, format.KindSingle, nil, size)
 	if err != nil {
 		g.failErr(q, err)
-		return "", "", false
+		return putResult{}, false
 	}
-	okey, err := format.NewObjectKey()
-	if err != nil {
-		dk.Zero()
-		g.failErr(q, err)
-		return "", "", false
-	}
-	defer okey.Zero()
-	env, err := format.SealEnvelope(okey, dk.Plaintext, format.SealParams{
-		Kind: format.KindSingle, Wrap: format.WrapProvider, KeyID: dk.KeyID,
-		WrappedKey: dk.Wrapped, Bucket: q.bucket, Object: q.key,
-	})
-	keyID, wrapped := dk.KeyID, dk.Wrapped
-	dk.Zero()
+	defer s.key.Zero()
+	enc, err := format.NewEncryptReader(src, s.key, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext && c.ssec == nil})
 	if err != nil {
 		g.failErr(q, err)
-		return "", "", false
+		return putResult{}, false
 	}
-	enc, err := format.NewEncryptReader(src, okey, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
-	if err != nil {
-		g.failErr(q, err)
-		return "", "", false
+	g.backendSSE(h)
+	for name, vs := range s.meta {
+		h[name] = vs
 	}
-	h.Del("X-Amz-Server-Side-Encryption")
-	h.Set(format.MetaEnvelope, env.Encode())
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err != nil {
 		g.failBackend(q, err)
-		return "", "", false
+		return putResult{}, false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		g.fail(q, g.backendError(q, resp, t))
-		return "", "", false
+		return putResult{}, false
 	}
 	q.plainIn = size
-	g.keyUse(q, "write", keyID, wrapped)
+	g.keyUse(q, "write", s.keyID, s.wrapped)
 	backendETag := resp.Header.Get("Etag")
-	etag = backendETag
+	etag := backendETag
 	if sum := enc.MD5(); sum != nil {
 		etag = `"` + hex.EncodeToString(sum) + `"`
 	}
 	if backendETag != "" {
 		g.objects.Add(factsKey(q.bucket, q.key, backendETag), objectFacts{encrypted: true, plainSize: size, etag: etag})
 	}
-	return etag, resp.Header.Get("X-Amz-Version-Id"), true
+	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, true
 }
 
 // translateIfMatch turns a conditional write's If-Match on the client-visible ETag into an
@@ -164,7 +141,7 @@ func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
 	w.Set("Etag", f.etag)
 	w.Set("Accept-Ranges", "bytes")
 	if f.encrypted {
-		w.Set("X-Amz-Server-Side-Encryption", "AES256")
+		setSSEHeaders(w, o.env, o.header, q.ssec)
 	} else if v := o.header.Get("X-Amz-Server-Side-Encryption"); v != "" {
 		w.Set("X-Amz-Server-Side-Encryption", v)
 	}
@@ -180,7 +157,7 @@ func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
 func (g *Gateway) headObject(q *request) {
 	o, f, key, err := g.stat(q)
 	if key != nil {
-		key.Zero()
+		defer key.Zero()
 	}
 	if err != nil {
 		g.failBackend(q, err)
@@ -188,6 +165,21 @@ func (g *Gateway) headObject(q *request) {
 	}
 	if !f.encrypted && (q.r.Header.Get("Range") != "" || q.r.URL.Query().Get("partNumber") != "") {
 		g.forward(q) // the backend applies Range and partNumber to what it stores
+		return
+	}
+	if f.encrypted && key == nil && o.env.Wrap == format.WrapCustomerKey {
+		// HEAD of an SSE-C object needs the right key, as on S3.
+		k, err := g.openKey(q, o)
+		if err != nil {
+			g.failErr(q, err)
+			return
+		}
+		k.Zero()
+	} else if ck, e := g.readCustomerKey(q); e != nil || ck != nil {
+		if e == nil {
+			e = s3err.New("InvalidRequest", "The encryption parameters are not applicable to this object.")
+		}
+		g.fail(q, e)
 		return
 	}
 	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
@@ -252,7 +244,7 @@ func (g *Gateway) getWhole(q *request) {
 		return
 	}
 	if key == nil {
-		if key, err = g.openKey(q, o.env); err != nil {
+		if key, err = g.openKey(q, o); err != nil {
 			g.failErr(q, err)
 			return
 		}
@@ -292,7 +284,7 @@ func (g *Gateway) getRange(q *request) {
 		return
 	}
 	if key == nil {
-		if key, err = g.openKey(q, o.env); err != nil {
+		if key, err = g.openKey(q, o); err != nil {
 			g.failErr(q, err)
 			return
 		}

@@ -50,6 +50,9 @@ type Credential struct {
 	Buckets []string
 	// ReadOnly refuses every write.
 	ReadOnly bool
+	// KMSKeyIDs are the keys this credential may name with SSE-KMS ("*" = any) besides the
+	// defaults.
+	KMSKeyIDs []string
 }
 
 // Config is everything a Gateway needs. The zero value of optional fields is a sane default.
@@ -62,8 +65,15 @@ type Config struct {
 	Backend Backend
 	// Keys provides data keys (normally the data-key cache in front of a key provider).
 	Keys KeyCache
-	// KeyID is the key provider's key for new objects ("" = the provider's default).
+	// KeyID is the key provider's key for new objects.
 	KeyID string
+	// BucketKeyIDs overrides KeyID per bucket.
+	BucketKeyIDs map[string]string
+	// SSECAllowHTTP accepts SSE-C keys over plain HTTP (a loopback sidecar).
+	SSECAllowHTTP bool
+	// BackendSSE asks the backend for its own encryption too ("AES256" or "aws:kms"; "" none),
+	// with BackendSSEKeyID for aws:kms.
+	BackendSSE, BackendSSEKeyID string
 	// ETag is ETagPlaintext (MD5 of the plaintext, as S3) or ETagBackend.
 	ETag string
 	// AllowUnencrypted serves objects without an envelope as they are stored.
@@ -165,6 +175,10 @@ type request struct {
 	key    string
 	auth   *sigv4.Auth
 	cred   Credential
+	// ssec is the SSE-C key presented for reading q's object (set for copy sources; for the
+	// request's own object it is parsed on first use).
+	ssec       *customerKey
+	ssecParsed bool
 	// Body bytes: from the client, to the backend, from the backend (the client's share is
 	// counted by the responseWriter).
 	plainIn, storedOut, storedIn int64

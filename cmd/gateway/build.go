@@ -94,7 +94,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	for _, c := range cfg.Credentials {
 		creds = append(creds, proxy.Credential{
 			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
-			Buckets: c.Buckets, ReadOnly: c.ReadOnly,
+			Buckets: c.Buckets, ReadOnly: c.ReadOnly, KMSKeyIDs: c.KMSKeyIDs,
 		})
 	}
 	gw, err := proxy.New(proxy.Config{
@@ -108,6 +108,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		SigV2:                 cfg.SigV2,
 		BaseDomains:           cfg.BaseDomains,
 		TrustForwardedHeaders: cfg.TrustForwardedHeaders,
+		BucketKeyIDs:          cfg.Keys.BucketKeyIDs,
+		SSECAllowHTTP:         cfg.SSECAllowHTTP,
+		BackendSSE:            cfg.Backend.SSE,
+		BackendSSEKeyID:       cfg.Backend.SSEKMSKeyID,
 		Logger:                log,
 		Observer:              observer{Metrics: a.metrics, audit: a.audit, log: log},
 	})
