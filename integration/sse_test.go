@@ -119,7 +119,7 @@ ssec_allow_http: true
 			t.Errorf("%s: body differs", ch.name)
 		}
 		for _, resp := range []struct {
-			what               string
+			what              string
 			sse, kms, ssecMD5 string
 		}{
 			{"put", string(put.ServerSideEncryption), aws.ToString(put.SSEKMSKeyId), aws.ToString(put.SSECustomerKeyMD5)},
