@@ -30,6 +30,9 @@ func main() {
 
 // run is main without the process globals, so that it can be tested.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if code, ok := runTool(args, getenv, stdout, stderr); ok { // presign, rewrap, migrate, decrypt
+		return code
+	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file (see config.example.yaml); GATEWAY_* environment variables override it")

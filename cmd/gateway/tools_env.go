@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3seal/s3seal/config"
+	"github.com/s3seal/s3seal/keys"
+)
+
+// The subcommands (presign, rewrap, migrate, decrypt) read the gateway's own configuration, so
+// that they reach the same backend and key provider. This file builds those from it, reusing
+// the gateway's construction (buildBackend, buildKeys).
+
+// loadToolConfig loads the configuration like the gateway does, but does not insist on what
+// only a running gateway needs (client credentials, a default KMS key): recovery must work with
+// nothing but key-provider access. The settings the tools do use are still checked.
+func loadToolConfig(path string, getenv func(string) string) (*config.Config, error) {
+	cfg, err := config.Load(path, getenv)
+	if cfg == nil || err == nil {
+		return cfg, err
+	}
+	var errs []error
+	switch cfg.Mode {
+	case config.ModeEmbedded, config.ModeS3:
+	default:
+		errs = append(errs, fmt.Errorf("config: mode %q: want %q or %q", cfg.Mode, config.ModeEmbedded, config.ModeS3))
+	}
+	switch cfg.Keys.Provider {
+	case config.ProviderKMS, config.ProviderLocal:
+	default:
+		errs = append(errs, fmt.Errorf("config: keys.provider %q: want %q or %q", cfg.Keys.Provider, config.ProviderKMS, config.ProviderLocal))
+	}
+	if (cfg.Backend.AccessKeyID == "") != (cfg.Backend.SecretAccessKey == "") {
+		errs = append(errs, errors.New("config: backend: access_key_id and secret_access_key must be set together"))
+	}
+	if (cfg.Keys.KMS.AccessKeyID == "") != (cfg.Keys.KMS.SecretAccessKey == "") {
+		errs = append(errs, errors.New("config: keys.kms: access_key_id and secret_access_key must be set together"))
+	}
+	switch cfg.Encryption.ETag {
+	case config.ETagPlaintext, config.ETagBackend:
+	default:
+		errs = append(errs, fmt.Errorf("config: encryption.etag %q: want %q or %q", cfg.Encryption.ETag, config.ETagPlaintext, config.ETagBackend))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// toolLogger logs the construction's warnings (e.g. a missing key file) to w.
+func toolLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// toolBackend returns an S3 client for the configured backend (in embedded mode: the embedded
+// store of the data dir, which only one process may open, so the gateway must be stopped) and
+// a func releasing it.
+func toolBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s3.Client, func(), error) {
+	a := &app{}
+	b, err := buildBackend(ctx, cfg, log, a)
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	opts := s3.Options{
+		Region:                     b.Region,
+		UsePathStyle:               b.PathStyle,
+		Credentials:                b.Credentials,
+		HTTPClient:                 &http.Client{Transport: b.Transport},
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	}
+	if b.Endpoint != "" {
+		opts.BaseEndpoint = aws.String(b.Endpoint)
+	}
+	return s3.New(opts), a.Close, nil
+}
+
+// toolKeys opens the key provider `provider` ("" = the configured one) of cfg. Unlike the
+// gateway it never creates a local key file: a new file could not open any existing object.
+func toolKeys(ctx context.Context, cfg *config.Config, provider string, log *slog.Logger) (keyProvider, func(), error) {
+	c := *cfg
+	if provider != "" {
+		c.Keys.Provider = provider
+	}
+	switch c.Keys.Provider {
+	case config.ProviderKMS:
+		a := &app{}
+		k, err := buildKeys(ctx, &c, log, a)
+		if err != nil {
+			a.Close()
+			return nil, nil, err
+		}
+		return k, a.Close, nil
+	case config.ProviderLocal:
+		lf, err := keys.OpenLocalFile(c.Keys.Local.File)
+		if err != nil {
+			return nil, nil, fmt.Errorf("local key file %s: %w", c.Keys.Local.File, err)
+		}
+		return lf, func() { _ = lf.Close() }, nil
+	default:
+		return nil, nil, fmt.Errorf("key provider %q: want %q or %q", c.Keys.Provider, config.ProviderKMS, config.ProviderLocal)
+	}
+}

@@ -1,0 +1,215 @@
+package tools
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3seal/s3seal/format"
+)
+
+// DecryptInput is one stored object to recover.
+type DecryptInput struct {
+	// Bucket and Key are the object's name in the backend: the envelope is bound to them.
+	Bucket, Key string
+	// Envelope is the value of the x-amz-meta-s3seal-env metadata.
+	Envelope string
+	// Stored yields the stored bytes from the first one.
+	Stored io.Reader
+	// StoredSize is their number (required for single-part objects; -1 = unknown).
+	StoredSize int64
+}
+
+// ErrNotEncrypted is returned for an object without an s3seal envelope.
+var ErrNotEncrypted = errors.New("the object has no x-amz-meta-s3seal-env metadata: it was not encrypted by s3seal, and its stored bytes are its content")
+
+// Decrypt writes the plaintext of the stored object in to w, authenticating everything on the
+// way (docs/FORMAT.md): the envelope for in.Bucket/in.Key, every segment, each stream's final
+// segment and trailer, and the end of the data. A multipart object is decrypted by walking its
+// part headers, so no part list from the backend is needed. Each segment is verified before any
+// of its bytes reach w; when an error is returned, w may hold a verified prefix of the object.
+func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) (int64, error) {
+	if in.Envelope == "" {
+		return 0, ErrNotEncrypted
+	}
+	env, err := format.DecodeEnvelope(in.Envelope)
+	if err != nil {
+		return 0, fmt.Errorf("envelope: %w", err)
+	}
+	ring := newKeyring(keys, nil)
+	defer ring.close()
+	okey, err := ring.openEnvelope(ctx, env, in.Bucket, in.Key)
+	if err != nil {
+		return 0, err
+	}
+	defer okey.Zero()
+	if env.Kind == format.KindSingle {
+		plain, err := format.DecryptedSize(in.StoredSize)
+		if in.StoredSize < 0 || err != nil {
+			return 0, fmt.Errorf("stored size %d is not that of a single-part s3seal object (truncated or extended?)", in.StoredSize)
+		}
+		st, err := okey.SingleStream(plain)
+		if err != nil {
+			return 0, err
+		}
+		return io.Copy(w, st.DecryptAll(in.Stored))
+	}
+	return decryptParts(okey, in, w)
+}
+
+// decryptParts walks the parts of a multipart object: header, segments, trailer, next header.
+func decryptParts(okey *format.ObjectKey, in DecryptInput, w io.Writer) (int64, error) {
+	var written, consumed int64
+	prev := 0
+	for {
+		var hdr [format.PartHeaderSize]byte
+		n, err := io.ReadFull(in.Stored, hdr[:])
+		if errors.Is(err, io.EOF) && prev > 0 {
+			break
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return written, fmt.Errorf("%w: stored data ends inside a part header (at byte %d, %d header bytes)", format.ErrAuth, consumed, n)
+		}
+		if err != nil {
+			return written, err
+		}
+		st, err := okey.PartStream(hdr[:], 0)
+		if err != nil {
+			return written, fmt.Errorf("part header at byte %d: %w", consumed, err)
+		}
+		part, _, _ := format.ParsePartHeader(hdr[:])
+		if part <= prev {
+			return written, fmt.Errorf("%w: part %d follows part %d (parts reordered)", format.ErrAuth, part, prev)
+		}
+		prev = part
+		k, err := io.Copy(w, st.DecryptAll(io.LimitReader(in.Stored, st.StoredSize())))
+		written += k
+		if err != nil {
+			return written, fmt.Errorf("part %d: %w", part, err)
+		}
+		consumed += format.PartHeaderSize + st.StoredSize()
+	}
+	if in.StoredSize >= 0 && consumed != in.StoredSize {
+		return written, fmt.Errorf("%w: parts cover %d of %d stored bytes", format.ErrAuth, consumed, in.StoredSize)
+	}
+	return written, nil
+}
+
+// DecryptObject recovers bucket/key from the backend directly (no gateway needed).
+func DecryptObject(ctx context.Context, b Backend, keys KeySource, bucket, key string, w io.Writer) (int64, error) {
+	out, err := b.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, fmt.Errorf("reading s3://%s/%s from the backend: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	size := int64(-1)
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	return Decrypt(ctx, keys, DecryptInput{
+		Bucket: bucket, Key: key, Envelope: envelopeOf(out.Metadata), Stored: out.Body, StoredSize: size,
+	}, w)
+}
+
+// EnvelopeFromMetadata finds the envelope in a saved metadata file. Accepted forms:
+//
+//   - the JSON that `aws s3api head-object` (or boto3's head_object) prints: {"Metadata":
+//     {"s3seal-env": "..."}, ...};
+//   - any JSON object holding "s3seal-env" or "x-amz-meta-s3seal-env" (any case) at the top or
+//     in a nested object (e.g. `mc stat --json`), as a string or a one-string list;
+//   - response headers as text, one "Name: value" per line (`curl -I`), with
+//     x-amz-meta-s3seal-env among them;
+//   - the envelope value alone.
+func EnvelopeFromMetadata(data []byte) (string, error) {
+	var doc any
+	if err := json.Unmarshal(data, &doc); err == nil {
+		found := map[string]bool{}
+		findEnvelope(doc, 0, found)
+		switch len(found) {
+		case 1:
+			for v := range found {
+				return v, nil
+			}
+		case 0:
+			return "", errors.New("metadata file: JSON without s3seal-env metadata")
+		}
+		return "", errors.New("metadata file: several different s3seal-env values")
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "x-amz-meta-"+metaEnvelope) {
+			return strings.TrimSpace(value), nil
+		}
+	}
+	v := strings.TrimSpace(string(data))
+	if _, err := format.DecodeEnvelope(v); err == nil {
+		return v, nil
+	}
+	return "", errors.New("metadata file: no x-amz-meta-s3seal-env found (see docs/RECOVERY.md for the accepted forms)")
+}
+
+// findEnvelope collects the envelope values in v (nested at most 4 objects deep).
+func findEnvelope(v any, depth int, found map[string]bool) {
+	m, ok := v.(map[string]any)
+	if !ok || depth > 4 {
+		return
+	}
+	for k, val := range m {
+		switch lk := strings.ToLower(k); {
+		case lk == metaEnvelope || lk == "x-amz-meta-"+metaEnvelope:
+			switch s := val.(type) {
+			case string:
+				found[s] = true
+			case []any:
+				if len(s) == 1 {
+					if str, ok := s[0].(string); ok {
+						found[str] = true
+					}
+				}
+			}
+		default:
+			findEnvelope(val, depth+1, found)
+		}
+	}
+}
+
+// WriteFile writes what fill produces to a temporary file next to path and renames it to path
+// only when fill succeeded, so a failed recovery never leaves a complete-looking output file.
+func WriteFile(path string, fill func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = fill(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
