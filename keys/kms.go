@@ -159,19 +159,19 @@ func (k *KMS) GenerateDataKeyID(ctx context.Context, keyID string, encCtx map[st
 // Decrypt unwraps a data key. KeyId is always sent, so KMS refuses a blob made under any other
 // key than keyID (the key recorded in the object).
 func (k *KMS) Decrypt(ctx context.Context, keyID string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
-	if keyID == "" {
-		return nil, fmt.Errorf("keys: kms Decrypt: empty key id: %w", ErrKeyNotFound)
-	}
 	if len(wrapped) == 0 {
 		return nil, fmt.Errorf("keys: kms Decrypt key %q: empty ciphertext: %w", keyID, ErrInvalidCiphertext)
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
-	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
-		KeyId:             aws.String(keyID),
-		CiphertextBlob:    wrapped,
-		EncryptionContext: encCtx,
-	})
+	in := &kms.DecryptInput{CiphertextBlob: wrapped, EncryptionContext: encCtx}
+	if keyID != "" {
+		// The gateway's own envelopes name their key: KMS then refuses a blob of another key.
+		// Objects of other writers (the S3 Encryption Client) do not, and pass "": the
+		// symmetric blob names its key itself.
+		in.KeyId = aws.String(keyID)
+	}
+	out, err := k.client.Decrypt(ctx, in)
 	if err != nil {
 		return nil, kmsError("Decrypt", keyID, err)
 	}

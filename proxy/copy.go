@@ -105,7 +105,7 @@ func (g *Gateway) openSource(q *request) (*request, *storedObject, objectFacts, 
 		g.fail(q, e)
 		return nil, nil, objectFacts{}, nil, false
 	}
-	if f.encrypted && k == nil {
+	if f.encrypted && k == nil && o.env != nil {
 		if k, err = g.openKey(src, o); err != nil {
 			g.failErr(q, err)
 			return nil, nil, objectFacts{}, nil, false
@@ -133,7 +133,7 @@ func copyHeaders(r *http.Request, src *storedObject) (http.Header, *s3err.Error)
 		}
 		for name, vs := range src.header {
 			cn := http.CanonicalHeaderKey(name)
-			if (strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix)) || isContentHeader(cn) {
+			if (strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix) && !isS3ECMeta(cn)) || isContentHeader(cn) {
 				out[cn] = append([]string(nil), vs...)
 			}
 		}
@@ -186,7 +186,7 @@ func (g *Gateway) copyObject(q *request) {
 		g.fail(q, s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"))
 		return
 	}
-	if !f.encrypted {
+	if !f.encrypted || o.s3ec != nil {
 		g.copyStreamed(q, choice, src, o, f, h)
 		return
 	}
@@ -259,26 +259,25 @@ func (g *Gateway) setCopyResponseHeaders(q *request, resp *http.Response, src *r
 	}
 }
 
-// copyStreamed copies a source the gateway did not encrypt by streaming it through the
-// encryption pipeline.
+// copyStreamed copies a source the gateway did not encrypt (plain, or written by the S3
+// Encryption Client) by streaming its plaintext through the encryption pipeline.
 func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o *storedObject, f objectFacts, h http.Header) {
-	t := target{src.bucket, src.key, objectQuery(src.r)}
-	gh := http.Header{}
-	if o.backendETag != "" {
-		gh.Set("If-Match", o.backendETag)
+	var body io.ReadCloser = io.NopCloser(http.NoBody)
+	if f.plainSize > 0 {
+		var err error
+		if o.s3ec != nil {
+			body, err = g.s3ecReader(src, o, 0, f.plainSize)
+		} else {
+			body, err = g.readStored(src, o, 0, f.plainSize)
+		}
+		if err != nil {
+			g.failBackend(q, err)
+			return
+		}
 	}
-	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, gh, nil, 0, "")
-	if err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
+	defer body.Close()
 	h.Del("X-Amz-Copy-Source")
-	res, ok := g.putEncrypted(q, c, h, countingReader{resp.Body, &q.storedIn}, f.plainSize)
+	res, ok := g.putEncrypted(q, c, h, body, f.plainSize)
 	if !ok {
 		return
 	}

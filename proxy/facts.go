@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/s3ec"
 	"github.com/s3seal/s3seal/s3err"
 )
 
@@ -33,6 +34,7 @@ type storedObject struct {
 	storedSize  int64
 	backendETag string
 	env         *format.Envelope // nil: not written by the gateway
+	s3ec        *s3ec.Object     // written by the AWS S3 Encryption Client (v2)
 }
 
 // parseStored reads sizes, ETag and envelope from a 2xx backend response.
@@ -64,7 +66,13 @@ func parseStored(resp *http.Response) (*storedObject, error) {
 			return nil, err
 		}
 		o.env = env
+		return o, nil
 	}
+	ec, err := parseS3EC(resp.Header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", format.ErrMalformed, err)
+	}
+	o.s3ec = ec
 	return o, nil
 }
 
@@ -133,6 +141,10 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 // fetched). When it had to open the object key it returns it (caller zeroes it); on a cache
 // hit the key is nil and a caller that needs it opens it with openKey.
 func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts, *format.ObjectKey, error) {
+	if o.s3ec != nil {
+		f, err := g.s3ecFacts(q, o)
+		return f, nil, err
+	}
 	if o.env == nil {
 		if !g.cfg.AllowUnencrypted {
 			return objectFacts{}, nil, s3err.New("AccessDenied", "The object is not encrypted by this gateway and serving unencrypted objects is disabled.")

@@ -81,7 +81,7 @@ func copyObjectHeaders(dst, src http.Header) {
 	}
 	for name, vs := range src {
 		cn := http.CanonicalHeaderKey(name)
-		if strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix) {
+		if strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix) && !isS3ECMeta(cn) {
 			dst[cn] = append([]string(nil), vs...)
 		}
 	}

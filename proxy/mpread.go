@@ -255,6 +255,9 @@ func partStream(key *format.ObjectKey, hdr []byte, part format.PartLayout, prev 
 // the covering segments (and, for multipart objects, each covered part's header), one backend
 // request per part at a time.
 func (g *Gateway) rangeReader(q *request, o *storedObject, f objectFacts, key *format.ObjectKey, off, length int64) (io.ReadCloser, error) {
+	if o.s3ec != nil {
+		return g.s3ecReader(q, o, off, length)
+	}
 	if f.layout == nil {
 		stream, err := key.SingleStream(f.plainSize)
 		if err != nil {

@@ -140,7 +140,7 @@ func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
 	copyObjectHeaders(w, o.header)
 	w.Set("Etag", f.etag)
 	w.Set("Accept-Ranges", "bytes")
-	if f.encrypted {
+	if o.env != nil {
 		setSSEHeaders(w, o.env, o.header, q.ssec)
 	} else if v := o.header.Get("X-Amz-Server-Side-Encryption"); v != "" {
 		w.Set("X-Amz-Server-Side-Encryption", v)
@@ -167,7 +167,7 @@ func (g *Gateway) headObject(q *request) {
 		g.forward(q) // the backend applies Range and partNumber to what it stores
 		return
 	}
-	if f.encrypted && key == nil && o.env.Wrap == format.WrapCustomerKey {
+	if f.encrypted && key == nil && o.env != nil && o.env.Wrap == format.WrapCustomerKey {
 		// HEAD of an SSE-C object needs the right key, as on S3.
 		k, err := g.openKey(q, o)
 		if err != nil {
@@ -243,6 +243,11 @@ func (g *Gateway) getWhole(q *request) {
 		g.serveStored(q, o, f, resp.Body)
 		return
 	}
+	if o.s3ec != nil {
+		resp.Body.Close() // the whole object is verified first, then read again
+		g.getRange(q)
+		return
+	}
 	if key == nil {
 		if key, err = g.openKey(q, o); err != nil {
 			g.failErr(q, err)
@@ -283,13 +288,15 @@ func (g *Gateway) getRange(q *request) {
 		g.forward(q) // the backend applies Range, partNumber and conditions itself
 		return
 	}
-	if key == nil {
+	if key == nil && o.env != nil {
 		if key, err = g.openKey(q, o); err != nil {
 			g.failErr(q, err)
 			return
 		}
 	}
-	defer key.Zero()
+	if key != nil {
+		defer key.Zero()
+	}
 	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
 		g.fail(q, e)
 		return
