@@ -88,7 +88,11 @@ func toolsRun(t *testing.T, env map[string]string, args ...string) toolsResult {
 	} else if err != nil {
 		t.Fatalf("gateway %v: %v", args, err)
 	}
-	t.Logf("gateway %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, toolsTail(r.stderr, 15))
+	shown := r.stdout
+	if len(shown) > 400 {
+		shown = fmt.Sprintf("(%d bytes)", len(shown))
+	}
+	t.Logf("gateway %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, shown, toolsTail(r.stderr, 15))
 	return r
 }
 
