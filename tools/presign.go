@@ -37,27 +37,27 @@ func Presign(ctx context.Context, o PresignOptions) (string, error) {
 	switch o.Method {
 	case http.MethodGet, http.MethodPut:
 	default:
-		return "", fmt.Errorf("presign: method %q: want GET or PUT", o.Method)
+		return "", fmt.Errorf("method %q: want GET or PUT", o.Method)
 	}
 	if o.Expires < time.Second || o.Expires > MaxPresignExpiry || o.Expires%time.Second != 0 {
-		return "", fmt.Errorf("presign: expiry %v: want whole seconds from 1s to %v", o.Expires, MaxPresignExpiry)
+		return "", fmt.Errorf("expiry %v: want whole seconds from 1s to %v", o.Expires, MaxPresignExpiry)
 	}
 	if o.Key == "" || !validBucket(o.Bucket) {
-		return "", fmt.Errorf("presign: need a bucket and an object key")
+		return "", fmt.Errorf("need a bucket and an object key")
 	}
 	if o.AccessKeyID == "" || o.Secret == "" {
-		return "", fmt.Errorf("presign: no client credential")
+		return "", fmt.Errorf("no client credential")
 	}
 	base, err := url.Parse(o.Endpoint)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
 		base.RawQuery != "" || base.Fragment != "" || base.User != nil {
-		return "", fmt.Errorf("presign: endpoint %q: want http(s)://host[:port][/path]", o.Endpoint)
+		return "", fmt.Errorf("endpoint %q: want http(s)://host[:port][/path]", o.Endpoint)
 	}
 	raw := strings.TrimSuffix(base.Scheme+"://"+base.Host+base.EscapedPath(), "/") +
 		"/" + o.Bucket + "/" + s3Escape(o.Key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(o.Expires/time.Second), 10)
 	req, err := http.NewRequestWithContext(ctx, o.Method, raw, nil)
 	if err != nil {
-		return "", fmt.Errorf("presign: %w", err)
+		return "", fmt.Errorf("%w", err)
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -67,7 +67,7 @@ func Presign(ctx context.Context, o PresignOptions) (string, error) {
 	creds := aws.Credentials{AccessKeyID: o.AccessKeyID, SecretAccessKey: o.Secret}
 	signed, _, err := signer.PresignHTTP(ctx, creds, req, unsignedPayload, "s3", o.Region, now.UTC())
 	if err != nil {
-		return "", fmt.Errorf("presign: %w", err)
+		return "", fmt.Errorf("%w", err)
 	}
 	return signed, nil
 }
