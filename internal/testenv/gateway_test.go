@@ -128,9 +128,12 @@ func TestStartGatewayEnvironmentAndLogs(t *testing.T) {
 	if !strings.Contains(shared, bin) || strings.Count(shared, "GET /env") != 2 {
 		t.Errorf("suite-wide log lacks the binary or the requests:\n%s", shared)
 	}
-	entries, _ := os.ReadDir(logDir)
+	entries, _ := filepath.Glob(filepath.Join(logDir, "gateway-*.log")) // besides SecretsFile
 	if len(entries) != 1 {
-		t.Errorf("log dir has %d files, want 1", len(entries))
+		t.Errorf("log dir has %d gateway logs, want 1", len(entries))
+	}
+	if secrets, err := ReadSecrets(logDir); err != nil || len(secrets) != 2 {
+		t.Errorf("recorded secrets: %d (%v), want the two gateways' client secrets", len(secrets), err)
 	}
 }
 
