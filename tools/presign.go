@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -43,10 +44,10 @@ func Presign(ctx context.Context, o PresignOptions) (string, error) {
 		return "", fmt.Errorf("expiry %v: want whole seconds from 1s to %v", o.Expires, MaxPresignExpiry)
 	}
 	if o.Key == "" || !validBucket(o.Bucket) {
-		return "", fmt.Errorf("need a bucket and an object key")
+		return "", errors.New("need a bucket and an object key")
 	}
 	if o.AccessKeyID == "" || o.Secret == "" {
-		return "", fmt.Errorf("no client credential")
+		return "", errors.New("no client credential")
 	}
 	base, err := url.Parse(o.Endpoint)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
@@ -57,7 +58,7 @@ func Presign(ctx context.Context, o PresignOptions) (string, error) {
 		"/" + o.Bucket + "/" + s3Escape(o.Key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(o.Expires/time.Second), 10)
 	req, err := http.NewRequestWithContext(ctx, o.Method, raw, nil)
 	if err != nil {
-		return "", fmt.Errorf("%w", err)
+		return "", err
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -67,7 +68,7 @@ func Presign(ctx context.Context, o PresignOptions) (string, error) {
 	creds := aws.Credentials{AccessKeyID: o.AccessKeyID, SecretAccessKey: o.Secret}
 	signed, _, err := signer.PresignHTTP(ctx, creds, req, unsignedPayload, "s3", o.Region, now.UTC())
 	if err != nil {
-		return "", fmt.Errorf("%w", err)
+		return "", err
 	}
 	return signed, nil
 }

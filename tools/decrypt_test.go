@@ -1,0 +1,213 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/keys"
+)
+
+// testKeys is a local key file in a temp dir.
+func testKeys(t *testing.T) *keys.LocalFile {
+	t.Helper()
+	lf, err := keys.CreateLocalFile(filepath.Join(t.TempDir(), "keys.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lf.Close() })
+	return lf
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sealObject encrypts parts (one = single-part object, several = multipart) with the format
+// package, as the gateway would, and returns the stored bytes and the envelope.
+func sealObject(t *testing.T, lf *keys.LocalFile, bucket, key string, parts ...[]byte) ([]byte, string) {
+	t.Helper()
+	ctx := context.Background()
+	used, dk, wrapped, err := lf.GenerateDataKeyID(ctx, "", format.EncryptionContext(bucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clear(dk)
+	ok, err := format.NewObjectKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ok.Zero()
+	kind := format.KindSingle
+	if len(parts) > 1 {
+		kind = format.KindMultipart
+	}
+	env, err := format.SealEnvelope(ok, dk, format.SealParams{Kind: kind, Wrap: format.WrapProvider,
+		KeyID: used, WrappedKey: wrapped, Bucket: bucket, Object: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored bytes.Buffer
+	if kind == format.KindSingle {
+		r, err := format.NewEncryptReader(bytes.NewReader(parts[0]), ok, int64(len(parts[0])), format.EncryptOptions{ComputeMD5: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(&stored, r); err != nil {
+			t.Fatal(err)
+		}
+		return stored.Bytes(), env.Encode()
+	}
+	upub, err := ok.UploadPublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parts {
+		r, err := format.NewPartEncryptReader(bytes.NewReader(p), upub, 2*i+1, int64(len(p)), format.EncryptOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(&stored, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return stored.Bytes(), env.Encode()
+}
+
+func decryptBytes(lf *keys.LocalFile, bucket, key, env string, stored []byte) ([]byte, error) {
+	var out bytes.Buffer
+	_, err := Decrypt(context.Background(), lf, DecryptInput{
+		Bucket: bucket, Key: key, Envelope: env, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored)),
+	}, &out)
+	return out.Bytes(), err
+}
+
+func TestDecryptRoundTrip(t *testing.T) {
+	lf := testKeys(t)
+	for _, parts := range [][]int{{0}, {1}, {format.SegmentSize}, {format.SegmentSize + 1}, {3, 0, format.SegmentSize*2 + 5}, {100}} {
+		var plain [][]byte
+		var all []byte
+		for _, n := range parts {
+			p := randomBytes(t, n)
+			plain = append(plain, p)
+			all = append(all, p...)
+		}
+		if len(parts) == 1 && parts[0] == 100 { // a multipart object of one part
+			plain = append(plain, nil)
+		}
+		stored, env := sealObject(t, lf, "bucket", "dir/key", plain...)
+		got, err := decryptBytes(lf, "bucket", "dir/key", env, stored)
+		if err != nil || !bytes.Equal(got, all) {
+			t.Errorf("parts %v: %d bytes, err %v; want %d bytes", parts, len(got), err, len(all))
+		}
+	}
+}
+
+func TestDecryptRefuses(t *testing.T) {
+	lf := testKeys(t)
+	p1, p2, p3 := randomBytes(t, 70000), randomBytes(t, 10), randomBytes(t, 5)
+	single, senv := sealObject(t, lf, "bucket", "key", p1)
+	multi, menv := sealObject(t, lf, "bucket", "key", p1, p2, p3)
+	part1 := format.PartEncryptedSize(int64(len(p1)))
+	part2 := format.PartEncryptedSize(int64(len(p2)))
+	swapped := append(append(append([]byte(nil), multi[part1:part1+part2]...), multi[:part1]...), multi[part1+part2:]...)
+	flip := func(b []byte, i int) []byte { c := bytes.Clone(b); c[i] ^= 1; return c }
+
+	for _, c := range []struct {
+		name, bucket, key, env string
+		stored                 []byte
+		want                   error
+	}{
+		{"other key name", "bucket", "key2", senv, single, format.ErrAuth},
+		{"other bucket", "bucket2", "key", senv, single, keys.ErrInvalidCiphertext},
+		{"flipped byte", "bucket", "key", senv, flip(single, 100), format.ErrAuth},
+		{"truncated", "bucket", "key", senv, single[:len(single)-1], nil},
+		{"extended", "bucket", "key", senv, append(bytes.Clone(single), 0), nil},
+		{"no envelope", "bucket", "key", "", single, ErrNotEncrypted},
+		{"bad envelope", "bucket", "key", "!" + senv, single, format.ErrMalformed},
+		{"multipart other name", "bucket", "k", menv, multi, format.ErrAuth},
+		{"multipart parts swapped", "bucket", "key", menv, swapped, format.ErrAuth},
+		{"multipart flipped header", "bucket", "key", menv, flip(multi, int(part1)+5), nil},
+		{"multipart cut in a header", "bucket", "key", menv, multi[:part1+20], format.ErrAuth},
+		{"multipart cut in a part", "bucket", "key", menv, multi[:len(multi)-3], nil},
+		{"multipart extended", "bucket", "key", menv, append(bytes.Clone(multi), make([]byte, 48)...), nil},
+		{"multipart empty", "bucket", "key", menv, nil, format.ErrAuth},
+	} {
+		got, err := decryptBytes(lf, c.bucket, c.key, c.env, c.stored)
+		if err == nil {
+			t.Errorf("%s: decrypted %d bytes, want an error", c.name, len(got))
+			continue
+		}
+		if c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestEnvelopeFromMetadata(t *testing.T) {
+	lf := testKeys(t)
+	_, env := sealObject(t, lf, "bucket", "key", []byte("x"))
+	for name, doc := range map[string]string{
+		"aws s3api head-object": `{"AcceptRanges":"bytes","ContentLength":49,"ETag":"\"abc\"","Metadata":{"s3seal-env":"` + env + `","owner":"x"}}`,
+		"mc stat --json":        `{"status":"success","name":"key","metadata":{"Content-Type":"x","X-Amz-Meta-S3seal-Env":"` + env + `"}}`,
+		"header lists":          `{"X-Amz-Meta-S3seal-Env":["` + env + `"]}`,
+		"curl -I":               "HTTP/1.1 200 OK\r\nContent-Length: 49\r\nx-amz-meta-s3seal-env: " + env + "\r\n\r\n",
+		"the value alone":       "\n" + env + "\n",
+	} {
+		got, err := EnvelopeFromMetadata([]byte(doc))
+		if err != nil || got != env {
+			t.Errorf("%s: got %q, %v", name, got, err)
+		}
+	}
+	for name, doc := range map[string]string{
+		"no envelope":    `{"Metadata":{"owner":"x"}}`,
+		"two envelopes":  `{"Metadata":{"s3seal-env":"` + env + `"},"x-amz-meta-s3seal-env":"other"}`,
+		"not metadata":   "hello",
+		"empty":          "",
+		"number value":   `{"s3seal-env":5}`,
+		"two-item list":  `{"s3seal-env":["a","b"]}`,
+		"truncated JSON": `{"Metadata":{"s3seal-env":"` + env[:10],
+	} {
+		if got, err := EnvelopeFromMetadata([]byte(doc)); err == nil {
+			t.Errorf("%s: got %q, want an error", name, got)
+		}
+	}
+}
+
+func TestWriteFileLeavesNothingOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out")
+	err := WriteFile(path, func(w io.Writer) error {
+		_, _ = w.Write([]byte("partial plaintext"))
+		return format.ErrAuth
+	})
+	if !errors.Is(err, format.ErrAuth) {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+	if err := WriteFile(path, func(w io.Writer) error { _, err := io.WriteString(w, "ok"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	st, _ := os.Stat(path)
+	if err != nil || string(b) != "ok" || st.Mode().Perm() != 0o600 {
+		t.Fatalf("output %q (%v), mode %v", b, err, st.Mode())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 || strings.Contains(entries[0].Name(), "partial") {
+		t.Fatalf("directory holds %v", entries)
+	}
+}
