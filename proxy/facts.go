@@ -156,8 +156,7 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		return f, nil, nil
 	}
 	if o.env.Kind == format.KindMultipart {
-		f, err := g.multipartFacts(q, o)
-		return f, nil, err
+		return g.multipartFacts(q, o)
 	}
 	if o.env.Wrap == format.WrapCustomerKey {
 		// As on S3, an SSE-C object's ETag is not the MD5 of its plaintext: the backend's,

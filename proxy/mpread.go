@@ -1,22 +1,15 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/s3seal/s3seal/format"
 )
 
-// Reading multipart objects. The stored object is the concatenation of self-describing parts
-// (FORMAT.md 3.4); the gateway needs the part boundaries (the layout) to know the plaintext
-// size and to map ranges. It asks the backend (HEAD with partNumber), assumes equal part sizes
-// as every S3 client makes them, checks that against the total, and otherwise asks for every
-// part; objects whose backend parts do not match (server-side copies of multipart objects) are
-// walked header by header. Layouts are cached with the object's facts.
+// Reading multipart objects: the readers. Layout discovery is in mplayout.go.
 
 // headPart asks the backend for part n (1-based position) of the stored object o: its stored
 // size and the part count.
@@ -45,58 +38,6 @@ func (g *Gateway) headPart(q *request, o *storedObject, n int) (size int64, coun
 	return resp.ContentLength, count, nil
 }
 
-// discoverLayout learns the layout of the multipart object o.
-func (g *Gateway) discoverLayout(q *request, o *storedObject) (format.Layout, error) {
-	size1, count, err := g.headPart(q, o, 1)
-	if err != nil {
-		return nil, err
-	}
-	if count == 1 {
-		// One backend part: a one-part upload, or a server-side copy that joined many parts
-		// into one backend object. Only the headers can tell.
-		return g.walkHeaders(q, o)
-	}
-	positions := make([]int, count)
-	for i := range positions {
-		positions[i] = i + 1
-	}
-	sizes := make([]int64, count)
-	last := o.storedSize - int64(count-1)*size1
-	if _, err := format.PartDecryptedSize(last); err == nil && last <= size1 {
-		for i := range sizes {
-			sizes[i] = size1
-		}
-		sizes[count-1] = last
-	} else if err := g.headAllParts(q, o, sizes); err != nil {
-		return nil, err
-	}
-	l, err := format.NewLayout(positions, sizes)
-	if err == nil && l.StoredSize() == o.storedSize {
-		return l, nil
-	}
-	// The backend's parts are not the format's parts (e.g. a server-side copy made one backend
-	// part of many): read the part headers instead.
-	return g.walkHeaders(q, o)
-}
-
-// headAllParts fills sizes with the stored size of every part, asking the backend for each.
-func (g *Gateway) headAllParts(q *request, o *storedObject, sizes []int64) error {
-	sem := make(chan struct{}, listConcurrency)
-	var wg sync.WaitGroup
-	errs := make([]error, len(sizes))
-	for i := range sizes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			sizes[i], _, errs[i] = g.headPart(q, o, i+1)
-		}(i)
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // readStored reads the stored bytes [off, off+n) of o (exactly that version).
 func (g *Gateway) readStored(q *request, o *storedObject, off, n int64) (io.ReadCloser, error) {
 	t := target{q.bucket, q.key, objectQuery(q.r)}
@@ -118,58 +59,6 @@ func (g *Gateway) readStored(q *request, o *storedObject, off, n int64) (io.Read
 	}{io.LimitReader(countingReader{resp.Body, &q.storedIn}, n), resp.Body}, nil
 }
 
-// walkHeaders reads the layout from the part headers themselves, one small read per part.
-func (g *Gateway) walkHeaders(q *request, o *storedObject) (format.Layout, error) {
-	var numbers []int
-	var sizes []int64
-	for off := int64(0); off < o.storedSize; {
-		if len(numbers) >= format.MaxPartNumber {
-			return nil, fmt.Errorf("%w: more than %d parts", format.ErrMalformed, format.MaxPartNumber)
-		}
-		if o.storedSize-off < format.PartHeaderSize {
-			return nil, fmt.Errorf("%w: %d stray bytes after the last part", format.ErrAuth, o.storedSize-off)
-		}
-		rc, err := g.readStored(q, o, off, format.PartHeaderSize)
-		if err != nil {
-			return nil, err
-		}
-		hdr, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
-		n, plain, err := format.ParsePartHeader(hdr)
-		if err != nil {
-			return nil, err
-		}
-		numbers = append(numbers, n)
-		sizes = append(sizes, format.PartEncryptedSize(plain))
-		off += format.PartEncryptedSize(plain)
-	}
-	l, err := format.NewLayout(numbers, sizes)
-	if err != nil {
-		return nil, err
-	}
-	if l.StoredSize() != o.storedSize {
-		return nil, fmt.Errorf("%w: parts end at %d, object has %d bytes", format.ErrAuth, l.StoredSize(), o.storedSize)
-	}
-	return l, nil
-}
-
-// multipartFacts resolves the facts of a multipart object: plaintext size from the layout,
-// and the backend ETag (FORMAT.md section 5).
-func (g *Gateway) multipartFacts(q *request, o *storedObject) (objectFacts, error) {
-	l, err := g.discoverLayout(q, o)
-	if err != nil {
-		return objectFacts{}, err
-	}
-	f := objectFacts{encrypted: true, plainSize: l.PlainSize(), etag: o.backendETag, layout: l}
-	if o.backendETag != "" {
-		g.objects.Add(factsKey(q.bucket, q.key, o.backendETag), f)
-	}
-	return f, nil
-}
-
 // partsReader decrypts a whole multipart object from its full stored stream, part by part,
 // checking every part header against the layout and that part numbers increase.
 type partsReader struct {
@@ -177,7 +66,6 @@ type partsReader struct {
 	key    *format.ObjectKey
 	layout format.Layout
 	i      int
-	prev   int
 	cur    io.Reader
 	err    error
 }
@@ -224,29 +112,24 @@ func (r *partsReader) openPart() error {
 		}
 		return fmt.Errorf("%w: part %d header: %v", format.ErrAuth, r.i+1, err)
 	}
-	s, err := partStream(r.key, hdr, part, r.prev)
+	s, err := partStream(r.key, hdr, part)
 	if err != nil {
 		return err
 	}
-	r.prev, _, _ = format.ParsePartHeader(hdr)
 	r.cur = s.DecryptAll(io.LimitReader(r.src, part.StoredSize-format.PartHeaderSize))
 	return nil
 }
 
-// partStream opens a part's stream from its header and checks it against the layout: the
-// plaintext size must match, and the part number must exceed the previous part's (prev; 0 for
-// none known).
-func partStream(key *format.ObjectKey, hdr []byte, part format.PartLayout, prev int) (*format.Stream, error) {
-	s, err := key.PartStream(hdr, 0)
+// partStream opens a part's stream from its header and checks it against the layout: the part
+// number and the plaintext size must be the layout's (whose numbers strictly increase), so a
+// part swapped with another, or from another place, is refused before any byte.
+func partStream(key *format.ObjectKey, hdr []byte, part format.PartLayout) (*format.Stream, error) {
+	s, err := key.PartStream(hdr, part.Number)
 	if err != nil {
 		return nil, err
 	}
-	n, plain, _ := format.ParsePartHeader(hdr)
-	if plain != part.PlainSize {
+	if _, plain, _ := format.ParsePartHeader(hdr); plain != part.PlainSize {
 		return nil, fmt.Errorf("%w: part at %d holds %d bytes, the layout says %d", format.ErrAuth, part.StoredOffset, plain, part.PlainSize)
-	}
-	if n <= prev {
-		return nil, fmt.Errorf("%w: part number %d after %d", format.ErrAuth, n, prev)
 	}
 	return s, nil
 }
@@ -362,7 +245,7 @@ func (r *partRangeReader) open(pr format.PartRange) error {
 			return err
 		}
 	}
-	s, err := partStream(r.key, hdr, part, 0)
+	s, err := partStream(r.key, hdr, part)
 	if err != nil {
 		rc.Close()
 		return err
