@@ -298,6 +298,18 @@ func (b *backend) sendSmall(ctx context.Context, method string, t target, h http
 	return b.send(ctx, method, t, h, bytes.NewReader(body), int64(len(body)), hex.EncodeToString(sum[:]))
 }
 
+// roundTripErr is the error of a backend round trip that failed (err) or did not answer 2xx
+// (the S3 error to show, body closed); nil when the caller may use resp.
+func (g *Gateway) roundTripErr(q *request, t target, resp *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return g.backendError(q, resp, t)
+	}
+	return nil
+}
+
 // backendError is backendErrorOf, with 5xx answers reported to the observer.
 func (g *Gateway) backendError(q *request, resp *http.Response, t target) *s3err.Error {
 	if resp.StatusCode >= 500 {

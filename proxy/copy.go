@@ -210,15 +210,11 @@ func (g *Gateway) copyObject(q *request) {
 	}
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPut, t, h, nil)
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
 	doc, err := readXML(resp)
 	if err != nil {
 		g.failBackend(q, err)
@@ -294,20 +290,8 @@ func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o 
 
 // uploadPartCopy fills a part of an upload from a range of another object.
 func (g *Gateway) uploadPartCopy(q *request) {
-	v := q.r.URL.Query()
-	backendID, upub := clientUploadID(v.Get("uploadId"))
-	if upub == nil {
-		g.fail(q, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or is truncated)."))
-		return
-	}
-	n, e := partNumber(v)
-	if e != nil {
-		g.fail(q, e)
-		return
-	}
-	ck, e := g.requestCustomerKey(q, ssecHeaders)
-	if e != nil {
-		g.fail(q, e)
+	backendID, upub, n, ck, ok := g.partRequest(q)
+	if !ok {
 		return
 	}
 	defer ck.zero()

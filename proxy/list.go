@@ -138,15 +138,11 @@ func escapeXMLText(s string) []byte {
 func (g *Gateway) listObjects(q *request) {
 	t := target{q.bucket, "", backendQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
 	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
 		g.failBackend(q, err)

@@ -84,15 +84,11 @@ func (g *Gateway) createMultipart(q *request) {
 	}
 	t := target{q.bucket, q.key, url.Values{"uploads": {""}}}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPost, t, h, nil)
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
 	doc, err := readXML(resp)
 	if err != nil {
 		g.failBackend(q, err)
@@ -118,25 +114,33 @@ func partNumber(v url.Values) (int, *s3err.Error) {
 	return n, nil
 }
 
+// partRequest reads what UploadPart and UploadPartCopy address: the upload (its backend id and
+// public key), the part number, and the SSE-C key if one is given (S3 wants an SSE-C upload's
+// key on every part; the parts themselves are encrypted to the upload's public key, so the
+// gateway only checks that a key, if given, is well formed). On failure it has answered.
+func (g *Gateway) partRequest(q *request) (backendID string, upub []byte, n int, ck *customerKey, ok bool) {
+	v := q.r.URL.Query()
+	backendID, upub = clientUploadID(v.Get("uploadId"))
+	if upub == nil {
+		g.fail(q, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or is truncated)."))
+		return "", nil, 0, nil, false
+	}
+	n, e := partNumber(v)
+	if e == nil {
+		ck, e = g.requestCustomerKey(q, ssecHeaders)
+	}
+	if e != nil {
+		g.fail(q, e)
+		return "", nil, 0, nil, false
+	}
+	return backendID, upub, n, ck, true
+}
+
 // uploadPart encrypts one part to the upload's public key and stores it.
 func (g *Gateway) uploadPart(q *request) {
 	r := q.r
-	v := r.URL.Query()
-	backendID, upub := clientUploadID(v.Get("uploadId"))
-	if upub == nil {
-		g.fail(q, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or is truncated)."))
-		return
-	}
-	n, e := partNumber(v)
-	if e != nil {
-		g.fail(q, e)
-		return
-	}
-	// S3 wants an SSE-C upload's key on every part; the parts themselves are encrypted to the
-	// upload's public key, so the gateway only checks that a key, if given, is well formed.
-	ck, e := g.requestCustomerKey(q, ssecHeaders)
-	if e != nil {
-		g.fail(q, e)
+	backendID, upub, n, ck, ok := g.partRequest(q)
+	if !ok {
 		return
 	}
 	defer ck.zero()
@@ -180,15 +184,11 @@ func (g *Gateway) storePart(q *request, backendID string, upub []byte, n int, sr
 	v := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {backendID}}
 	t := target{q.bucket, q.key, v}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, http.Header{}, countingReader{enc, &q.storedOut}, enc.Size())
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return "", false
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return "", false
-	}
 	q.plainIn = size
 	if sum := enc.MD5(); sum != nil {
 		return `"` + hex.EncodeToString(sum) + `"`, true
@@ -320,15 +320,11 @@ func (g *Gateway) completeMultipart(q *request) {
 	}
 	t := target{q.bucket, q.key, url.Values{"uploadId": {backendID}}}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPost, t, h, xmlReq.Bytes())
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
 	doc, err := readXML(resp)
 	if err != nil {
 		g.failBackend(q, err)
@@ -396,15 +392,11 @@ func (g *Gateway) listParts(q *request) {
 	v.Set("uploadId", backendID)
 	t := target{q.bucket, q.key, v}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
 	doc, err := readXML(resp)
 	if err != nil {
 		g.failBackend(q, err)

@@ -87,15 +87,11 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 	}
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return putResult{}, false
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return putResult{}, false
-	}
 	q.plainIn = size
 	g.keyUse(q, "write", s.keyID, s.wrapped)
 	backendETag := resp.Header.Get("Etag")
@@ -220,15 +216,11 @@ func (g *Gateway) getObject(q *request) {
 func (g *Gateway) getWhole(q *request) {
 	t := target{q.bucket, q.key, objectQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
-	if err != nil {
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		g.failBackend(q, err)
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		g.fail(q, g.backendError(q, resp, t))
-		return
-	}
 	o, err := parseStored(resp)
 	if err != nil {
 		g.failErr(q, err)
