@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -381,4 +383,19 @@ func toolsGetAll(t *testing.T, c *s3.Client, bucket string, want map[string][]by
 	if n := bad.Load(); n > 0 {
 		t.Fatalf("%d of %d objects read back wrong", n, len(want))
 	}
+}
+
+// toolsTags returns an object's tags, read directly from MinIO, as "k=v,k=v" sorted by key.
+func toolsTags(t *testing.T, c *s3.Client, bucket, key string) string {
+	t.Helper()
+	out, err := c.GetObjectTagging(context.Background(), &s3.GetObjectTaggingInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatalf("tags of %s: %v", key, err)
+	}
+	var tags []string
+	for _, tag := range out.TagSet {
+		tags = append(tags, aws.ToString(tag.Key)+"="+aws.ToString(tag.Value))
+	}
+	sort.Strings(tags)
+	return strings.Join(tags, ",")
 }

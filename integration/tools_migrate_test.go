@@ -38,6 +38,7 @@ func TestToolsMigrate(t *testing.T) {
 
 	const total = 200
 	plain := map[string][]byte{}
+	tagged := map[string]string{} // key -> its tags, "k=v,k=v"
 	for i := range total - 1 {
 		key := fmt.Sprintf("legacy/%02d/file %d.txt", i%9, i)
 		body := testenv.RandomBytes(t, toolsMigrateSizes[i%len(toolsMigrateSizes)], marker)
@@ -49,6 +50,10 @@ func TestToolsMigrate(t *testing.T) {
 		if i%10 == 0 {
 			in.ContentDisposition = aws.String(fmt.Sprintf(`attachment; filename="f%d.txt"`, i))
 			in.CacheControl = aws.String("max-age=60")
+		}
+		if i%25 == 0 {
+			in.Tagging = aws.String(fmt.Sprintf("class=legacy&team=t%%20%d", i))
+			tagged[key] = fmt.Sprintf("class=legacy,team=t %d", i)
 		}
 		if _, err := mc.PutObject(ctx, in); err != nil {
 			t.Fatal(err)
@@ -118,6 +123,12 @@ func TestToolsMigrate(t *testing.T) {
 			t.Errorf("%s: marker in the stored bytes", key)
 		case s.ctype != before[key].ctype || s.meta["origin"] != before[key].meta["origin"]:
 			t.Errorf("%s: content type or metadata lost: %q %v -> %q %v", key, before[key].ctype, before[key].meta, s.ctype, s.meta)
+		}
+	}
+
+	for key, want := range tagged {
+		if got := toolsTags(t, mc, bucket, key); got != want {
+			t.Errorf("%s: tags %q after the migration, want %q", key, got, want)
 		}
 	}
 

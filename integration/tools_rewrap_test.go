@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3seal/s3seal/internal/testenv"
 )
@@ -228,6 +229,15 @@ func TestToolsRewrapMultipartCopy(t *testing.T) {
 	if n := partsOf("mp/parts"); n != 3 {
 		t.Fatalf("setup: backend has %d parts, want 3", n)
 	}
+	if _, err := mc.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &bucket, Key: aws.String("mp/parts"),
+		Tagging: &s3types.Tagging{TagSet: []s3types.Tag{{Key: aws.String("keep"), Value: aws.String("me too")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	wantTags := func(when string) {
+		if got := toolsTags(t, mc, bucket, "mp/parts"); got != "keep=me too" {
+			t.Errorf("%s: tags %q, want keep=me too", when, got)
+		}
+	}
 	before := toolsSnapshot(t, mc, bucket, "mp/", false)
 	env := toolsEnv(m, k.Endpoint, keyA, nil)
 	uri := "s3://" + bucket + "/mp/"
@@ -240,6 +250,7 @@ func TestToolsRewrapMultipartCopy(t *testing.T) {
 	}
 	toolsSameSnapshot(t, before, toolsSnapshot(t, mc, bucket, "mp/", false), false)
 	toolsGetAll(t, gc, bucket, plain)
+	wantTags("after the part-by-part copy")
 
 	// Whole-object copy back to key A: the backend now holds the multipart object as one part.
 	r = toolsRun(t, env, "rewrap", "-to-key", keyA, uri)
@@ -260,4 +271,5 @@ func TestToolsRewrapMultipartCopy(t *testing.T) {
 		"GATEWAY_ACCESS_KEY_ID": gw.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw.SecretAccessKey,
 	}))
 	toolsGetAll(t, gw2.Client(t), bucket, plain)
+	wantTags("at the end")
 }

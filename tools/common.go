@@ -24,6 +24,7 @@ type Backend interface {
 	UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, optFns ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
 	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 }
 
 // KeySource is a key provider: keys.KMS and keys.LocalFile implement it (and cache.Source is
@@ -143,6 +144,7 @@ type objectHeaders struct {
 	bucketKey                                                                       *bool
 	lockMode, legalHold                                                             string
 	retainUntil                                                                     *time.Time
+	tagCount                                                                        int32
 }
 
 func headersOf(h *s3.HeadObjectOutput) objectHeaders {
@@ -160,6 +162,7 @@ func headersOf(h *s3.HeadObjectOutput) objectHeaders {
 		lockMode:           string(h.ObjectLockMode),
 		legalHold:          string(h.ObjectLockLegalHoldStatus),
 		retainUntil:        h.ObjectLockRetainUntilDate,
+		tagCount:           aws.ToInt32(h.TagCount),
 	}
 	if s := aws.ToString(h.ExpiresString); s != "" {
 		if t, err := http.ParseTime(s); err == nil {

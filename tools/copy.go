@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,15 +36,48 @@ func (c metaCopy) run(ctx context.Context, b Backend) error {
 	if threshold <= 0 || threshold > MaxCopySize {
 		threshold = MaxCopySize
 	}
+	// A copy onto itself keeps the object's tags; a copy from another object or a new
+	// multipart upload must be given them.
+	tags := ""
+	if c.hdr.tagCount > 0 && (c.srcKey != c.key || c.size > threshold) {
+		var err error
+		if tags, err = c.tagging(ctx, b); err != nil {
+			return fmt.Errorf("reading the object's tags: %w", err)
+		}
+	}
 	if c.size <= threshold {
-		_, err := b.CopyObject(ctx, c.copyInput())
+		in := c.copyInput()
+		if tags != "" {
+			in.TaggingDirective = types.TaggingDirectiveReplace
+			in.Tagging = aws.String(tags)
+		}
+		_, err := b.CopyObject(ctx, in)
 		return err
 	}
 	ranges, err := c.partRanges(ctx, b)
 	if err != nil {
 		return err
 	}
-	return c.multipart(ctx, b, ranges)
+	return c.multipart(ctx, b, ranges, tags)
+}
+
+// tagging returns the tags of the object the copy replaces (bucket/key) in the form of the
+// x-amz-tagging header.
+func (c metaCopy) tagging(ctx context.Context, b Backend) (string, error) {
+	out, err := b.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(c.bucket), Key: aws.String(c.key)})
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, 0, len(out.TagSet))
+	for _, t := range out.TagSet {
+		parts = append(parts, queryEscape(aws.ToString(t.Key))+"="+queryEscape(aws.ToString(t.Value)))
+	}
+	return strings.Join(parts, "&"), nil
+}
+
+// queryEscape is URL query escaping with %20 for spaces.
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
 func (c metaCopy) copyInput() *s3.CopyObjectInput {
@@ -153,7 +188,7 @@ func equalRanges(size int64) []byteRange {
 }
 
 // multipart copies the ranges as the parts of a new upload onto bucket/key.
-func (c metaCopy) multipart(ctx context.Context, b Backend, ranges []byteRange) (err error) {
+func (c metaCopy) multipart(ctx context.Context, b Backend, ranges []byteRange, tags string) (err error) {
 	in := c.copyInput()
 	up, err := b.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: in.Bucket, Key: in.Key, Metadata: in.Metadata,
@@ -165,6 +200,7 @@ func (c metaCopy) multipart(ctx context.Context, b Backend, ranges []byteRange) 
 		BucketKeyEnabled: in.BucketKeyEnabled, ObjectLockMode: in.ObjectLockMode,
 		ObjectLockLegalHoldStatus: in.ObjectLockLegalHoldStatus,
 		ObjectLockRetainUntilDate: in.ObjectLockRetainUntilDate,
+		Tagging:                   optional(tags),
 	})
 	if err != nil {
 		return err
