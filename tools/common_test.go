@@ -1,9 +1,12 @@
 package tools
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/s3seal/s3seal/format"
 )
@@ -127,4 +130,45 @@ func TestSummaryString(t *testing.T) {
 	if s.Complete() || len(s.Errors) != 1 || !strings.HasPrefix(s.Errors[0], "k: ") {
 		t.Errorf("summary %+v: want incomplete with one error", s)
 	}
+}
+
+func TestReporterLines(t *testing.T) {
+	for _, bar := range []bool{false, true} {
+		var buf syncBuffer
+		tl := newTally(migrateLabels())
+		r := startReporter("migrate", tl, ProgressOptions{W: &buf, Bar: bar, Interval: time.Millisecond})
+		tl.listed.Store(3)
+		tl.add(Done)
+		tl.add(Foreign)
+		time.Sleep(20 * time.Millisecond)
+		r.stop()
+		r.stop() // idempotent
+		out := buf.String()
+		for _, want := range []string{"migrated 1", "client-encrypted 1", "failed 0"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("bar=%v: progress %q lacks %q", bar, out, want)
+			}
+		}
+		if !bar && !strings.Contains(out, "migrate: 3 listed, 2 done: ") {
+			t.Errorf("plain progress %q lacks the listed/done counts", out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the reporter's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

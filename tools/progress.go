@@ -183,7 +183,6 @@ func startReporter(verb string, t *tally, o ProgressOptions) *reporter {
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("objects"),
-			progressbar.OptionThrottle(100*time.Millisecond),
 		)
 	}
 	go func() {
@@ -208,7 +207,7 @@ func startReporter(verb string, t *tally, o ProgressOptions) *reporter {
 			case <-r.stopc:
 				show()
 				if bar != nil {
-					_ = bar.Finish()
+					_ = bar.RenderBlank() // draw the final state (Finish would claim 100%)
 					fmt.Fprintln(o.W)
 				}
 				return
