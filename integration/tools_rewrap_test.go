@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -272,4 +273,43 @@ func TestToolsRewrapMultipartCopy(t *testing.T) {
 	}))
 	toolsGetAll(t, gw2.Client(t), bucket, plain)
 	wantTags("at the end")
+}
+
+// TestToolsRewrapToLocalKey moves objects from a KMS key to the local key file
+// (-to-provider local): afterwards a gateway that has only the key file reads them, and the
+// stored bytes did not change.
+func TestToolsRewrapToLocalKey(t *testing.T) {
+	m := testenv.NewMinIO(t)
+	k := testenv.NewKMS(t)
+	keyID := k.CreateKey(t)
+	bucket := m.NewBucket(t)
+	gw := testenv.StartGateway(t, toolsEnv(m, k.Endpoint, keyID, nil))
+	plain := toolsPutMany(t, gw.Client(t), bucket, []string{"x/1", "x/2", "x/3"}, func(i int) int { return 1000 * i })
+	mc := m.Client(t)
+	before := toolsSnapshot(t, mc, bucket, "x/", false)
+	gw.Stop(t)
+
+	// A key file with a key "k1" (the gateway makes one on first start in local mode).
+	keyFile := filepath.Join(t.TempDir(), "keys.yaml")
+	local := testenv.StartGateway(t, toolsEnv(m, "", "", map[string]string{"GATEWAY_KEY_PROVIDER": "local", "GATEWAY_LOCAL_KEY_FILE": keyFile}))
+	local.Stop(t)
+
+	env := toolsEnv(m, k.Endpoint, keyID, map[string]string{"GATEWAY_LOCAL_KEY_FILE": keyFile})
+	r := toolsRun(t, env, "rewrap", "-to-provider", "local", "s3://"+bucket+"/x/")
+	if r.code != 0 {
+		t.Fatalf("rewrap to the local key: exit %d", r.code)
+	}
+	toolsWantCounts(t, "rewrap to local", toolsCounts(t, r.stdout), map[string]int64{"rewrapped": 3})
+	after := toolsSnapshot(t, mc, bucket, "x/", false)
+	toolsSameSnapshot(t, before, after, false)
+	for key, s := range after {
+		if s.keyID != "k1" {
+			t.Errorf("%s: envelope under %q, want the local key k1", key, s.keyID)
+		}
+	}
+	reader := testenv.StartGateway(t, toolsEnv(m, "", "", map[string]string{
+		"GATEWAY_KEY_PROVIDER": "local", "GATEWAY_LOCAL_KEY_FILE": keyFile,
+		"GATEWAY_ACCESS_KEY_ID": gw.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw.SecretAccessKey,
+	}))
+	toolsGetAll(t, reader.Client(t), bucket, plain)
 }
