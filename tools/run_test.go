@@ -202,3 +202,83 @@ func TestMigrateLeavesConcurrentWrite(t *testing.T) {
 		t.Errorf("objects left: %v", keys)
 	}
 }
+
+// sizedBackend reports a different stored size for one key on HEAD.
+type sizedBackend struct {
+	Backend
+	key  string
+	size int64
+}
+
+func (s sizedBackend) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	out, err := s.Backend.HeadObject(ctx, in, o...)
+	if err == nil && aws.ToString(in.Key) == s.key {
+		out.ContentLength = aws.Int64(s.size)
+	}
+	return out, err
+}
+
+// TestMigrateRefusesTooLarge: an object whose encrypted form would not fit one CopyObject is
+// refused with a message, counted, and left alone.
+func TestMigrateRefusesTooLarge(t *testing.T) {
+	const bucket = "tools-large"
+	inner := embeddedBackend(t, bucket)
+	put(t, inner, bucket, "big", []byte("pretend to be 5 GiB"), nil)
+	put(t, inner, bucket, "small", []byte("small"), nil)
+	b := sizedBackend{Backend: inner, key: "big", size: MaxCopySize}
+	s, _, err := Migrate(context.Background(), b, MigrateOptions{RunOptions: RunOptions{Bucket: bucket}, Keys: testKeys(t)})
+	if err != nil || s.Count(TooLarge) != 1 || s.Count(Done) != 1 || s.Count(Failed) != 0 || s.Complete() {
+		t.Fatalf("migrate: %v, %v", s, err)
+	}
+	if len(s.Errors) != 1 || !strings.HasPrefix(s.Errors[0], "big: ") || !strings.Contains(s.Errors[0], "copy limit") {
+		t.Errorf("errors %q", s.Errors)
+	}
+	if body, o := get(t, inner, bucket, "big"); string(body) != "pretend to be 5 GiB" || envelopeOf(o.Metadata) != "" {
+		t.Error("the refused object was changed")
+	}
+}
+
+// cancelingBackend cancels the run's context at the n-th HEAD, as SIGINT would.
+type cancelingBackend struct {
+	Backend
+	n      atomic.Int64
+	at     int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelingBackend) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if c.n.Add(1) == c.at {
+		c.cancel()
+	}
+	return c.Backend.HeadObject(ctx, in, o...)
+}
+
+// TestRewrapInterrupted: a canceled run stops listing, finishes the object in progress (every
+// object ends old or new, none fails), says it was interrupted, and a rerun does the rest.
+func TestRewrapInterrupted(t *testing.T) {
+	const bucket = "tools-cancel"
+	inner := embeddedBackend(t, bucket)
+	lf := testKeys(t)
+	for i := range 40 {
+		put(t, inner, bucket, "o/"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26)), randomBytes(t, 10), nil)
+	}
+	ctx := context.Background()
+	if s, _, err := Migrate(ctx, inner, MigrateOptions{RunOptions: RunOptions{Bucket: bucket}, Keys: lf, KeyID: "k1"}); err != nil || s.Count(Done) != 40 {
+		t.Fatalf("setup: %v %v", s, err)
+	}
+	if err := lf.AddKey("k2"); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cb := &cancelingBackend{Backend: inner, at: 10, cancel: cancel}
+	s, err := Rewrap(runCtx, cb, RewrapOptions{RunOptions: RunOptions{Bucket: bucket, Concurrency: 1}, From: lf, To: lf, ToKey: "k2"})
+	if err != nil || !strings.Contains(s.Stop, "interrupted") || s.Count(Failed) != 0 || s.Count(Done) == 0 || s.Count(Done) >= 40 {
+		t.Fatalf("interrupted run: %v (stop %q), %v", s, s.Stop, err)
+	}
+	first := s.Count(Done)
+	s, err = Rewrap(ctx, inner, RewrapOptions{RunOptions: RunOptions{Bucket: bucket}, From: lf, To: lf, ToKey: "k2"})
+	if err != nil || s.Count(Done) != 40-first || s.Count(Skipped) != first || !s.Complete() {
+		t.Fatalf("rerun after %d: %v, %v", first, s, err)
+	}
+}
