@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -312,4 +313,69 @@ func TestToolsRewrapToLocalKey(t *testing.T) {
 		"GATEWAY_ACCESS_KEY_ID": gw.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw.SecretAccessKey,
 	}))
 	toolsGetAll(t, reader.Client(t), bucket, plain)
+}
+
+// TestToolsSSEKMSContext: an object written with SSE-KMS and a client encryption context keeps
+// its context through a rewrap (the new data key is bound to it too, and the gateway still
+// answers with the SSE-KMS headers, now naming the new key), and `decrypt` recovers it from
+// MinIO and from downloaded files.
+func TestToolsSSEKMSContext(t *testing.T) {
+	m := testenv.NewMinIO(t)
+	k := testenv.NewKMS(t)
+	keyA, keyB := k.CreateKey(t), k.CreateKey(t)
+	arnB := toolsKeyARN(t, k, keyB)
+	bucket := m.NewBucket(t)
+	gw := testenv.StartGateway(t, toolsEnv(m, k.Endpoint, keyA, nil))
+	ctx := context.Background()
+	const encCtx = "eyJwcm9qZWN0IjoiYWxwaGEifQ==" // {"project":"alpha"}
+	plain := map[string][]byte{"ctx/obj": testenv.RandomBytes(t, 100000, marker)}
+	if _, err := gw.Client(t).PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &bucket, Key: aws.String("ctx/obj"), Body: strings.NewReader(string(plain["ctx/obj"])),
+		ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSEncryptionContext: aws.String(encCtx),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mc := m.Client(t)
+	before := toolsSnapshot(t, mc, bucket, "ctx/", false)
+	if before["ctx/obj"].meta["s3seal-ctx"] == "" {
+		t.Fatalf("setup: the gateway kept no client context (metadata %v)", before["ctx/obj"].meta)
+	}
+	gw.Stop(t)
+
+	env := toolsEnv(m, k.Endpoint, keyA, nil)
+	r := toolsRun(t, env, "rewrap", "-to-key", keyB, "s3://"+bucket+"/ctx/")
+	toolsWantCounts(t, "rewrap", toolsCounts(t, r.stdout), map[string]int64{"rewrapped": 1})
+	after := toolsSnapshot(t, mc, bucket, "ctx/", false)
+	if a := after["ctx/obj"]; a.sum != before["ctx/obj"].sum || a.meta["s3seal-ctx"] != before["ctx/obj"].meta["s3seal-ctx"] ||
+		a.meta["s3seal-sse"] != before["ctx/obj"].meta["s3seal-sse"] || !toolsSameKey(a.keyID, keyB, arnB) {
+		t.Fatalf("after the rewrap: key %q, metadata %v (before %v), stored bytes same %v", a.keyID, a.meta, before["ctx/obj"].meta, a.sum == before["ctx/obj"].sum)
+	}
+
+	gw2 := testenv.StartGateway(t, toolsEnv(m, k.Endpoint, keyB, map[string]string{
+		"GATEWAY_ACCESS_KEY_ID": gw.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw.SecretAccessKey,
+	}))
+	toolsGetAll(t, gw2.Client(t), bucket, plain)
+	resp, err := http.DefaultClient.Do(signedRequest(t, http.MethodHead, gw2.Endpoint+"/"+bucket+"/ctx/obj", nil, "", gw.AccessKeyID, gw.SecretAccessKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if h := resp.Header; resp.StatusCode != http.StatusOK || h.Get("X-Amz-Server-Side-Encryption") != "aws:kms" ||
+		!toolsSameKey(h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"), keyB, arnB) || h.Get("X-Amz-Server-Side-Encryption-Context") != encCtx {
+		t.Errorf("HEAD after the rewrap: %d, SSE headers %q %q %q", resp.StatusCode, h.Get("X-Amz-Server-Side-Encryption"),
+			h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"), h.Get("X-Amz-Server-Side-Encryption-Context"))
+	}
+	gw2.Stop(t)
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	if r := toolsRun(t, env, "decrypt", "-o", out, "s3://"+bucket+"/ctx/obj"); r.code != 0 {
+		t.Fatalf("decrypt from MinIO: exit %d", r.code)
+	}
+	toolsWantFile(t, "from MinIO", out, plain["ctx/obj"])
+	stored, meta := toolsDownload(t, m, bucket, "ctx/obj", dir)
+	if r := toolsRun(t, env, "decrypt", "-o", out+".file", "-file", stored, "-metadata", meta, "-bucket", bucket, "-key", "ctx/obj"); r.code != 0 {
+		t.Fatalf("decrypt from files: exit %d", r.code)
+	}
+	toolsWantFile(t, "from files", out+".file", plain["ctx/obj"])
 }

@@ -43,6 +43,8 @@ const MaxCopySize = 5 << 30
 const (
 	metaEnvelope = "s3seal-env"
 	metaReserved = "s3seal-"
+	// metaContext holds the client's SSE-KMS encryption context (FORMAT.md 4).
+	metaContext = "s3seal-ctx"
 )
 
 // ParseS3URI splits "s3://bucket/key" into bucket and key (the key may be empty, or a prefix).
@@ -103,14 +105,7 @@ func copySource(bucket, key string) *string {
 }
 
 // envelopeOf returns the envelope metadata value of a HEAD or GET answer ("" if none).
-func envelopeOf(meta map[string]string) string {
-	for k, v := range meta {
-		if strings.EqualFold(k, metaEnvelope) {
-			return v
-		}
-	}
-	return ""
-}
+func envelopeOf(meta map[string]string) string { return metaValue(meta, metaEnvelope) }
 
 // clientEncrypted reports metadata of an object that the AWS S3 Encryption Client wrote.
 func clientEncrypted(meta map[string]string) bool {
@@ -121,6 +116,19 @@ func clientEncrypted(meta map[string]string) bool {
 		}
 	}
 	return false
+}
+
+// replaceEnvelope returns meta with the envelope env in place of the old one; the gateway's
+// other metadata (SSE mode, client encryption context) stays.
+func replaceEnvelope(meta map[string]string, env string) map[string]string {
+	out := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		if !strings.EqualFold(k, metaEnvelope) {
+			out[k] = v
+		}
+	}
+	out[metaEnvelope] = env
+	return out
 }
 
 // withEnvelope returns meta without any reserved s3seal name, plus the envelope env.

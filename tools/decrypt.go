@@ -24,6 +24,9 @@ type DecryptInput struct {
 	Bucket, Key string
 	// Envelope is the value of the x-amz-meta-s3seal-env metadata.
 	Envelope string
+	// Context is the value of x-amz-meta-s3seal-ctx (an SSE-KMS object's client encryption
+	// context), "" if the object has none.
+	Context string
 	// Stored yields the stored bytes from the first one.
 	Stored io.Reader
 	// StoredSize is their number (required for single-part objects; -1 = unknown).
@@ -46,9 +49,13 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 	if err != nil {
 		return 0, fmt.Errorf("envelope: %w", err)
 	}
+	extra, err := storedContext(map[string]string{metaContext: in.Context})
+	if err != nil {
+		return 0, err
+	}
 	ring := newKeyring(keys, nil)
 	defer ring.close()
-	okey, err := ring.openEnvelope(ctx, env, in.Bucket, in.Key)
+	okey, err := ring.openEnvelope(ctx, env, in.Bucket, in.Key, extra)
 	if err != nil {
 		return 0, err
 	}
@@ -117,58 +124,94 @@ func DecryptObject(ctx context.Context, b Backend, keys KeySource, bucket, key s
 		size = *out.ContentLength
 	}
 	return Decrypt(ctx, keys, DecryptInput{
-		Bucket: bucket, Key: key, Envelope: envelopeOf(out.Metadata), Stored: out.Body, StoredSize: size,
+		Bucket: bucket, Key: key, Envelope: envelopeOf(out.Metadata), Context: metaValue(out.Metadata, metaContext),
+		Stored: out.Body, StoredSize: size,
 	}, w)
 }
 
-// EnvelopeFromMetadata finds the envelope in a saved metadata file. Accepted forms:
+// metaValue returns the value of the metadata name (SDK form: lower case, no prefix) in meta.
+func metaValue(meta map[string]string, name string) string {
+	for k, v := range meta {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Metadata is what the tools need of an object's saved metadata.
+type Metadata struct {
+	Envelope string // x-amz-meta-s3seal-env
+	Context  string // x-amz-meta-s3seal-ctx ("" if none)
+}
+
+// ParseMetadataFile finds the gateway's metadata in a saved metadata file. Accepted forms:
 //
 //   - the JSON that `aws s3api head-object` (or boto3's head_object) prints: {"Metadata":
-//     {"s3seal-env": "..."}, ...};
+//     {"s3seal-env": "...", "s3seal-ctx": "..."}, ...};
 //   - any JSON object holding "s3seal-env" or "x-amz-meta-s3seal-env" (any case) at the top or
-//     in a nested object (e.g. `mc stat --json`), as a string or a one-string list;
-//   - response headers as text, one "Name: value" per line (`curl -I`), with
-//     x-amz-meta-s3seal-env among them;
+//     in a nested object (e.g. `mc stat --json`), as a string or a one-string list (and
+//     s3seal-ctx the same way);
+//   - response headers as text, one "Name: value" per line (`curl -I`);
 //   - the envelope value alone.
-func EnvelopeFromMetadata(data []byte) (string, error) {
+func ParseMetadataFile(data []byte) (Metadata, error) {
 	var doc any
 	if err := json.Unmarshal(data, &doc); err == nil {
-		found := map[string]bool{}
-		findEnvelope(doc, 0, found)
-		switch len(found) {
-		case 1:
-			for v := range found {
-				return v, nil
-			}
-		case 0:
-			return "", errors.New("metadata file: JSON without s3seal-env metadata")
+		env, err := jsonValue(doc, metaEnvelope)
+		if err != nil {
+			return Metadata{}, err
 		}
-		return "", errors.New("metadata file: several different s3seal-env values")
+		if env == "" {
+			return Metadata{}, errors.New("metadata file: JSON without s3seal-env metadata")
+		}
+		c, err := jsonValue(doc, metaContext)
+		return Metadata{Envelope: env, Context: c}, err
 	}
+	var m Metadata
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.EqualFold(strings.TrimSpace(name), "x-amz-meta-"+metaEnvelope) {
-			return strings.TrimSpace(value), nil
+		switch name = strings.TrimSpace(name); {
+		case !ok:
+		case strings.EqualFold(name, "x-amz-meta-"+metaEnvelope):
+			m.Envelope = strings.TrimSpace(value)
+		case strings.EqualFold(name, "x-amz-meta-"+metaContext):
+			m.Context = strings.TrimSpace(value)
 		}
+	}
+	if m.Envelope != "" {
+		return m, nil
 	}
 	v := strings.TrimSpace(string(data))
 	if _, err := format.DecodeEnvelope(v); err == nil {
-		return v, nil
+		return Metadata{Envelope: v}, nil
 	}
-	return "", errors.New("metadata file: no x-amz-meta-s3seal-env found (see docs/RECOVERY.md for the accepted forms)")
+	return Metadata{}, errors.New("metadata file: no x-amz-meta-s3seal-env found (see docs/RECOVERY.md for the accepted forms)")
 }
 
-// findEnvelope collects the envelope values in v (nested at most 4 objects deep).
-func findEnvelope(v any, depth int, found map[string]bool) {
+// jsonValue returns the one value of the metadata name in a JSON document ("" if absent).
+func jsonValue(doc any, name string) (string, error) {
+	found := map[string]bool{}
+	findJSON(doc, name, 0, found)
+	if len(found) > 1 {
+		return "", fmt.Errorf("metadata file: several different %s values", name)
+	}
+	for v := range found {
+		return v, nil
+	}
+	return "", nil
+}
+
+// findJSON collects the values of the metadata name in v (nested at most 4 objects deep).
+func findJSON(v any, name string, depth int, found map[string]bool) {
 	m, ok := v.(map[string]any)
 	if !ok || depth > 4 {
 		return
 	}
 	for k, val := range m {
 		switch lk := strings.ToLower(k); {
-		case lk == metaEnvelope || lk == "x-amz-meta-"+metaEnvelope:
+		case lk == name || lk == "x-amz-meta-"+name:
 			switch s := val.(type) {
 			case string:
 				found[s] = true
@@ -180,7 +223,7 @@ func findEnvelope(v any, depth int, found map[string]bool) {
 				}
 			}
 		default:
-			findEnvelope(val, depth+1, found)
+			findJSON(val, name, depth+1, found)
 		}
 	}
 }

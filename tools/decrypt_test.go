@@ -156,7 +156,7 @@ func TestDecryptRefuses(t *testing.T) {
 	}
 }
 
-func TestEnvelopeFromMetadata(t *testing.T) {
+func TestParseMetadataFile(t *testing.T) {
 	lf := testKeys(t)
 	_, env := sealObject(t, lf, "bucket", "key", []byte("x"))
 	for name, doc := range map[string]string{
@@ -165,8 +165,10 @@ func TestEnvelopeFromMetadata(t *testing.T) {
 		"header lists":          `{"X-Amz-Meta-S3seal-Env":["` + env + `"]}`,
 		"curl -I":               "HTTP/1.1 200 OK\r\nContent-Length: 49\r\nx-amz-meta-s3seal-env: " + env + "\r\n\r\n",
 		"the value alone":       "\n" + env + "\n",
+		"with a context":        `{"Metadata":{"s3seal-env":"` + env + `","s3seal-ctx":"e30="}}`,
 	} {
-		got, err := EnvelopeFromMetadata([]byte(doc))
+		md, err := ParseMetadataFile([]byte(doc))
+		got := md.Envelope
 		if err != nil || got != env {
 			t.Errorf("%s: got %q, %v", name, got, err)
 		}
@@ -180,7 +182,7 @@ func TestEnvelopeFromMetadata(t *testing.T) {
 		"two-item list":  `{"s3seal-env":["a","b"]}`,
 		"truncated JSON": `{"Metadata":{"s3seal-env":"` + env[:10],
 	} {
-		if got, err := EnvelopeFromMetadata([]byte(doc)); err == nil {
+		if got, err := ParseMetadataFile([]byte(doc)); err == nil {
 			t.Errorf("%s: got %q, want an error", name, got)
 		}
 	}
@@ -209,5 +211,42 @@ func TestWriteFileLeavesNothingOnFailure(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 || strings.Contains(entries[0].Name(), "partial") {
 		t.Fatalf("directory holds %v", entries)
+	}
+}
+
+// TestDecryptClientContext: an SSE-KMS object whose data key carries the client's encryption
+// context (x-amz-meta-s3seal-ctx) opens only with that context.
+func TestDecryptClientContext(t *testing.T) {
+	lf := testKeys(t)
+	ctx := context.Background()
+	extra := map[string]string{"project": "x", "gateway": "ignored"}
+	used, dk, wrapped, err := lf.GenerateDataKeyID(ctx, "", kmsContext("bucket", extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, _ := format.NewObjectKey()
+	envl, err := format.SealEnvelope(ok, dk, format.SealParams{Kind: format.KindSingle, Wrap: format.WrapProvider,
+		KeyID: used, WrappedKey: wrapped, Bucket: "bucket", Object: "key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := randomBytes(t, 1000)
+	r, _ := format.NewEncryptReader(bytes.NewReader(plain), ok, int64(len(plain)), format.EncryptOptions{})
+	stored, _ := io.ReadAll(r)
+	md, err := ParseMetadataFile([]byte(`{"Metadata":{"s3seal-env":"` + envl.Encode() + `","s3seal-ctx":"eyJwcm9qZWN0IjoieCJ9"}}`))
+	if err != nil || md.Context != "eyJwcm9qZWN0IjoieCJ9" {
+		t.Fatalf("metadata %+v, %v", md, err)
+	}
+	in := DecryptInput{Bucket: "bucket", Key: "key", Envelope: md.Envelope, Context: md.Context,
+		Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))}
+	var out bytes.Buffer
+	if _, err := Decrypt(ctx, lf, in, &out); err != nil || !bytes.Equal(out.Bytes(), plain) {
+		t.Fatalf("with the context: %v", err)
+	}
+	for name, c := range map[string]string{"no context": "", "another context": "eyJwcm9qZWN0IjoieSJ9", "not base64": "!!"} {
+		in.Context, in.Stored = c, bytes.NewReader(stored)
+		if _, err := Decrypt(ctx, lf, in, io.Discard); err == nil {
+			t.Errorf("%s: opened", name)
+		}
 	}
 }

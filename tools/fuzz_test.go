@@ -5,13 +5,14 @@ import (
 	"testing"
 )
 
-// FuzzEnvelopeFromMetadata: any metadata file gives an envelope that occurs in it, or an error;
+// FuzzParseMetadataFile: any metadata file gives an envelope that occurs in it, or an error;
 // never a panic.
-func FuzzEnvelopeFromMetadata(f *testing.F) {
+func FuzzParseMetadataFile(f *testing.F) {
 	f.Add([]byte(`{"Metadata":{"s3seal-env":"AQ=="}}`))
 	f.Add([]byte("x-amz-meta-s3seal-env: abc\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		env, err := EnvelopeFromMetadata(data)
+		md, err := ParseMetadataFile(data)
+		env := md.Envelope
 		if err != nil {
 			return
 		}

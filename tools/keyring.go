@@ -2,6 +2,8 @@ package tools
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,12 +40,49 @@ func (k *keyring) close() {
 	}
 }
 
-// openEnvelope unwraps env's data key with the provider and opens env for bucket/key.
-func (k *keyring) openEnvelope(ctx context.Context, env *format.Envelope, bucket, key string) (*format.ObjectKey, error) {
+// kmsContext is the key-provider encryption context of a data key of bucket: the gateway's
+// own (format.EncryptionContext) plus the client's SSE-KMS context kept beside the envelope
+// (x-amz-meta-s3seal-ctx; the gateway's own keys win).
+func kmsContext(bucket string, extra map[string]string) map[string]string {
+	c := format.EncryptionContext(bucket)
+	for k, v := range extra {
+		if _, reserved := c[k]; !reserved {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// storedContext decodes the client's SSE-KMS context kept in the object's metadata (nil if
+// there is none).
+func storedContext(meta map[string]string) (map[string]string, error) {
+	var v string
+	for k, val := range meta {
+		if strings.EqualFold(k, metaContext) {
+			v = val
+		}
+	}
+	if v == "" {
+		return nil, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, errors.New("the stored SSE-KMS encryption context (x-amz-meta-s3seal-ctx) is not base64")
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, errors.New("the stored SSE-KMS encryption context (x-amz-meta-s3seal-ctx) is not a JSON object of strings")
+	}
+	return m, nil
+}
+
+// openEnvelope unwraps env's data key with the provider (encryption context of bucket plus
+// extra, the stored client context) and opens env for bucket/key.
+func (k *keyring) openEnvelope(ctx context.Context, env *format.Envelope, bucket, key string, extra map[string]string) (*format.ObjectKey, error) {
 	if env.Wrap == format.WrapCustomerKey {
 		return nil, ErrCustomerKey
 	}
-	dk, err := k.open.DecryptKey(ctx, env.KeyID, env.WrappedKey, format.EncryptionContext(bucket))
+	dk, err := k.open.DecryptKey(ctx, env.KeyID, env.WrappedKey, kmsContext(bucket, extra))
 	if err != nil {
 		return nil, fmt.Errorf("unwrapping the data key under %q for bucket %q: %w", env.KeyID, bucket, err)
 	}
@@ -61,9 +100,10 @@ type sealed struct {
 	keyID string // the key it is under, as the provider reported it
 }
 
-// sealFor seals ok under a data key of keyID for each object name in names (same data key).
-func (k *keyring) sealFor(ctx context.Context, ok *format.ObjectKey, kind format.Kind, keyID, bucket string, size int64, names ...string) ([]sealed, error) {
-	dk, err := k.seal.EncryptKey(ctx, keyID, format.EncryptionContext(bucket), size)
+// sealFor seals ok under a data key of keyID (encryption context of bucket plus extra) for each
+// object name in names (same data key).
+func (k *keyring) sealFor(ctx context.Context, ok *format.ObjectKey, kind format.Kind, keyID, bucket string, extra map[string]string, size int64, names ...string) ([]sealed, error) {
+	dk, err := k.seal.EncryptKey(ctx, keyID, kmsContext(bucket, extra), size)
 	if err != nil {
 		return nil, fmt.Errorf("new data key under %q: %w", keyID, err)
 	}

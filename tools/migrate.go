@@ -157,7 +157,7 @@ func (m *migrator) migrate(ctx context.Context, key string, head *s3.HeadObjectO
 		return err
 	}
 	defer okey.Zero()
-	envs, err := m.ring.sealFor(ctx, okey, format.KindSingle, m.o.KeyID, bucket, size, tmp, key)
+	envs, err := m.ring.sealFor(ctx, okey, format.KindSingle, m.o.KeyID, bucket, nil, size, tmp, key)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func (m *migrator) verify(ctx context.Context, key, env string, size int64, sum 
 	if err != nil {
 		return err
 	}
-	okey, err := m.ring.openEnvelope(ctx, e, bucket, key)
+	okey, err := m.ring.openEnvelope(ctx, e, bucket, key, nil)
 	if err != nil {
 		return err
 	}

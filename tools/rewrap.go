@@ -103,7 +103,11 @@ func (r *rewrapper) one(ctx context.Context, it item) (Outcome, error) {
 	if !r.lim.claim() {
 		return Failed, errLimit
 	}
-	okey, err := r.ring.openEnvelope(ctx, env, bucket, it.key)
+	extra, err := storedContext(head.Metadata)
+	if err != nil {
+		return Failed, err
+	}
+	okey, err := r.ring.openEnvelope(ctx, env, bucket, it.key, extra)
 	if err != nil {
 		return Failed, err
 	}
@@ -111,7 +115,7 @@ func (r *rewrapper) one(ctx context.Context, it item) (Outcome, error) {
 	if r.o.DryRun {
 		return Done, nil
 	}
-	s, err := r.ring.sealFor(ctx, okey, env.Kind, r.o.ToKey, bucket, 0, it.key)
+	s, err := r.ring.sealFor(ctx, okey, env.Kind, r.o.ToKey, bucket, extra, 0, it.key)
 	if err != nil {
 		return Failed, err
 	}
@@ -119,7 +123,7 @@ func (r *rewrapper) one(ctx context.Context, it item) (Outcome, error) {
 	c := metaCopy{
 		bucket: bucket, key: it.key, srcKey: it.key, srcETag: etag, dstETag: etag,
 		size: aws.ToInt64(head.ContentLength), kind: env.Kind,
-		meta: withEnvelope(head.Metadata, s[0].env), hdr: headersOf(head), threshold: r.o.CopyThreshold,
+		meta: replaceEnvelope(head.Metadata, s[0].env), hdr: headersOf(head), threshold: r.o.CopyThreshold,
 	}
 	if err := c.run(ctx, r.b); err != nil {
 		if isPrecondition(err) {

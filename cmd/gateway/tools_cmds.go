@@ -190,7 +190,7 @@ func decryptFile(ctx context.Context, kp tools.KeySource, file, metaFile, bucket
 	if err != nil {
 		return 0, err
 	}
-	env, err := tools.EnvelopeFromMetadata(meta)
+	md, err := tools.ParseMetadataFile(meta)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", metaFile, err)
 	}
@@ -204,6 +204,6 @@ func decryptFile(ctx context.Context, kp tools.KeySource, file, metaFile, bucket
 		return 0, err
 	}
 	return tools.Decrypt(ctx, kp, tools.DecryptInput{
-		Bucket: bucket, Key: key, Envelope: env, Stored: f, StoredSize: st.Size(),
+		Bucket: bucket, Key: key, Envelope: md.Envelope, Context: md.Context, Stored: f, StoredSize: st.Size(),
 	}, w)
 }
