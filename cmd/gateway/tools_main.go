@@ -173,7 +173,7 @@ running it again. Current object versions only.`
 func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
 	fs, configPath := newToolFlags("rewrap", rewrapUsage, tio)
 	rf := addRunFlags(fs)
-	toKey := fs.String("to-key", "", "target key: KMS key id, ARN or alias, or a local key name (default: the provider's configured key)")
+	toKey := fs.String("to-key", "", "target key: KMS key id, ARN or alias, or a local key name (default: the bucket's key from keys.bucket_key_ids, else the provider's configured key)")
 	toProvider := fs.String("to-provider", "", "provider of the target key: kms or local (default: the configured provider)")
 	threshold := fs.Int64("copy-threshold", tools.MaxCopySize, "objects with more stored bytes are copied part by part (UploadPartCopy); at most 5 GiB")
 	bucket, prefix, code := parseToolArgs(fs, args, tio)
@@ -213,6 +213,9 @@ func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
 		}
 		defer closeTo()
 	}
+	if *toKey == "" && *toProvider == "" {
+		*toKey = cfg.Keys.BucketKeyIDs[bucket] // the bucket's own default key, if it has one
+	}
 	if *toKey == "" {
 		*toKey = to.DefaultKeyID()
 	}
@@ -251,7 +254,7 @@ running it again. Objects whose encrypted form exceeds 5 GiB are refused.`
 func cmdMigrate(ctx context.Context, args []string, tio toolIO) int {
 	fs, configPath := newToolFlags("migrate", migrateUsage, tio)
 	rf := addRunFlags(fs)
-	keyID := fs.String("key-id", "", "key to encrypt under (default: the configured key)")
+	keyID := fs.String("key-id", "", "key to encrypt under (default: the bucket's key from keys.bucket_key_ids, else the configured key)")
 	bucket, prefix, code := parseToolArgs(fs, args, tio)
 	if code >= 0 {
 		return code
@@ -275,6 +278,9 @@ func cmdMigrate(ctx context.Context, args []string, tio toolIO) int {
 		return fail(err)
 	}
 	defer closeKeys()
+	if *keyID == "" {
+		*keyID = cfg.Keys.BucketKeyIDs[bucket] // the bucket's own default key, if it has one
+	}
 	if *keyID == "" {
 		*keyID = kp.DefaultKeyID()
 	}
