@@ -37,7 +37,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file (see config.example.yaml); GATEWAY_* environment variables override it")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gateway [-config FILE]\n\nRuns the s3seal encrypting S3 gateway.\n\n")
+		fmt.Fprintf(stderr, "Usage: gateway [-config FILE]\n"+
+			"       gateway presign|rewrap|migrate|decrypt [flags] ... (see gateway <command> -h)\n\n"+
+			"Runs the s3seal encrypting S3 gateway.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
