@@ -259,10 +259,15 @@ func (d *DecryptReader) setNonce(i int64, flag uint32) {
 	binary.BigEndian.PutUint32(d.nonce[8:], flag)
 }
 
-// readFull reads len(b) stored bytes; a short source is a truncated stream.
-func (d *DecryptReader) readFull(b []byte, what string) error {
+// readFull reads len(b) stored bytes of segment seg (-1: the trailer); a short source is a
+// truncated stream. The message is only built on failure: this runs once per segment.
+func (d *DecryptReader) readFull(b []byte, seg int64) error {
 	_, err := io.ReadFull(d.src, b)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		what := "trailer"
+		if seg >= 0 {
+			what = "segment " + itoa(seg)
+		}
 		return errf(ErrAuth, "%s %s: stored data truncated", d.s.where(), what)
 	}
 	return err
@@ -278,7 +283,7 @@ func (d *DecryptReader) next() error {
 			flag = flagFinal
 		}
 		c := d.buf[:m+TagSize]
-		if err := d.readFull(c, "segment "+itoa(d.seg)); err != nil {
+		if err := d.readFull(c, d.seg); err != nil {
 			return err
 		}
 		d.setNonce(d.seg, flag)
@@ -301,7 +306,7 @@ func (d *DecryptReader) next() error {
 	}
 	d.trailer = false
 	t := d.buf[:TrailerSize]
-	if err := d.readFull(t, "trailer"); err != nil {
+	if err := d.readFull(t, -1); err != nil {
 		return err
 	}
 	sum, err := s.OpenTrailer(t)
