@@ -165,3 +165,23 @@ func TestSpliceListing(t *testing.T) {
 		t.Errorf("splice:\n%s\nwant\n%s", out, want)
 	}
 }
+
+// Double encryption: the configured backend SSE replaces whatever SSE the client asked for
+// (the gateway applies the client's choice itself); SSE-C headers never reach the backend.
+func TestBackendSSE(t *testing.T) {
+	for _, c := range []struct{ sse, keyID string }{{"", ""}, {"AES256", ""}, {"aws:kms", "backend-key"}} {
+		g := &Gateway{cfg: Config{BackendSSE: c.sse, BackendSSEKeyID: c.keyID}}
+		h := http.Header{}
+		h.Set("X-Amz-Server-Side-Encryption", "aws:kms")
+		h.Set("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "client-key")
+		h.Set(ssecHeaders+"Key", "secret")
+		h.Set(copySourceSSECHeaders+"Key", "secret")
+		g.backendSSE(h)
+		if h.Get("X-Amz-Server-Side-Encryption") != c.sse || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != c.keyID {
+			t.Errorf("backend sse %q: headers %v", c.sse, h)
+		}
+		if h.Get(ssecHeaders+"Key") != "" || h.Get(copySourceSSECHeaders+"Key") != "" {
+			t.Errorf("an SSE-C key would reach the backend: %v", h)
+		}
+	}
+}
