@@ -159,13 +159,8 @@ func isContentHeader(name string) bool {
 
 // copyObject copies an object under a new name (or onto itself with new metadata).
 func (g *Gateway) copyObject(q *request) {
-	if hasReservedMeta(q.r.Header) {
-		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
-		return
-	}
-	choice, e := g.chooseEncryption(q)
-	if e != nil {
-		g.fail(q, e)
+	choice, ok := g.newObjectChoice(q)
+	if !ok {
 		return
 	}
 	defer choice.ssec.zero()
@@ -209,20 +204,9 @@ func (g *Gateway) copyObject(q *request) {
 		h.Set("X-Amz-Copy-Source-If-Match", o.backendETag) // exactly the version we opened
 	}
 	t := target{q.bucket, q.key, nil}
-	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPut, t, h, nil)
-	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	defer resp.Body.Close()
-	doc, err := readXML(resp)
+	doc, resp, err := g.xmlRoundTrip(q, http.MethodPut, t, h, nil)
 	if err != nil {
 		g.failBackend(q, err)
-		return
-	}
-	if e := s3err.Parse(doc, http.StatusInternalServerError); e != nil {
-		e.Status = s3err.StatusOf(e.Code)
-		g.fail(q, e)
 		return
 	}
 	hits, err := findTexts(doc, "CopyObjectResult/ETag")

@@ -25,9 +25,25 @@ const minPartSize = 5 << 20
 // maxXMLBody bounds the XML documents of multipart requests and responses.
 const maxXMLBody = 4 << 20
 
-// readXML reads a bounded backend response body.
-func readXML(resp *http.Response) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(resp.Body, maxXMLBody))
+// xmlRoundTrip sends a request with a small body (nil for none) and returns the backend's XML
+// answer (body read and closed). A failed round trip, a non-2xx answer and an error document
+// sent with 200 (S3 does that for CompleteMultipartUpload and CopyObject) are errors, S3 errors
+// where the backend gave one.
+func (g *Gateway) xmlRoundTrip(q *request, method string, t target, h http.Header, body []byte) ([]byte, *http.Response, error) {
+	resp, err := g.backend.sendSmall(q.ctx(), method, t, h, body)
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxXMLBody))
+	if err != nil {
+		return nil, nil, err
+	}
+	if e := s3err.Parse(doc, http.StatusInternalServerError); e != nil {
+		e.Status = s3err.StatusOf(e.Code)
+		return nil, nil, e
+	}
+	return doc, resp, nil
 }
 
 // writeXML sends an XML document.
@@ -52,13 +68,8 @@ func clientUploadID(id string) (backendID string, upub []byte) {
 // createMultipart starts an upload whose object key is sealed in the upload's metadata.
 func (g *Gateway) createMultipart(q *request) {
 	r := q.r
-	if hasReservedMeta(r.Header) {
-		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
-		return
-	}
-	choice, e := g.chooseEncryption(q)
-	if e != nil {
-		g.fail(q, e)
+	choice, ok := g.newObjectChoice(q)
+	if !ok {
 		return
 	}
 	defer choice.ssec.zero()
@@ -83,13 +94,7 @@ func (g *Gateway) createMultipart(q *request) {
 		h[name] = vs
 	}
 	t := target{q.bucket, q.key, url.Values{"uploads": {""}}}
-	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPost, t, h, nil)
-	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	defer resp.Body.Close()
-	doc, err := readXML(resp)
+	doc, _, err := g.xmlRoundTrip(q, http.MethodPost, t, h, nil)
 	if err != nil {
 		g.failBackend(q, err)
 		return
@@ -222,16 +227,7 @@ func (g *Gateway) listBackendParts(q *request, backendID string) (map[int]backen
 		if marker != "" {
 			v.Set("part-number-marker", marker)
 		}
-		t := target{q.bucket, q.key, v}
-		resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode/100 != 2 {
-			return nil, g.backendError(q, resp, t)
-		}
-		doc, err := readXML(resp)
-		resp.Body.Close()
+		doc, _, err := g.xmlRoundTrip(q, http.MethodGet, target{q.bucket, q.key, v}, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -319,20 +315,9 @@ func (g *Gateway) completeMultipart(q *request) {
 		return
 	}
 	t := target{q.bucket, q.key, url.Values{"uploadId": {backendID}}}
-	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPost, t, h, xmlReq.Bytes())
-	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	defer resp.Body.Close()
-	doc, err := readXML(resp)
+	doc, resp, err := g.xmlRoundTrip(q, http.MethodPost, t, h, xmlReq.Bytes())
 	if err != nil {
 		g.failBackend(q, err)
-		return
-	}
-	if e := s3err.Parse(doc, http.StatusInternalServerError); e != nil { // S3 may fail after 200
-		e.Status = s3err.StatusOf(e.Code)
-		g.fail(q, e)
 		return
 	}
 	hits, err := findTexts(doc, "CompleteMultipartUploadResult/Location", "CompleteMultipartUploadResult/ETag")
@@ -390,14 +375,7 @@ func (g *Gateway) listParts(q *request) {
 	backendID, _ := clientUploadID(clientID)
 	v := backendQuery(q.r)
 	v.Set("uploadId", backendID)
-	t := target{q.bucket, q.key, v}
-	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
-	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	defer resp.Body.Close()
-	doc, err := readXML(resp)
+	doc, _, err := g.xmlRoundTrip(q, http.MethodGet, target{q.bucket, q.key, v}, nil, nil)
 	if err != nil {
 		g.failBackend(q, err)
 		return

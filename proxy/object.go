@@ -17,13 +17,8 @@ const maxPutSize = 5 << 30
 // putObject encrypts the request body on the fly and stores it with its envelope.
 func (g *Gateway) putObject(q *request) {
 	r := q.r
-	if hasReservedMeta(r.Header) {
-		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
-		return
-	}
-	choice, e := g.chooseEncryption(q)
-	if e != nil {
-		g.fail(q, e)
+	choice, ok := g.newObjectChoice(q)
+	if !ok {
 		return
 	}
 	defer choice.ssec.zero()

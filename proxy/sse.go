@@ -167,6 +167,21 @@ func (g *Gateway) chooseEncryption(q *request) (*encryptionChoice, *s3err.Error)
 	return nil, s3err.Newf("InvalidArgument", "The encryption method specified is not supported: %q", sse)
 }
 
+// newObjectChoice checks what a request that creates an object may set (the gateway's reserved
+// metadata names are refused) and returns its encryption choice; on failure it has answered.
+func (g *Gateway) newObjectChoice(q *request) (*encryptionChoice, bool) {
+	if hasReservedMeta(q.r.Header) {
+		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
+		return nil, false
+	}
+	c, e := g.chooseEncryption(q)
+	if e != nil {
+		g.fail(q, e)
+		return nil, false
+	}
+	return c, true
+}
+
 // parseClientContext decodes x-amz-server-side-encryption-context (base64 of a JSON object of
 // strings). The gateway's own context keys may not be set by clients.
 func parseClientContext(v string) (map[string]string, *s3err.Error) {
