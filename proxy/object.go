@@ -144,6 +144,22 @@ func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
 	}
 }
 
+// setRangeHeaders writes the headers of a GET/HEAD answer for the plaintext range rng (with
+// Content-Range when partial) and returns its status.
+func (g *Gateway) setRangeHeaders(q *request, o *storedObject, f objectFacts, rng byteRange, partial bool) int {
+	g.setObjectHeaders(q, o, f)
+	w := q.w.Header()
+	w.Set("Content-Length", strconv.FormatInt(rng.length, 10))
+	if f.layout != nil && q.r.URL.Query().Get("partNumber") != "" {
+		w.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(f.layout)))
+	}
+	if !partial {
+		return http.StatusOK
+	}
+	w.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.length-1, f.plainSize))
+	return http.StatusPartialContent
+}
+
 // headObject answers HEAD in plaintext terms (Range and partNumber as for GET).
 func (g *Gateway) headObject(q *request) {
 	o, f, key, err := g.stat(q)
@@ -182,17 +198,7 @@ func (g *Gateway) headObject(q *request) {
 		g.fail(q, e)
 		return
 	}
-	g.setObjectHeaders(q, o, f)
-	w := q.w.Header()
-	w.Set("Content-Length", strconv.FormatInt(rng.length, 10))
-	if f.layout != nil && q.r.URL.Query().Get("partNumber") != "" {
-		w.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(f.layout)))
-	}
-	status := http.StatusOK
-	if partial {
-		status = http.StatusPartialContent
-		w.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.length-1, f.plainSize))
-	}
+	status := g.setRangeHeaders(q, o, f, rng, partial)
 	q.w.WriteHeader(status)
 }
 
@@ -303,17 +309,7 @@ func (g *Gateway) getRange(q *request) {
 		defer rc.Close()
 		plain = rc
 	}
-	g.setObjectHeaders(q, o, f)
-	w := q.w.Header()
-	w.Set("Content-Length", strconv.FormatInt(rng.length, 10))
-	if f.layout != nil && q.r.URL.Query().Get("partNumber") != "" {
-		w.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(len(f.layout)))
-	}
-	status := http.StatusOK
-	if partial {
-		status = http.StatusPartialContent
-		w.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.length-1, f.plainSize))
-	}
+	status := g.setRangeHeaders(q, o, f, rng, partial)
 	g.streamPlain(q, status, plain)
 }
 

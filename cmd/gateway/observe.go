@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/s3seal/s3seal/audit"
@@ -45,22 +42,11 @@ func (o observer) KeyUse(k proxy.KeyUse) {
 // reopenAuditOnSIGHUP reopens the audit file on every SIGHUP (after logrotate moved it) until
 // stop is called.
 func reopenAuditOnSIGHUP(w *audit.Writer, log *slog.Logger) (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-ch:
-				if err := w.Reopen(); err != nil {
-					log.Error("audit file reopen failed; still writing to the previous file", "err", err)
-				}
-			case <-done:
-				return
-			}
+	return onSIGHUP(func() {
+		if err := w.Reopen(); err != nil {
+			log.Error("audit file reopen failed; still writing to the previous file", "err", err)
 		}
-	}()
-	return func() { signal.Stop(ch); close(done) }
+	})
 }
 
 // instrumentedKeys wraps the key provider: every call is timed and counted by operation and

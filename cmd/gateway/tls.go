@@ -41,6 +41,17 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // reloadOnSIGHUP reloads the certificate on every SIGHUP until the returned stop is called. A
 // failed reload keeps the previous certificate.
 func (r *certReloader) reloadOnSIGHUP(log *slog.Logger) (stop func()) {
+	return onSIGHUP(func() {
+		if err := r.load(); err != nil {
+			log.Error("certificate reload failed; keeping the previous certificate", "err", err)
+		} else {
+			log.Info("certificate reloaded", "file", r.certFile)
+		}
+	})
+}
+
+// onSIGHUP calls f on every SIGHUP until the returned stop is called.
+func onSIGHUP(f func()) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -48,11 +59,7 @@ func (r *certReloader) reloadOnSIGHUP(log *slog.Logger) (stop func()) {
 		for {
 			select {
 			case <-ch:
-				if err := r.load(); err != nil {
-					log.Error("certificate reload failed; keeping the previous certificate", "err", err)
-				} else {
-					log.Info("certificate reloaded", "file", r.certFile)
-				}
+				f()
 			case <-done:
 				return
 			}
