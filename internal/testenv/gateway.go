@@ -290,6 +290,10 @@ func (g *Gateway) Client(t testing.TB, optFns ...func(*s3.Options)) *s3.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(g.AccessKeyID, g.SecretAccessKey, ""),
 		Retryer:      aws.NopRetryer{},
 		HTTPClient:   awshttp.NewBuildableClient().WithTimeout(clientTimeout),
+		// What config.LoadDefaultConfig gives: checksums on every request that supports them,
+		// checksum mode on GET (s3.New alone would leave both off).
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
 	}, optFns...)
 }
 
