@@ -93,7 +93,9 @@ type Server struct {
 	// BodyWriteTimeout is the longest a client may leave a response without reading a byte.
 	// Default 60s.
 	BodyWriteTimeout time.Duration `yaml:"body_write_timeout"`
-	// MaxHeaderBytes limits the size of a request's headers. Default 65536.
+	// MaxHeaderBytes limits the size of a request's headers: larger ones get S3's 400
+	// RequestHeaderSectionTooLarge (beyond twice this, the HTTP server cuts the connection with
+	// a bare 431). Default 65536. Env GATEWAY_MAX_HEADER_BYTES.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxConcurrentRequests are served at once; more are refused at once with 503 SlowDown.
 	// Default 1024. Env GATEWAY_MAX_CONCURRENT_REQUESTS.

@@ -106,13 +106,17 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("GATEWAY_LOG_LEVEL", &c.Log.Level)
 	str("GATEWAY_METRICS_LISTEN", &c.Metrics.Listen)
 	str("GATEWAY_AUDIT_FILE", &c.Audit.File)
-	if v := getenv("GATEWAY_MAX_CONCURRENT_REQUESTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("config: GATEWAY_MAX_CONCURRENT_REQUESTS=%q is not an integer", v)
+	integer := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("config: %s=%q is not an integer", name, v)
+			}
+			*dst = n
 		}
-		c.Server.MaxConcurrentRequests = n
 	}
+	integer("GATEWAY_MAX_CONCURRENT_REQUESTS", &c.Server.MaxConcurrentRequests)
+	integer("GATEWAY_MAX_HEADER_BYTES", &c.Server.MaxHeaderBytes)
 	if v := getenv("GATEWAY_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil && firstErr == nil {

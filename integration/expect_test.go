@@ -2,11 +2,16 @@ package integration
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3seal/s3seal/internal/testenv"
 )
@@ -46,5 +51,26 @@ func TestExpectContinueEmptyBody(t *testing.T) {
 	resp, err := http.ReadResponse(br, req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("final response: %v %v, want 200", resp, err)
+	}
+}
+
+// TestOversizedHeaders: a request whose headers exceed server.max_header_bytes gets S3's XML
+// error (400 RequestHeaderSectionTooLarge), not a bare HTTP error, and nothing is stored.
+func TestOversizedHeaders(t *testing.T) {
+	gw, m, _, _ := testenv.StartGatewayMinIO(t, map[string]string{"GATEWAY_MAX_HEADER_BYTES": "16384"})
+	bucket := m.NewBucket(t)
+	req := signedRequest(t, http.MethodPut, gw.Endpoint+"/"+bucket+"/big-headers", []byte("x"), "", gw.AccessKeyID, gw.SecretAccessKey)
+	req.Header.Set("X-Amz-Meta-Padding", strings.Repeat("p", 20_000))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || s3ErrorCode(b) != "RequestHeaderSectionTooLarge" {
+		t.Errorf("oversized headers: %d %q, want 400 RequestHeaderSectionTooLarge", resp.StatusCode, b)
+	}
+	if _, err := m.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("big-headers")}); err == nil {
+		t.Error("the object was stored")
 	}
 }

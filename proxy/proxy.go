@@ -89,6 +89,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer receives metrics and audit events; nil = none.
 	Observer Observer
+	// MaxHeaderBytes refuses requests whose request line and headers are larger, with S3's
+	// RequestHeaderSectionTooLarge (0 = no limit here; the HTTP server has its own, larger one).
+	MaxHeaderBytes int
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
 }
@@ -234,6 +237,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) serve(q *request) {
 	r := q.r
+	if g.cfg.MaxHeaderBytes > 0 && headerBytes(r) > g.cfg.MaxHeaderBytes {
+		q.op = "Unknown"
+		g.fail(q, s3err.New("RequestHeaderSectionTooLarge", fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)))
+		return
+	}
 	var err *s3err.Error
 	q.bucket, q.key, err = g.route(r)
 	if err != nil {
@@ -257,6 +265,17 @@ func (g *Gateway) serve(q *request) {
 		return
 	}
 	h.fn(q)
+}
+
+// headerBytes is the size of r's request line and header section as sent.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: ") + len(r.Host) + 2
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // authorize applies the credential's bucket list and read-only flag.

@@ -117,9 +117,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		Handler:           lim,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		// The gateway refuses headers over the configured size with an S3 error; the server's
+		// own cut-off (a bare 431) is twice that, to bound memory.
+		MaxHeaderBytes: 2 * cfg.Server.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return baseCtx },
 	}
 	scheme := "http"
 	if cfg.TLS.CertFile != "" {
