@@ -175,11 +175,7 @@ func deleteBucket(t *testing.T, m *testenv.MinIO, bucket string) {
 // KMS key as gw (a stateless peer, with empty caches).
 func secondGateway(t *testing.T, gw *testenv.Gateway, m *testenv.MinIO, k *testenv.KMS, keyID string) *testenv.Gateway {
 	t.Helper()
-	return testenv.StartGateway(t, map[string]string{
+	return testenv.StartGateway(t, coreGatewayEnv(m, m.Endpoint, k.Endpoint, keyID, map[string]string{
 		"GATEWAY_ACCESS_KEY_ID": gw.AccessKeyID, "GATEWAY_SECRET_ACCESS_KEY": gw.SecretAccessKey,
-		"GATEWAY_BACKEND_ENDPOINT": m.Endpoint, "GATEWAY_BACKEND_REGION": "us-east-1",
-		"GATEWAY_BACKEND_ACCESS_KEY_ID": m.AccessKey, "GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
-		"GATEWAY_BACKEND_PATH_STYLE": "true", "GATEWAY_KMS_ENDPOINT": k.Endpoint, "GATEWAY_KMS_REGION": "us-east-1",
-		"GATEWAY_KMS_ACCESS_KEY_ID": "test", "GATEWAY_KMS_SECRET_ACCESS_KEY": "test", "GATEWAY_KMS_KEY_ID": keyID,
-	})
+	}))
 }

@@ -63,13 +63,9 @@ ssec_allow_http: true
 	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gw := testenv.StartGatewayWithArgs(t, map[string]string{
+	gw := testenv.StartGatewayWithArgs(t, coreGatewayEnv(m, m.Endpoint, k.Endpoint, keyA, map[string]string{
 		"GATEWAY_ACCESS_KEY_ID": "AKSSEALLOWED0000001", "GATEWAY_SECRET_ACCESS_KEY": "secret-allowed-0000000000000000000001",
-		"GATEWAY_BACKEND_ENDPOINT": m.Endpoint, "GATEWAY_BACKEND_REGION": "us-east-1",
-		"GATEWAY_BACKEND_ACCESS_KEY_ID": m.AccessKey, "GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
-		"GATEWAY_BACKEND_PATH_STYLE": "true", "GATEWAY_KMS_ENDPOINT": k.Endpoint, "GATEWAY_KMS_REGION": "us-east-1",
-		"GATEWAY_KMS_ACCESS_KEY_ID": "test", "GATEWAY_KMS_SECRET_ACCESS_KEY": "test", "GATEWAY_KMS_KEY_ID": keyA,
-	}, "-config", cfg)
+	}), "-config", cfg)
 	bucket := m.NewBucket(t)
 	c := gw.Client(t)
 	ctx := context.Background()

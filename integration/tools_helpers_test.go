@@ -36,18 +36,7 @@ import (
 // toolsEnv is the configuration (GATEWAY_* variables) of a gateway, and of the tools, in front
 // of MinIO with KMS key keyID at kmsEndpoint; extra is merged on top ("" removes a variable).
 func toolsEnv(m *testenv.MinIO, kmsEndpoint, keyID string, extra map[string]string) map[string]string {
-	env := map[string]string{
-		"GATEWAY_BACKEND_ENDPOINT":          m.Endpoint,
-		"GATEWAY_BACKEND_REGION":            m.Region,
-		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.AccessKey,
-		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
-		"GATEWAY_BACKEND_PATH_STYLE":        "true",
-		"GATEWAY_KMS_ENDPOINT":              kmsEndpoint,
-		"GATEWAY_KMS_REGION":                "us-east-1",
-		"GATEWAY_KMS_ACCESS_KEY_ID":         "test",
-		"GATEWAY_KMS_SECRET_ACCESS_KEY":     "test",
-		"GATEWAY_KMS_KEY_ID":                keyID,
-	}
+	env := coreGatewayEnv(m, m.Endpoint, kmsEndpoint, keyID, nil)
 	for k, v := range extra {
 		if v == "" {
 			delete(env, k)

@@ -191,10 +191,7 @@ func (g *Gateway) copyObject(q *request) {
 		g.failErr(q, err)
 		return
 	}
-	g.backendSSE(h)
-	for name, vs := range sl.meta {
-		h[name] = vs
-	}
+	g.storedHeaders(h, sl)
 	cs := "/" + src.bucket + "/" + s3Escape(src.key)
 	if v := src.r.URL.Query().Get("versionId"); v != "" {
 		cs += "?versionId=" + url.QueryEscape(v)

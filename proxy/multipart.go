@@ -89,10 +89,7 @@ func (g *Gateway) createMultipart(q *request) {
 		return
 	}
 	h := outboundHeaders(r.Header)
-	g.backendSSE(h)
-	for name, vs := range s.meta {
-		h[name] = vs
-	}
+	g.storedHeaders(h, s)
 	t := target{q.bucket, q.key, url.Values{"uploads": {""}}}
 	doc, _, err := g.xmlRoundTrip(q, http.MethodPost, t, h, nil)
 	if err != nil {

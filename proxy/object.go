@@ -76,10 +76,7 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 		g.failErr(q, err)
 		return putResult{}, false
 	}
-	g.backendSSE(h)
-	for name, vs := range s.meta {
-		h[name] = vs
-	}
+	g.storedHeaders(h, s)
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err := g.roundTripErr(q, t, resp, err); err != nil {

@@ -302,6 +302,15 @@ func setSSEHeaders(w http.Header, env *format.Envelope, stored http.Header, ck *
 	w.Set("X-Amz-Server-Side-Encryption", sseS3)
 }
 
+// storedHeaders prepares the backend headers h of a new stored object protected by s: the
+// backend's own encryption as configured, the envelope and the gateway's other metadata.
+func (g *Gateway) storedHeaders(h http.Header, s *sealed) {
+	g.backendSSE(h)
+	for name, vs := range s.meta {
+		h[name] = vs
+	}
+}
+
 // backendSSE adds the configured backend-side encryption (double encryption) to h.
 func (g *Gateway) backendSSE(h http.Header) {
 	h.Del("X-Amz-Server-Side-Encryption")
