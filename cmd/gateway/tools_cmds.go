@@ -145,12 +145,7 @@ func cmdDecrypt(ctx context.Context, args []string, tio toolIO) int {
 		fmt.Fprintf(tio.stderr, "gateway decrypt: %v\n", err)
 		return exitFailed
 	}
-	cfg, err := loadToolConfig(*configPath, tio.getenv)
-	if err != nil {
-		return fail(err)
-	}
-	log := toolLogger(tio.stderr)
-	kp, closeKeys, err := toolKeys(ctx, cfg, "", log)
+	cfg, log, kp, closeKeys, err := toolSetup(ctx, *configPath, tio)
 	if err != nil {
 		return fail(err)
 	}

@@ -86,6 +86,19 @@ func toolBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s3
 
 // toolKeys opens the key provider `provider` ("" = the configured one) of cfg. Unlike the
 // gateway it never creates a local key file: a new file could not open any existing object.
+// toolSetup loads a tool's configuration and opens the configured key provider; on success the
+// caller must call closeKeys.
+func toolSetup(ctx context.Context, configPath string, tio toolIO) (cfg *config.Config, log *slog.Logger, kp keyProvider, closeKeys func(), err error) {
+	if cfg, err = loadToolConfig(configPath, tio.getenv); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	log = toolLogger(tio.stderr)
+	if kp, closeKeys, err = toolKeys(ctx, cfg, "", log); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return cfg, log, kp, closeKeys, nil
+}
+
 func toolKeys(ctx context.Context, cfg *config.Config, provider string, log *slog.Logger) (keyProvider, func(), error) {
 	c := *cfg
 	if provider != "" {

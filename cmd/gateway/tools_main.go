@@ -195,12 +195,7 @@ func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
 		fmt.Fprintf(tio.stderr, "gateway rewrap: -to-provider %q: want kms or local\n", *toProvider)
 		return exitUsage
 	}
-	cfg, err := loadToolConfig(*configPath, tio.getenv)
-	if err != nil {
-		return fail(err)
-	}
-	log := toolLogger(tio.stderr)
-	from, closeFrom, err := toolKeys(ctx, cfg, "", log)
+	cfg, log, from, closeFrom, err := toolSetup(ctx, *configPath, tio)
 	if err != nil {
 		return fail(err)
 	}
@@ -268,12 +263,7 @@ func cmdMigrate(ctx context.Context, args []string, tio toolIO) int {
 		fmt.Fprintf(tio.stderr, "gateway migrate: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := loadToolConfig(*configPath, tio.getenv)
-	if err != nil {
-		return fail(err)
-	}
-	log := toolLogger(tio.stderr)
-	kp, closeKeys, err := toolKeys(ctx, cfg, "", log)
+	cfg, log, kp, closeKeys, err := toolSetup(ctx, *configPath, tio)
 	if err != nil {
 		return fail(err)
 	}
