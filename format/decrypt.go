@@ -37,7 +37,7 @@ func ParsePartHeader(header []byte) (part int, plainSize int64, err error) {
 	if len(header) != PartHeaderSize {
 		return 0, 0, errf(ErrMalformed, "part header: %d bytes, want %d", len(header), PartHeaderSize)
 	}
-	if header[0] != Version {
+	if header[0] != Version && header[0] != Version2 {
 		return 0, 0, errf(ErrVersion, "part header: version %d", header[0])
 	}
 	switch header[1] {
@@ -63,7 +63,8 @@ func ParsePartHeader(header []byte) (part int, plainSize int64, err error) {
 
 // PartStream returns the stream of the part whose 48-byte header is given. wantPart is the part
 // number the caller expects (from the backend's part listing); 0 accepts any. A mismatch
-// wraps ErrAuth.
+// wraps ErrAuth. A key opened from an envelope accepts only part headers of that envelope's
+// format version (a format-2 part presented as format 1, or the reverse, wraps ErrAuth).
 func (k *ObjectKey) PartStream(header []byte, wantPart int) (*Stream, error) {
 	if k == nil {
 		return nil, errf(ErrMalformed, "stream: nil object key")
@@ -75,24 +76,37 @@ func (k *ObjectKey) PartStream(header []byte, wantPart int) (*Stream, error) {
 	if wantPart != 0 && part != wantPart {
 		return nil, errf(ErrAuth, "part header: part number %d where part %d was expected", part, wantPart)
 	}
+	if k.version != 0 && header[0] != k.version {
+		return nil, errf(ErrAuth, "part %d header: format version %d in an object of format %d", part, header[0], k.version)
+	}
+	var pi [partInfoSize]byte
+	copy(pi[:], header)
+	var pk []byte
+	if header[0] == Version2 {
+		pk = k.partKeyV2(pi, header[partInfoSize:])
+	} else if pk, err = k.partKeyV1(pi, header[partInfoSize:]); err != nil {
+		return nil, err
+	}
+	return &Stream{aead: newAEAD(pk), plain: plain, nseg: numSegments(plain), part: part}, nil
+}
+
+// partKeyV1 is the format-1 part key: HKDF(X25519(UPriv, EphPub), EphPub ‖ UPub, "s3seal/1
+// part" ‖ PartInfo, 32).
+func (k *ObjectKey) partKeyV1(pi [partInfoSize]byte, ephPub []byte) ([]byte, error) {
 	priv, err := k.uploadPrivateKey()
 	if err != nil {
 		return nil, err
 	}
-	ephPub := header[partInfoSize:]
 	pub, err := ecdh.X25519().NewPublicKey(ephPub)
 	if err != nil {
-		return nil, errf(ErrMalformed, "part %d header: ephemeral public key: %v", part, err)
+		return nil, errf(ErrMalformed, "part header: ephemeral public key: %v", err)
 	}
 	shared, err := priv.ECDH(pub)
 	if err != nil {
-		return nil, errf(ErrAuth, "part %d header: ephemeral public key: %v", part, err)
+		return nil, errf(ErrAuth, "part header: ephemeral public key: %v", err)
 	}
 	defer clear(shared)
-	var pi [partInfoSize]byte
-	copy(pi[:], header)
-	pk := multipartKey(shared, ephPub, priv.PublicKey().Bytes(), pi)
-	return &Stream{aead: newAEAD(pk), plain: plain, nseg: numSegments(plain), part: part}, nil
+	return multipartKey(shared, ephPub, priv.PublicKey().Bytes(), pi), nil
 }
 
 // PlainSize returns the stream's plaintext size.

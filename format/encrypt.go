@@ -60,10 +60,12 @@ func NewEncryptReader(src io.Reader, k *ObjectKey, size int64, o EncryptOptions)
 	return r, nil
 }
 
-// NewPartEncryptReader returns a reader of the stored bytes of multipart part partNumber (its
-// 48-byte header first) holding the size plaintext bytes read from src. upub is the upload
-// public key from the upload id; a fresh ephemeral key is drawn for every call, so a retried
-// part is encrypted under a new part key.
+// NewPartEncryptReader writes a part of format 1 (FORMAT.md 3.4.1), kept to produce format-1
+// objects in tests: new uploads write format 2 (ObjectKey.NewPartEncryptReader). It returns a
+// reader of the stored bytes of multipart part partNumber (its 48-byte header first) holding
+// the size plaintext bytes read from src. upub is the upload public key from the upload id; a
+// fresh ephemeral key is drawn for every call, so a retried part is encrypted under a new part
+// key.
 func NewPartEncryptReader(src io.Reader, upub []byte, partNumber int, size int64, o EncryptOptions) (*EncryptReader, error) {
 	return newPartEncryptReader(rand.Reader, src, upub, partNumber, size, o)
 }
@@ -94,7 +96,7 @@ func newPartEncryptReader(rnd io.Reader, src io.Reader, upub []byte, partNumber 
 	}
 	defer clear(shared)
 	ephPub := eph.PublicKey().Bytes()
-	pi := partInfo(kindMultipart, partNumber, size)
+	pi := partInfo(Version, kindMultipart, partNumber, size)
 	r := newEncryptReader(src, multipartKey(shared, ephPub, upub, pi), size, o)
 	r.stored = PartEncryptedSize(size)
 	// The header goes out first; buf is free until the first segment is produced.

@@ -40,6 +40,7 @@ const (
 // Envelope is the object metadata that carries the sealed object key (docs/FORMAT.md 4).
 // Changing any field after decoding makes Open fail.
 type Envelope struct {
+	version    byte
 	Kind       Kind
 	Wrap       Wrap
 	KeyID      string
@@ -78,7 +79,7 @@ func sealEnvelope(rnd io.Reader, ok *ObjectKey, kek []byte, p SealParams) (*Enve
 	if len(kek) != KeySize {
 		return nil, errf(ErrMalformed, "envelope: key-encryption key has %d bytes, want %d", len(kek), KeySize)
 	}
-	e := &Envelope{Kind: p.Kind, Wrap: p.Wrap, KeyID: p.KeyID, WrappedKey: append([]byte(nil), p.WrappedKey...)}
+	e := &Envelope{version: envelopeVersion(ok, p.Kind), Kind: p.Kind, Wrap: p.Wrap, KeyID: p.KeyID, WrappedKey: append([]byte(nil), p.WrappedKey...)}
 	if err := e.check(); err != nil {
 		return nil, err
 	}
@@ -94,10 +95,33 @@ func sealEnvelope(rnd io.Reader, ok *ObjectKey, kek []byte, p SealParams) (*Enve
 	return e, nil
 }
 
+// envelopeVersion is the format version of a new envelope around ok: the version of the
+// envelope ok was opened from (a copy or rewrap keeps the data, so it keeps the version), else
+// format 2 for a new multipart object and format 1 for a new single-part object.
+func envelopeVersion(ok *ObjectKey, kind Kind) byte {
+	switch {
+	case ok.version != 0:
+		return ok.version
+	case kind == KindMultipart:
+		return Version2
+	default:
+		return Version
+	}
+}
+
+// Version returns the envelope's format version (1 or 2).
+func (e *Envelope) Version() int { return int(e.version) }
+
 // check validates the public fields.
 func (e *Envelope) check() error {
 	if e.Kind != KindSingle && e.Kind != KindMultipart {
 		return errf(ErrVersion, "envelope: unknown kind %d", e.Kind)
+	}
+	switch {
+	case e.version == Version:
+	case e.version == Version2 && e.Kind == KindMultipart:
+	default:
+		return errf(ErrVersion, "envelope: version %d with kind %d", e.version, e.Kind)
 	}
 	switch e.Wrap {
 	case WrapProvider:
@@ -120,7 +144,7 @@ func (e *Envelope) check() error {
 // header encodes every envelope byte before the sealed OK.
 func (e *Envelope) header() []byte {
 	b := make([]byte, 0, envFixedSize+len(e.KeyID)+len(e.WrappedKey))
-	b = append(b, Version, byte(e.Kind), byte(e.Wrap), segShift)
+	b = append(b, e.version, byte(e.Kind), byte(e.Wrap), segShift)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(e.KeyID)))
 	b = append(b, e.KeyID...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(e.WrappedKey)))
@@ -154,7 +178,7 @@ func (e *Envelope) Open(kek []byte, bucket, object string) (*ObjectKey, error) {
 	wk := deriveKey(kek, e.salt[:], []byte(infoWrap))
 	aead := newAEAD(wk)
 	var nonce [12]byte
-	ok := new(ObjectKey)
+	ok := &ObjectKey{version: e.version}
 	if _, err := aead.Open(ok.k[:0], nonce[:], e.sealed[:], e.aad(bucket, object)); err != nil {
 		return nil, errf(ErrAuth, "envelope: sealed object key does not open (wrong key, bucket or object name, or tampered envelope)")
 	}
@@ -169,9 +193,11 @@ func (e *Envelope) Open(kek []byte, bucket, object string) (*ObjectKey, error) {
 
 // Encode returns the envelope as standard padded base64, the value of MetaEnvelope.
 func (e *Envelope) Encode() string {
-	b := append(e.header(), e.sealed[:]...)
-	return base64.StdEncoding.EncodeToString(b)
+	return base64.StdEncoding.EncodeToString(e.bytes())
 }
+
+// bytes is the binary envelope.
+func (e *Envelope) bytes() []byte { return append(e.header(), e.sealed[:]...) }
 
 // DecodeEnvelope parses the value of MetaEnvelope. Errors wrap ErrMalformed (bad base64, wrong
 // length, trailing bytes) or ErrVersion (unknown version, kind, wrap or seg_shift).
@@ -181,16 +207,21 @@ func DecodeEnvelope(s string) (*Envelope, error) {
 	if err != nil || base64.StdEncoding.EncodeToString(b) != s {
 		return nil, errf(ErrMalformed, "envelope: invalid or non-canonical base64")
 	}
+	return parseEnvelope(b)
+}
+
+// parseEnvelope parses a binary envelope.
+func parseEnvelope(b []byte) (*Envelope, error) {
 	if len(b) < envFixedSize {
 		return nil, errf(ErrMalformed, "envelope: %d bytes, at least %d needed", len(b), envFixedSize)
 	}
-	if b[0] != Version {
+	if b[0] != Version && b[0] != Version2 {
 		return nil, errf(ErrVersion, "envelope: version %d", b[0])
 	}
 	if b[3] != segShift {
 		return nil, errf(ErrVersion, "envelope: seg_shift %d", b[3])
 	}
-	e := &Envelope{Kind: Kind(b[1]), Wrap: Wrap(b[2])}
+	e := &Envelope{version: b[0], Kind: Kind(b[1]), Wrap: Wrap(b[2])}
 	rest := b[4:]
 	keyID, rest, okID := cutLen16(rest)
 	wrapped, rest, okWrapped := cutLen16(rest)

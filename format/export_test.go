@@ -6,6 +6,20 @@ import "io"
 
 func NewObjectKeyFrom(rnd io.Reader) (*ObjectKey, error) { return newObjectKey(rnd) }
 
+// NewObjectKeyOfVersion draws a key as if opened from an envelope of format version ver
+// (0: a new key).
+func NewObjectKeyOfVersion(rnd io.Reader, ver int) (*ObjectKey, error) {
+	k, err := newObjectKey(rnd)
+	if k != nil {
+		k.version = byte(ver)
+	}
+	return k, err
+}
+
+func NewPartEncryptReaderV2WithRand(k *ObjectKey, rnd, src io.Reader, partNumber int, size int64, o EncryptOptions) (*EncryptReader, error) {
+	return k.newPartEncryptReaderV2(rnd, src, partNumber, size, o)
+}
+
 func SealEnvelopeWithRand(rnd io.Reader, ok *ObjectKey, kek []byte, p SealParams) (*Envelope, error) {
 	return sealEnvelope(rnd, ok, kek, p)
 }

@@ -19,6 +19,9 @@ const (
 	infoCommit = "s3seal/1 commit"
 	infoPart   = "s3seal/1 part"
 	infoUpload = "s3seal/1 upload x25519"
+	// Version 2 (multipart objects written since format 2).
+	infoPartV2     = "s3seal/2 part"
+	infoManifestV2 = "s3seal/2 manifest"
 
 	kindSingle    = 0
 	kindMultipart = 1
@@ -31,6 +34,10 @@ const (
 // ObjectKey is the random per-object key OK. Call Zero when done with it.
 type ObjectKey struct {
 	k [KeySize]byte
+	// version is the format version of the envelope the key was opened from (0 for a key
+	// drawn by NewObjectKey): part headers must carry that version (no downgrade), and new
+	// envelopes sealed around the key keep it, so a copy or rewrap stays readable.
+	version byte
 }
 
 // NewObjectKey draws a fresh random object key.
@@ -95,10 +102,10 @@ func newAEAD(key []byte) cipher.AEAD {
 	return aead
 }
 
-// partInfo encodes the 16-byte PartInfo (docs/FORMAT.md 3.1).
-func partInfo(kind byte, part int, plain int64) [partInfoSize]byte {
+// partInfo encodes the 16-byte PartInfo (docs/FORMAT.md 3.1) of format version ver.
+func partInfo(ver byte, kind byte, part int, plain int64) [partInfoSize]byte {
 	var b [partInfoSize]byte
-	b[0] = Version
+	b[0] = ver
 	b[1] = kind
 	binary.BigEndian.PutUint32(b[4:8], uint32(part))
 	binary.BigEndian.PutUint64(b[8:16], uint64(plain))
@@ -111,7 +118,7 @@ func partInfoLabel(pi [partInfoSize]byte) []byte {
 
 // singlePartKey is PK = HKDF(OK, -, "s3seal/1 part" ‖ PartInfo(0, 0, p), 32).
 func (k *ObjectKey) singlePartKey(plain int64) []byte {
-	return deriveKey(k.k[:], nil, partInfoLabel(partInfo(kindSingle, 0, plain)))
+	return deriveKey(k.k[:], nil, partInfoLabel(partInfo(Version, kindSingle, 0, plain)))
 }
 
 // multipartKey is PK = HKDF(shared, EphPub ‖ UPub, "s3seal/1 part" ‖ PartInfo, 32).
@@ -121,7 +128,7 @@ func multipartKey(shared, ephPub, upub []byte, pi [partInfoSize]byte) []byte {
 	return deriveKey(shared, salt, partInfoLabel(pi))
 }
 
-// EncodeUploadID appends ".s1" and the unpadded base64url form of upub to the backend's upload
+// EncodeUploadID (format 1, kept to read and test format-1 uploads) appends ".s1" and the unpadded base64url form of upub to the backend's upload
 // id (docs/FORMAT.md 3.4).
 func EncodeUploadID(backendID string, upub []byte) string {
 	return backendID + uploadIDTag + base64.RawURLEncoding.EncodeToString(upub)

@@ -9,6 +9,10 @@ type PartLayout struct {
 	StoredSize   int64 // header included
 	PlainOffset  int64
 	PlainSize    int64
+	// ID is the last 32 bytes of the part's header (format 2: the part salt; format 1: the
+	// ephemeral public key), once a reader has seen and authenticated it; readers check every
+	// header they use against it, so a part cannot be swapped for another after the check.
+	ID [32]byte
 }
 
 // Layout is the list of parts of a multipart object in stored order.

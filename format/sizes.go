@@ -7,7 +7,11 @@ import (
 
 // Format constants.
 const (
+	// Version is format version 1: single-part objects, and multipart objects written before
+	// format 2. Version2 is the multipart format with sealed upload ids, per-part salts and a
+	// sealed part manifest (docs/FORMAT.md 3.5).
 	Version        = 1
+	Version2       = 2
 	SegmentSize    = 1 << 16 // S: plaintext bytes per segment
 	TagSize        = 16
 	TrailerSize    = 32
@@ -15,6 +19,9 @@ const (
 	KeySize        = 32
 	// MetaEnvelope is the canonical MIME header name of the envelope metadata.
 	MetaEnvelope = "X-Amz-Meta-S3seal-Env"
+	// MetaManifest is the canonical MIME header name of a format-2 multipart object's sealed
+	// part manifest.
+	MetaManifest = "X-Amz-Meta-S3seal-Parts"
 	// MetaPrefix is the reserved user-metadata prefix.
 	MetaPrefix = "X-Amz-Meta-S3seal-"
 	// MaxPlainSize is the largest plaintext size of one stream (docs/FORMAT.md 3.2).

@@ -29,6 +29,8 @@ type VectorFile struct {
 
 // EnvelopeVector holds an envelope's inputs and outputs.
 type EnvelopeVector struct {
+	// Version is the envelope's format version; absent means 1.
+	Version    int    `json:"version,omitempty"`
 	DK         string `json:"dk"`
 	OK         string `json:"ok"`
 	ES         string `json:"es"`
@@ -116,6 +118,7 @@ func genEnvelope(t *testing.T, name string, kind Kind) (EnvelopeVector, *ObjectK
 	if err != nil {
 		t.Fatal(err)
 	}
+	ok.version = Version // the format-1 vectors
 	e, err := sealEnvelope(bytes.NewReader(es), ok, dk, SealParams{Kind: kind, Wrap: WrapProvider, KeyID: v.KeyID, WrappedKey: wrapped, Bucket: v.Bucket, Object: v.Key})
 	if err != nil {
 		t.Fatal(err)

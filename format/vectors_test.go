@@ -41,7 +41,8 @@ func shaHex(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(
 // checkEnvelopeVector re-seals the vector's envelope with its ES, opens it with format and
 // specdecode, and returns the object key.
 func checkEnvelopeVector(t *testing.T, v format.EnvelopeVector) *format.ObjectKey {
-	ok, err := format.NewObjectKeyFrom(bytes.NewReader(unhex(t, v.OK)))
+	ver := max(v.Version, 1)
+	ok, err := format.NewObjectKeyOfVersion(bytes.NewReader(unhex(t, v.OK)), ver)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,67 @@
+package format
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"strings"
+)
+
+// Format-2 upload ids (docs/FORMAT.md 3.5.1). The gateway answers CreateMultipartUpload with
+//
+//	<backend upload id> ".s2" base64url-unpadded( be16(len(env)) ‖ env ‖ ctx )
+//
+// where env is the binary envelope the upload's object will carry (format 2) and ctx the
+// value of x-amz-meta-s3seal-ctx, if any (the client's SSE-KMS encryption context, needed to
+// unwrap the data key). The id holds no secret: opening the envelope needs the data key from
+// the key provider (or the SSE-C key), which is what keeps a part forger without gateway key
+// material out. A gateway serving UploadPart opens it like any stored envelope, with the
+// bucket and key the request names, so no gateway state and only a cached key-provider call
+// are needed per part.
+
+const uploadIDTagV2 = ".s2"
+
+// UploadID is a decoded format-2 upload id.
+type UploadID struct {
+	Backend  string    // the backend's upload id
+	Envelope *Envelope // the upload's envelope
+	Context  string    // the stored encryption-context metadata value ("" for none)
+}
+
+// String encodes the upload id.
+func (u UploadID) String() string {
+	env := u.Envelope.bytes()
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(env)+len(u.Context)), uint16(len(env)))
+	b = append(append(b, env...), u.Context...)
+	return u.Backend + uploadIDTagV2 + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseUploadID decodes an upload id given by a client. A format-2 id yields its backend id,
+// envelope and context. A format-1 id (".s1" and an upload public key) yields only its backend
+// id, with an error wrapping ErrVersion: good to abort or list, not to upload to. Anything else
+// is an error wrapping ErrMalformed, with the whole id as the backend id.
+func ParseUploadID(id string) (UploadID, error) {
+	if b, _, err := DecodeUploadID(id); err == nil {
+		return UploadID{Backend: b}, errf(ErrVersion, "upload id of format 1: the upload was started by an older gateway; start it again")
+	}
+	// base64url has no '.', so the tag is the last '.' of the id.
+	cut := strings.LastIndexByte(id, '.')
+	if cut <= 0 || !strings.HasPrefix(id[cut:], uploadIDTagV2) {
+		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: no s3seal suffix")
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(id[cut+len(uploadIDTagV2):])
+	if err != nil || len(raw) < 2 {
+		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: invalid suffix")
+	}
+	n := int(binary.BigEndian.Uint16(raw))
+	if len(raw) < 2+n {
+		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: envelope truncated")
+	}
+	env, err := parseEnvelope(raw[2 : 2+n])
+	if err != nil {
+		return UploadID{Backend: id}, err
+	}
+	if env.version != Version2 || env.Kind != KindMultipart {
+		return UploadID{Backend: id}, errf(ErrVersion, "upload id: envelope of format %d, kind %d", env.version, env.Kind)
+	}
+	return UploadID{Backend: id[:cut], Envelope: env, Context: string(raw[2+n:])}, nil
+}
