@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/subtle"
 	"io"
 	"net/http"
 	"net/url"
@@ -181,8 +182,8 @@ func (g *Gateway) copyObject(q *request) {
 		g.fail(q, s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"))
 		return
 	}
-	if !f.encrypted || o.s3ec != nil {
-		g.copyStreamed(q, choice, src, o, f, h)
+	if !f.encrypted || o.s3ec != nil || !sameKeyDomain(o.env, choice, src.ssec) {
+		g.copyStreamed(q, choice, src, o, f, key, h)
 		return
 	}
 
@@ -192,6 +193,9 @@ func (g *Gateway) copyObject(q *request) {
 		return
 	}
 	g.storedHeaders(h, sl)
+	if m := o.header.Get(format.MetaManifest); m != "" {
+		h.Set(format.MetaManifest, m) // sealed under the object key, which the copy keeps
+	}
 	cs := "/" + src.bucket + "/" + s3Escape(src.key)
 	if v := src.r.URL.Query().Get("versionId"); v != "" {
 		cs += "?versionId=" + url.QueryEscape(v)
@@ -236,14 +240,39 @@ func (g *Gateway) setCopyResponseHeaders(q *request, resp *http.Response, src *r
 	}
 }
 
-// copyStreamed copies a source the gateway did not encrypt (plain, or written by the S3
-// Encryption Client) by streaming its plaintext through the encryption pipeline.
-func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o *storedObject, f objectFacts, h http.Header) {
+// sameKeyDomain reports whether a server-side copy of an object protected by env to a
+// destination protected as c says may keep the object key: only when whoever can open the new
+// envelope could already open the old one (the same KMS or local key, or the same SSE-C
+// key). Across key domains the copy is re-encrypted under a fresh object key, so that holding
+// the destination's key never yields the source's object key (with which, and write access to
+// the backend, the source could be forged).
+func sameKeyDomain(env *format.Envelope, c *encryptionChoice, srcKey *customerKey) bool {
+	switch env.Wrap {
+	case format.WrapCustomerKey:
+		return c.ssec != nil && srcKey != nil && subtle.ConstantTimeCompare(c.ssec.key, srcKey.key) == 1
+	case format.WrapProvider:
+		return c.ssec == nil && sameKeyID(c.keyID, env.KeyID)
+	}
+	return false
+}
+
+// sameKeyID compares key ids, a bare KMS key id matching its ARN.
+func sameKeyID(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	return a == b || strings.HasSuffix(a, ":key/"+b) || strings.HasSuffix(b, ":key/"+a)
+}
+
+// copyStreamed copies a source by streaming its plaintext through the encryption pipeline under
+// a fresh object key: a source the gateway did not encrypt (plain, or written by the S3
+// Encryption Client), or one in another key domain (key is its opened object key).
+func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o *storedObject, f objectFacts, key *format.ObjectKey, h http.Header) {
 	var body io.ReadCloser = io.NopCloser(http.NoBody)
 	if f.plainSize > 0 {
 		var err error
-		if o.s3ec != nil {
-			body, err = g.s3ecReader(src, o, 0, f.plainSize)
+		if f.encrypted {
+			body, err = g.rangeReader(src, o, f, key, 0, f.plainSize)
 		} else {
 			body, err = g.readStored(src, o, 0, f.plainSize)
 		}
@@ -271,11 +300,13 @@ func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o 
 
 // uploadPartCopy fills a part of an upload from a range of another object.
 func (g *Gateway) uploadPartCopy(q *request) {
-	backendID, upub, n, ck, ok := g.partRequest(q)
-	if !ok {
+	t, err := g.partRequest(q)
+	defer q.ssec.zero()
+	if err != nil {
+		g.failErr(q, err)
 		return
 	}
-	defer ck.zero()
+	defer t.key.Zero()
 	src, o, f, key, ok := g.openSource(q)
 	if !ok {
 		return
@@ -298,7 +329,6 @@ func (g *Gateway) uploadPartCopy(q *request) {
 		return
 	}
 	var body io.ReadCloser = io.NopCloser(http.NoBody)
-	var err error
 	if length > 0 {
 		if f.encrypted {
 			body, err = g.rangeReader(src, o, f, key, off, length)
@@ -311,8 +341,9 @@ func (g *Gateway) uploadPartCopy(q *request) {
 		}
 	}
 	defer body.Close()
-	etag, ok := g.storePart(q, backendID, upub, n, body, length)
-	if !ok {
+	etag, err := g.storePart(q, t, body, length)
+	if err != nil {
+		g.failBackend(q, err)
 		return
 	}
 	g.setCopyResponseHeaders(q, &http.Response{Header: http.Header{}}, src)

@@ -35,6 +35,15 @@ type storedObject struct {
 	backendETag string
 	env         *format.Envelope // nil: not written by the gateway
 	s3ec        *s3ec.Object     // written by the AWS S3 Encryption Client (v2)
+	versionID   string           // read exactly this version ("": the one the request names)
+}
+
+// query selects exactly the stored version o on the backend.
+func (o *storedObject) query(q *request) url.Values {
+	if o.versionID != "" {
+		return url.Values{"versionId": {o.versionID}}
+	}
+	return objectQuery(q.r)
 }
 
 // parseStored reads sizes, ETag and envelope from a 2xx backend response.
@@ -217,7 +226,7 @@ func (g *Gateway) singleFacts(q *request, o *storedObject, key *format.ObjectKey
 
 // fetchTail reads the last 32 stored bytes of exactly the object version o describes.
 func (g *Gateway) fetchTail(q *request, o *storedObject) ([]byte, error) {
-	t := target{q.bucket, q.key, objectQuery(q.r)}
+	t := target{q.bucket, q.key, o.query(q)}
 	h := http.Header{}
 	h.Set("Range", fmt.Sprintf("bytes=%d-%d", o.storedSize-format.TrailerSize, o.storedSize-1))
 	if o.backendETag != "" {

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/s3seal/s3seal/format"
@@ -25,10 +27,10 @@ var errLayoutMismatch = errors.New("part sizes differ from the assumed layout")
 
 // discoverLayout learns and checks the layout of the multipart object o (key may be nil, for an
 // SSE-C object read without its key: then trailers are not checked).
-func (g *Gateway) discoverLayout(q *request, o *storedObject, key *format.ObjectKey) (format.Layout, error) {
+func (g *Gateway) discoverLayout(q *request, o *storedObject, key *format.ObjectKey) (checkedLayout, error) {
 	size1, count, err := g.headPart(q, o, 1)
 	if err != nil {
-		return nil, err
+		return checkedLayout{}, err
 	}
 	if count > 1 {
 		sizes := make([]int64, count)
@@ -39,7 +41,7 @@ func (g *Gateway) discoverLayout(q *request, o *storedObject, key *format.Object
 			}
 			sizes[count-1] = last
 		} else if err := g.headAllParts(q, o, sizes); err != nil {
-			return nil, err
+			return checkedLayout{}, err
 		}
 		l, err := g.checkBoundaries(q, o, key, sizes)
 		if !errors.Is(err, errLayoutMismatch) {
@@ -48,13 +50,26 @@ func (g *Gateway) discoverLayout(q *request, o *storedObject, key *format.Object
 	}
 	sizes, err := g.walkHeaders(q, o)
 	if err != nil {
-		return nil, err
+		return checkedLayout{}, err
 	}
+	return g.checkLayout(q, o, key, sizes)
+}
+
+// checkLayout is checkBoundaries for sizes that must be the stored ones.
+func (g *Gateway) checkLayout(q *request, o *storedObject, key *format.ObjectKey, sizes []int64) (checkedLayout, error) {
 	l, err := g.checkBoundaries(q, o, key, sizes)
 	if errors.Is(err, errLayoutMismatch) {
-		return nil, fmt.Errorf("%w: %v", format.ErrAuth, err)
+		return checkedLayout{}, fmt.Errorf("%w: %v", format.ErrAuth, err)
 	}
 	return l, err
+}
+
+// checkedLayout is a layout whose part boundaries were read: every part's header ID is set
+// and, when the object key was at hand, its trailer opened (md5s holds the parts' sealed
+// plaintext MD5s, nil entries where the writer stored none).
+type checkedLayout struct {
+	layout format.Layout
+	md5s   [][]byte
 }
 
 // headAllParts fills sizes with the stored size of every part, asking the backend for each.
@@ -121,16 +136,16 @@ func (g *Gateway) readSmallStored(q *request, o *storedObject, off, n int64) ([]
 // checkBoundaries reads the header and trailer of every part of o assuming the stored part
 // sizes, and returns the layout if they agree (errLayoutMismatch if the sizes are not the
 // stored ones; format.ErrAuth if the parts are out of order or do not authenticate).
-func (g *Gateway) checkBoundaries(q *request, o *storedObject, key *format.ObjectKey, sizes []int64) (format.Layout, error) {
+func (g *Gateway) checkBoundaries(q *request, o *storedObject, key *format.ObjectKey, sizes []int64) (checkedLayout, error) {
 	var total int64
 	for _, s := range sizes {
 		if s < format.PartEncryptedSize(0) {
-			return nil, errLayoutMismatch
+			return checkedLayout{}, errLayoutMismatch
 		}
 		total += s
 	}
 	if total != o.storedSize || len(sizes) > format.MaxPartNumber {
-		return nil, errLayoutMismatch
+		return checkedLayout{}, errLayoutMismatch
 	}
 	// Boundary i (0..K): the trailer of part i-1 (if any) followed by the header of part i (if any).
 	k := len(sizes)
@@ -152,23 +167,26 @@ func (g *Gateway) checkBoundaries(q *request, o *storedObject, key *format.Objec
 		bounds[i], errs[i] = g.readSmallStored(q, o, off, n)
 	})
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return checkedLayout{}, err
 	}
 	numbers := make([]int, k)
+	headers := make([][]byte, k)
+	md5s := make([][]byte, k)
 	for i := 0; i < k; i++ {
 		hdr := bounds[i]
 		if i > 0 {
 			hdr = hdr[format.TrailerSize:]
 		}
+		headers[i] = hdr
 		n, plain, err := format.ParsePartHeader(hdr)
 		if err != nil {
-			return nil, err
+			return checkedLayout{}, err
 		}
 		if format.PartEncryptedSize(plain) != sizes[i] {
-			return nil, errLayoutMismatch
+			return checkedLayout{}, errLayoutMismatch
 		}
 		if i > 0 && n <= numbers[i-1] {
-			return nil, fmt.Errorf("%w: part number %d after %d", format.ErrAuth, n, numbers[i-1])
+			return checkedLayout{}, fmt.Errorf("%w: part number %d after %d", format.ErrAuth, n, numbers[i-1])
 		}
 		numbers[i] = n
 		if key == nil {
@@ -176,19 +194,26 @@ func (g *Gateway) checkBoundaries(q *request, o *storedObject, key *format.Objec
 		}
 		s, err := key.PartStream(hdr, n)
 		if err != nil {
-			return nil, err
+			return checkedLayout{}, err
 		}
-		if _, err := s.OpenTrailer(bounds[i+1][:format.TrailerSize]); err != nil {
-			return nil, err
+		if md5s[i], err = s.OpenTrailer(bounds[i+1][:format.TrailerSize]); err != nil {
+			return checkedLayout{}, err
 		}
 	}
-	return format.NewLayout(numbers, sizes)
+	l, err := format.NewLayout(numbers, sizes)
+	if err != nil {
+		return checkedLayout{}, err
+	}
+	for i := range l {
+		copy(l[i].ID[:], headers[i][format.PartHeaderSize-32:])
+	}
+	return checkedLayout{layout: l, md5s: md5s}, nil
 }
 
 // multipartFacts resolves the facts of a multipart object: plaintext size from its checked
-// layout, and the backend ETag (FORMAT.md section 5). The object key is opened (checking the
-// envelope's binding to this bucket and key) and returned, unless it is an SSE-C object read
-// without its key (then nil).
+// layout, and the ETag (FORMAT.md section 5). The object key is opened (checking the envelope's
+// binding to this bucket and key) and returned, unless it is an SSE-C object read without its
+// key (then nil: the layout is learned but not authenticated, and not cached).
 func (g *Gateway) multipartFacts(q *request, o *storedObject) (objectFacts, *format.ObjectKey, error) {
 	var key *format.ObjectKey
 	ck, e := g.readCustomerKey(q)
@@ -202,16 +227,56 @@ func (g *Gateway) multipartFacts(q *request, o *storedObject) (objectFacts, *for
 		}
 		key = k
 	}
-	l, err := g.discoverLayout(q, o, key)
+	f, err := g.checkMultipart(q, o, key)
 	if err != nil {
-		if key != nil {
-			key.Zero()
-		}
+		key.Zero()
 		return objectFacts{}, nil, err
 	}
-	f := objectFacts{encrypted: true, plainSize: l.PlainSize(), etag: o.backendETag, layout: l}
-	if o.backendETag != "" {
+	if o.backendETag != "" && (key != nil || o.env.Version() == format.Version) {
 		g.objects.Add(factsKey(q.bucket, q.key, o.backendETag), f)
 	}
 	return f, key, nil
+}
+
+// checkMultipart learns and checks the layout of a multipart object. A format-2 object must
+// carry a part manifest that opens under its key and names exactly the parts found (FORMAT.md
+// 3.5.2): dropped, added, reordered or replaced parts are refused before any byte is served.
+func (g *Gateway) checkMultipart(q *request, o *storedObject, key *format.ObjectKey) (objectFacts, error) {
+	if o.env.Version() == format.Version || key == nil {
+		cl, err := g.discoverLayout(q, o, key)
+		if err != nil {
+			return objectFacts{}, err
+		}
+		return objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout}, nil
+	}
+	v := o.header.Get(format.MetaManifest)
+	if v == "" {
+		return objectFacts{}, fmt.Errorf("%w: format-2 multipart object without its part manifest", format.ErrAuth)
+	}
+	m, err := key.OpenManifest(v)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	var cl checkedLayout
+	if _, sizes := m.Layout(); sizes != nil {
+		cl, err = g.checkLayout(q, o, key, sizes)
+	} else {
+		cl, err = g.discoverLayout(q, o, key)
+	}
+	if err != nil {
+		return objectFacts{}, err
+	}
+	if err := m.Check(cl.layout); err != nil {
+		return objectFacts{}, err
+	}
+	f := objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout}
+	if m.ETagMD5 != nil && g.cfg.ETag == ETagPlaintext {
+		f.etag = multipartETag(m.ETagMD5, m.Parts)
+	}
+	return f, nil
+}
+
+// multipartETag is S3's ETag of a multipart object: the hex MD5 of the parts' MD5s and "-K".
+func multipartETag(md5OfMD5s []byte, parts int) string {
+	return `"` + hex.EncodeToString(md5OfMD5s) + "-" + strconv.Itoa(parts) + `"`
 }

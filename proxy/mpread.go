@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,7 @@ import (
 // headPart asks the backend for part n (1-based position) of the stored object o: its stored
 // size and the part count.
 func (g *Gateway) headPart(q *request, o *storedObject, n int) (size int64, count int, err error) {
-	v := objectQuery(q.r)
+	v := o.query(q)
 	v.Set("partNumber", strconv.Itoa(n))
 	t := target{q.bucket, q.key, v}
 	h := http.Header{}
@@ -29,18 +30,23 @@ func (g *Gateway) headPart(q *request, o *storedObject, n int) (size int64, coun
 	if resp.StatusCode/100 != 2 {
 		return 0, 0, g.backendError(q, resp, t)
 	}
+	// Both numbers come from the backend and size allocations and requests: bounded by S3's
+	// limits (10,000 parts; a part no larger than the object).
 	count = 1
 	if c := resp.Header.Get("X-Amz-Mp-Parts-Count"); c != "" {
-		if count, err = strconv.Atoi(c); err != nil || count < 1 {
-			return 0, 0, fmt.Errorf("backend x-amz-mp-parts-count %q", c)
+		if count, err = strconv.Atoi(c); err != nil || count < 1 || count > format.MaxPartNumber {
+			return 0, 0, fmt.Errorf("%w: backend x-amz-mp-parts-count %q", format.ErrAuth, c)
 		}
+	}
+	if resp.ContentLength < 0 || (o.storedSize >= 0 && resp.ContentLength > o.storedSize) {
+		return 0, 0, fmt.Errorf("%w: backend part %d of %d bytes in an object of %d", format.ErrAuth, n, resp.ContentLength, o.storedSize)
 	}
 	return resp.ContentLength, count, nil
 }
 
 // readStored reads the stored bytes [off, off+n) of o (exactly that version).
 func (g *Gateway) readStored(q *request, o *storedObject, off, n int64) (io.ReadCloser, error) {
-	t := target{q.bucket, q.key, objectQuery(q.r)}
+	t := target{q.bucket, q.key, o.query(q)}
 	h := http.Header{}
 	h.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
 	if o.backendETag != "" {
@@ -121,12 +127,16 @@ func (r *partsReader) openPart() error {
 }
 
 // partStream opens a part's stream from its header and checks it against the layout: the part
-// number and the plaintext size must be the layout's (whose numbers strictly increase), so a
-// part swapped with another, or from another place, is refused before any byte.
+// number, the plaintext size and (once the layout was checked) the header's salt must be the
+// layout's (whose numbers strictly increase), so a part swapped with another, or from another
+// place, or an older upload of the same part, is refused before any byte.
 func partStream(key *format.ObjectKey, hdr []byte, part format.PartLayout) (*format.Stream, error) {
 	s, err := key.PartStream(hdr, part.Number)
 	if err != nil {
 		return nil, err
+	}
+	if part.ID != ([32]byte{}) && !bytes.Equal(hdr[format.PartHeaderSize-32:], part.ID[:]) {
+		return nil, fmt.Errorf("%w: part %d is not the part the layout check saw", format.ErrAuth, part.Number)
 	}
 	if _, plain, _ := format.ParsePartHeader(hdr); plain != part.PlainSize {
 		return nil, fmt.Errorf("%w: part at %d holds %d bytes, the layout says %d", format.ErrAuth, part.StoredOffset, plain, part.PlainSize)

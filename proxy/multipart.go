@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/hex"
+	"errors"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -55,14 +55,58 @@ func writeXML(q *request, status int, doc []byte) {
 	_, _ = q.w.Write(doc)
 }
 
-// clientUploadID decodes an upload id given by a client: the gateway's form (with the upload
-// public key), or a bare backend id as ListMultipartUploads shows it (upub nil: good enough to
-// list parts or abort, not to upload).
-func clientUploadID(id string) (backendID string, upub []byte) {
-	if b, pub, err := format.DecodeUploadID(id); err == nil {
-		return b, pub
+// backendUploadID is the backend's id inside an upload id given by a client: the gateway's
+// format-2 form, a format-1 form (still good to list parts or abort), or a bare backend id as
+// a backend listing shows it.
+func backendUploadID(id string) string {
+	u, _ := format.ParseUploadID(id)
+	return u.Backend
+}
+
+// uploadTarget is what UploadPart and UploadPartCopy address: the backend upload, the object
+// key opened from the envelope the upload id carries (caller zeroes it), and the part number.
+type uploadTarget struct {
+	backendID string
+	key       *format.ObjectKey
+	number    int
+}
+
+// openUpload opens the object key of the upload q names. The upload id carries the upload's
+// envelope (FORMAT.md 3.5.1): it is opened like a stored object's, bound to q's bucket and key,
+// with the key provider (cached) or the request's SSE-C key, so only a gateway, or the SSE-C
+// key holder, can produce parts.
+func (g *Gateway) openUpload(q *request) (string, *format.ObjectKey, error) {
+	u, err := format.ParseUploadID(q.r.URL.Query().Get("uploadId"))
+	if err != nil {
+		return "", nil, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or by an older version of it, or is truncated): start the upload again.")
 	}
-	return id, nil
+	h := http.Header{}
+	if u.Context != "" {
+		h.Set(metaCtx, u.Context)
+	}
+	key, err := g.openKey(q, &storedObject{header: h, env: u.Envelope})
+	if errors.Is(err, format.ErrAuth) {
+		// An id made for another bucket or key, or altered.
+		return "", nil, s3err.New("NoSuchUpload", "The upload id does not belong to this bucket and key.")
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return u.Backend, key, nil
+}
+
+// partRequest reads and opens what UploadPart and UploadPartCopy address. S3 wants an SSE-C
+// upload's key on every part; here it is needed anyway, to open the upload's envelope.
+func (g *Gateway) partRequest(q *request) (uploadTarget, error) {
+	n, e := partNumber(q.r.URL.Query())
+	if e != nil {
+		return uploadTarget{}, e
+	}
+	backendID, key, err := g.openUpload(q)
+	if err != nil {
+		return uploadTarget{}, err
+	}
+	return uploadTarget{backendID: backendID, key: key, number: n}, nil
 }
 
 // createMultipart starts an upload whose object key is sealed in the upload's metadata.
@@ -83,11 +127,6 @@ func (g *Gateway) createMultipart(q *request) {
 		return
 	}
 	defer s.key.Zero()
-	upub, err := s.key.UploadPublicKey()
-	if err != nil {
-		g.failErr(q, err)
-		return
-	}
 	h := outboundHeaders(r.Header)
 	g.storedHeaders(h, s)
 	t := target{q.bucket, q.key, url.Values{"uploads": {""}}}
@@ -102,7 +141,8 @@ func (g *Gateway) createMultipart(q *request) {
 		return
 	}
 	g.keyUse(q, "write", s.keyID, s.wrapped)
-	out := splice(doc, []span{replaceText(hits[0], format.EncodeUploadID(hits[0].text, upub))})
+	id := format.UploadID{Backend: hits[0].text, Envelope: s.env, Context: s.meta.Get(metaCtx)}
+	out := splice(doc, []span{replaceText(hits[0], id.String())})
 	setSSEHeaders(q.w.Header(), s.env, s.meta, choice.ssec)
 	writeXML(q, http.StatusOK, out)
 }
@@ -116,36 +156,16 @@ func partNumber(v url.Values) (int, *s3err.Error) {
 	return n, nil
 }
 
-// partRequest reads what UploadPart and UploadPartCopy address: the upload (its backend id and
-// public key), the part number, and the SSE-C key if one is given (S3 wants an SSE-C upload's
-// key on every part; the parts themselves are encrypted to the upload's public key, so the
-// gateway only checks that a key, if given, is well formed). On failure it has answered.
-func (g *Gateway) partRequest(q *request) (backendID string, upub []byte, n int, ck *customerKey, ok bool) {
-	v := q.r.URL.Query()
-	backendID, upub = clientUploadID(v.Get("uploadId"))
-	if upub == nil {
-		g.fail(q, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or is truncated)."))
-		return "", nil, 0, nil, false
-	}
-	n, e := partNumber(v)
-	if e == nil {
-		ck, e = g.requestCustomerKey(q, ssecHeaders)
-	}
-	if e != nil {
-		g.fail(q, e)
-		return "", nil, 0, nil, false
-	}
-	return backendID, upub, n, ck, true
-}
-
-// uploadPart encrypts one part to the upload's public key and stores it.
+// uploadPart encrypts one part under the upload's object key and stores it.
 func (g *Gateway) uploadPart(q *request) {
 	r := q.r
-	backendID, upub, n, ck, ok := g.partRequest(q)
-	if !ok {
+	t, err := g.partRequest(q)
+	defer q.ssec.zero()
+	if err != nil {
+		g.failErr(q, err)
 		return
 	}
-	defer ck.zero()
+	defer t.key.Zero()
 	size := q.auth.DecodedLength
 	if size < 0 {
 		g.fail(q, s3err.New("MissingContentLength", ""))
@@ -157,15 +177,16 @@ func (g *Gateway) uploadPart(q *request) {
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
-	etag, ok := g.storePart(q, backendID, upub, n, payload, size)
-	if !ok {
+	etag, err := g.storePart(q, t, payload, size)
+	if err != nil {
+		g.failBackend(q, err)
 		return
 	}
 	w := q.w.Header()
 	w.Set("Etag", etag)
-	if ck != nil {
+	if q.ssec != nil {
 		w.Set("X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256")
-		w.Set("X-Amz-Server-Side-Encryption-Customer-Key-Md5", ck.md5b64)
+		w.Set("X-Amz-Server-Side-Encryption-Customer-Key-Md5", q.ssec.md5b64)
 	}
 	if alg, val := payload.Checksum(); alg != "" {
 		w.Set(checksumHeader(alg), val)
@@ -174,28 +195,25 @@ func (g *Gateway) uploadPart(q *request) {
 	q.w.WriteHeader(http.StatusOK)
 }
 
-// storePart encrypts size plaintext bytes from src as part n of an upload and returns the
-// part's client-visible ETag (the plaintext MD5). On failure it has answered the client and
-// returns false.
-func (g *Gateway) storePart(q *request, backendID string, upub []byte, n int, src io.Reader, size int64) (string, bool) {
-	enc, err := format.NewPartEncryptReader(src, upub, n, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
+// storePart encrypts size plaintext bytes from src as part t.number of an upload and returns the
+// part's client-visible ETag (the plaintext MD5, or the backend's with encryption.etag backend).
+func (g *Gateway) storePart(q *request, t uploadTarget, src io.Reader, size int64) (string, error) {
+	enc, err := t.key.NewPartEncryptReader(src, t.number, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
 	if err != nil {
-		g.failErr(q, err)
-		return "", false
+		return "", err
 	}
-	v := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {backendID}}
-	t := target{q.bucket, q.key, v}
-	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, http.Header{}, countingReader{enc, &q.storedOut}, enc.Size())
-	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return "", false
+	v := url.Values{"partNumber": {strconv.Itoa(t.number)}, "uploadId": {t.backendID}}
+	bt := target{q.bucket, q.key, v}
+	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, bt, http.Header{}, countingReader{enc, &q.storedOut}, enc.Size())
+	if err := g.roundTripErr(q, bt, resp, err); err != nil {
+		return "", err
 	}
 	defer resp.Body.Close()
 	q.plainIn = size
 	if sum := enc.MD5(); sum != nil {
-		return `"` + hex.EncodeToString(sum) + `"`, true
+		return `"` + hex.EncodeToString(sum) + `"`, nil
 	}
-	return resp.Header.Get("Etag"), true
+	return resp.Header.Get("Etag"), nil
 }
 
 // checksumHeader is the response header for a checksum algorithm name (CRC32 -> X-Amz-Checksum-Crc32).
@@ -251,93 +269,6 @@ func (g *Gateway) listBackendParts(q *request, backendID string) (map[int]backen
 	return parts, nil
 }
 
-// completeMultipart completes the backend upload with the backend's part ETags.
-func (g *Gateway) completeMultipart(q *request) {
-	backendID, _ := clientUploadID(q.r.URL.Query().Get("uploadId"))
-	body, err := g.readSmallBody(q)
-	if err != nil {
-		g.failErr(q, err)
-		return
-	}
-	var req struct {
-		Parts []completePart `xml:"Part"`
-	}
-	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 {
-		g.fail(q, s3err.New("MalformedXML", ""))
-		return
-	}
-	for i, p := range req.Parts {
-		if p.PartNumber < 1 || p.PartNumber > format.MaxPartNumber || (i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber) {
-			g.fail(q, s3err.New("InvalidPartOrder", ""))
-			return
-		}
-	}
-	stored, err := g.listBackendParts(q, backendID)
-	if err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	var xmlReq bytes.Buffer
-	xmlReq.WriteString("<CompleteMultipartUpload>")
-	numbers := make([]int, len(req.Parts))
-	sizes := make([]int64, len(req.Parts))
-	for i, p := range req.Parts {
-		bp, ok := stored[p.PartNumber]
-		if !ok {
-			g.fail(q, s3err.Newf("InvalidPart", "Part %d was not uploaded.", p.PartNumber))
-			return
-		}
-		plain, err := format.PartDecryptedSize(bp.size)
-		if err != nil {
-			g.failErr(q, err)
-			return
-		}
-		if i < len(req.Parts)-1 && plain < minPartSize {
-			g.fail(q, s3err.Newf("EntityTooSmall", "Part %d is %d bytes; every part but the last must be at least 5 MiB.", p.PartNumber, plain))
-			return
-		}
-		numbers[i], sizes[i] = p.PartNumber, bp.size
-		fmt.Fprintf(&xmlReq, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", p.PartNumber, escapeXMLText(bp.etag))
-	}
-	xmlReq.WriteString("</CompleteMultipartUpload>")
-	layout, err := format.NewLayout(numbers, sizes)
-	if err != nil {
-		g.failErr(q, err)
-		return
-	}
-
-	h := outboundHeaders(q.r.Header)
-	h.Set("Content-Type", "application/xml")
-	if !g.translateIfMatch(q, h) {
-		return
-	}
-	t := target{q.bucket, q.key, url.Values{"uploadId": {backendID}}}
-	doc, resp, err := g.xmlRoundTrip(q, http.MethodPost, t, h, xmlReq.Bytes())
-	if err != nil {
-		g.failBackend(q, err)
-		return
-	}
-	hits, err := findTexts(doc, "CompleteMultipartUploadResult/Location", "CompleteMultipartUploadResult/ETag")
-	if err != nil {
-		g.failErr(q, s3err.New("InternalError", "The backend's CompleteMultipartUpload answer is not valid XML."))
-		return
-	}
-	var spans []span
-	for _, hit := range hits {
-		switch hit.path {
-		case "CompleteMultipartUploadResult/Location":
-			spans = append(spans, replaceText(hit, g.clientURL(q)))
-		case "CompleteMultipartUploadResult/ETag":
-			g.objects.Add(factsKey(q.bucket, q.key, hit.text), objectFacts{
-				encrypted: true, plainSize: layout.PlainSize(), etag: hit.text, layout: layout})
-		}
-	}
-	if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
-		q.w.Header().Set("X-Amz-Version-Id", v)
-	}
-	writeXML(q, http.StatusOK, splice(doc, spans))
-}
-
 // clientURL is the object's URL as the client addressed the gateway.
 func (g *Gateway) clientURL(q *request) string {
 	scheme := "http"
@@ -349,7 +280,7 @@ func (g *Gateway) clientURL(q *request) string {
 
 // abortMultipart forwards an abort with the backend's upload id.
 func (g *Gateway) abortMultipart(q *request) {
-	backendID, _ := clientUploadID(q.r.URL.Query().Get("uploadId"))
+	backendID := backendUploadID(q.r.URL.Query().Get("uploadId"))
 	if _, err := g.readSmallBody(q); err != nil {
 		g.failErr(q, err)
 		return
@@ -369,7 +300,7 @@ func (g *Gateway) abortMultipart(q *request) {
 // anywhere readable before the upload completes.
 func (g *Gateway) listParts(q *request) {
 	clientID := q.r.URL.Query().Get("uploadId")
-	backendID, _ := clientUploadID(clientID)
+	backendID := backendUploadID(clientID)
 	v := backendQuery(q.r)
 	v.Set("uploadId", backendID)
 	doc, _, err := g.xmlRoundTrip(q, http.MethodGet, target{q.bucket, q.key, v}, nil, nil)

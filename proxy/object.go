@@ -101,9 +101,23 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 // If-Match on the backend ETag of the same object version, so that the backend applies the
 // condition atomically. On failure it has answered the client and returns false.
 func (g *Gateway) translateIfMatch(q *request, h http.Header) bool {
+	etag, err := g.backendIfMatch(q)
+	if err != nil {
+		g.failBackend(q, err)
+		return false
+	}
+	if etag != "" {
+		h.Set("If-Match", etag)
+	}
+	return true
+}
+
+// backendIfMatch returns the backend ETag a conditional write's If-Match stands for ("" when
+// the request has none), or PreconditionFailed when the current object does not match.
+func (g *Gateway) backendIfMatch(q *request) (string, error) {
 	im := q.r.Header.Get("If-Match")
 	if im == "" {
-		return true
+		return "", nil
 	}
 	cur := sourceRequest(q, q.bucket, q.key, "")
 	o, f, key, err := g.stat(cur)
@@ -111,15 +125,12 @@ func (g *Gateway) translateIfMatch(q *request, h http.Header) bool {
 		key.Zero()
 	}
 	if err != nil {
-		g.failBackend(q, err)
-		return false
+		return "", err
 	}
 	if !etagMatches(im, f.etag) {
-		g.fail(q, s3err.New("PreconditionFailed", ""))
-		return false
+		return "", s3err.New("PreconditionFailed", "")
 	}
-	h.Set("If-Match", o.backendETag)
-	return true
+	return o.backendETag, nil
 }
 
 // setObjectHeaders writes the response headers of GET/HEAD for o with facts f.

@@ -76,6 +76,9 @@ type Config struct {
 	BackendSSE, BackendSSEKeyID string
 	// ETag is ETagPlaintext (MD5 of the plaintext, as S3) or ETagBackend.
 	ETag string
+	// BackendMaxCopySize is the largest object the backend copies with one CopyObject (0 =
+	// S3's 5 GiB); larger multipart objects get their part manifest by a part-by-part copy.
+	BackendMaxCopySize int64
 	// AllowUnencrypted serves objects without an envelope as they are stored.
 	AllowUnencrypted bool
 	// SigV2 accepts legacy SigV2 client signatures.

@@ -70,12 +70,14 @@ func sealObject(t *testing.T, lf *keys.LocalFile, bucket, key string, parts ...[
 		}
 		return stored.Bytes(), env.Encode()
 	}
-	upub, err := ok.UploadPublicKey()
+	// Parts are written under the key as opened from the envelope (format 2), as the gateway does.
+	opened, err := env.Open(dk, bucket, key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer opened.Zero()
 	for i, p := range parts {
-		r, err := format.NewPartEncryptReader(bytes.NewReader(p), upub, 2*i+1, int64(len(p)), format.EncryptOptions{})
+		r, err := opened.NewPartEncryptReader(bytes.NewReader(p), 2*i+1, int64(len(p)), format.EncryptOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
