@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"encoding/hex"
-	"errors"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
