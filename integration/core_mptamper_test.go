@@ -21,8 +21,9 @@ import (
 func coreMPParts() []int { return []int{5 << 20, 5 << 20, 100_000} }
 
 // coreMPUpload uploads parts through the gateway as a multipart object and returns the stored
-// part bytes (each: 48-byte header, segments, trailer) and the envelope, read from MinIO.
-func coreMPUpload(t *testing.T, gw *testenv.Gateway, direct *s3.Client, bucket, key string, parts [][]byte) ([][]byte, string) {
+// part bytes (each: 48-byte header, segments, trailer) and the gateway's metadata (envelope and
+// part manifest), read from MinIO.
+func coreMPUpload(t *testing.T, gw *testenv.Gateway, direct *s3.Client, bucket, key string, parts [][]byte) ([][]byte, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	c := gw.Client(t)
@@ -53,19 +54,22 @@ func coreMPUpload(t *testing.T, gw *testenv.Gateway, direct *s3.Client, bucket, 
 		out = append(out, stored[:n])
 		stored = stored[n:]
 	}
-	if len(stored) != 0 || meta[coreMetaEnv] == "" {
-		t.Fatalf("stored object: %d bytes after the parts, envelope %q", len(stored), meta[coreMetaEnv])
+	if len(stored) != 0 || meta[coreMetaEnv] == "" || meta[coreMetaParts] == "" {
+		t.Fatalf("stored object: %d bytes after the parts, envelope %q, manifest %q", len(stored), meta[coreMetaEnv], meta[coreMetaParts])
 	}
-	return out, meta[coreMetaEnv]
+	return out, map[string]string{coreMetaEnv: meta[coreMetaEnv], coreMetaParts: meta[coreMetaParts]}
 }
 
-// coreMPPutDirect writes parts straight to MinIO as a multipart object with the envelope, as
-// somebody with backend access would.
-func coreMPPutDirect(t *testing.T, c *s3.Client, bucket, key string, parts [][]byte, env string) {
+// coreMetaParts is the part manifest's metadata name (FORMAT.md 3.5.2).
+const coreMetaParts = "s3seal-parts"
+
+// coreMPPutDirect writes parts straight to MinIO as a multipart object with the given
+// metadata (the gateway's envelope and manifest), as somebody with backend access would.
+func coreMPPutDirect(t *testing.T, c *s3.Client, bucket, key string, parts [][]byte, meta map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key,
-		Metadata: map[string]string{coreMetaEnv: env}})
+		Metadata: meta})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +88,9 @@ func coreMPPutDirect(t *testing.T, c *s3.Client, bucket, key string, parts [][]b
 	}
 }
 
-// TestCoreMultipartTamper (issue 4, acceptance 2, multipart objects; FORMAT.md 3.4): a
+// TestCoreMultipartTamper (issue 4, acceptance 2, multipart objects; FORMAT.md 3.4, 3.5): a
 // three-part object written through the gateway is rebuilt in MinIO as a multipart object
-// with one change: a byte of a part header (PartInfo, EphPub), of a segment or of a trailer;
+// with one change: a byte of a part header (PartInfo, part salt), of a segment or of a trailer;
 // two parts swapped; a part taken from another upload of the same key; a part truncated; the
 // whole object copied to another key. Reads of the touched parts (ranged GET, GET
 // ?partNumber=N) and the whole GET must fail as specified; reads of untouched parts must return
@@ -128,7 +132,7 @@ func TestCoreMultipartTamper(t *testing.T) {
 	cases := []mpCase{
 		{name: "part2-partinfo-number", mutate: flip(1, 7), bad: []int{1}},
 		{name: "part2-partinfo-size", mutate: flip(1, 15), bad: []int{1}},
-		{name: "part2-ephpub", mutate: flip(1, 20), bad: []int{1}},
+		{name: "part2-salt", mutate: flip(1, 20), bad: []int{1}},
 		{name: "part2-segment0", mutate: flip(1, 48+100), bad: []int{1}, segOnly: true, seg: 0},
 		{name: "part2-segment40", mutate: flip(1, 48+40*(coreS+16)+100), bad: []int{1}, segOnly: true, seg: 40},
 		// A ranged read does not read the part trailer (FORMAT.md 3.2); the whole GET must.
