@@ -237,6 +237,20 @@ type Encryption struct {
 	// AllowUnencrypted serves objects the gateway did not encrypt (pre-existing data) as they
 	// are. Default true. Env GATEWAY_ALLOW_UNENCRYPTED.
 	AllowUnencrypted *bool `yaml:"allow_unencrypted"`
+	// S3ECBuckets are the buckets whose objects written by the AWS S3 Encryption Client (v2
+	// format) are verified and decrypted on GET and copy ("*": every bucket). In other buckets
+	// such objects are treated like any object without the gateway's envelope. Default none.
+	// Env GATEWAY_S3EC_BUCKETS (comma-separated).
+	S3ECBuckets []string `yaml:"s3ec_buckets"`
+	// S3ECSpoolDir holds the ciphertext of S3EC objects being read: each read spools the whole
+	// object once while its GCM tag is checked, and decrypts only from the spool after that
+	// (files 0600, unlinked at once; never plaintext). Default the system temp dir. Env
+	// GATEWAY_S3EC_SPOOL_DIR.
+	S3ECSpoolDir string `yaml:"s3ec_spool_dir"`
+	// S3ECSpoolMaxBytes bounds the spool across all requests at once. A read that does not fit
+	// now gets 503 SlowDown (retry later); an object larger than the whole bound gets 501
+	// NotImplemented. Default 1 GiB. Env GATEWAY_S3EC_SPOOL_MAX_BYTES.
+	S3ECSpoolMaxBytes int64 `yaml:"s3ec_spool_max_bytes"`
 }
 
 // Log configures logging.

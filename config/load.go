@@ -102,6 +102,22 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		boolean("GATEWAY_ALLOW_UNENCRYPTED", &b)
 		c.Encryption.AllowUnencrypted = &b
 	}
+	if v := getenv("GATEWAY_S3EC_BUCKETS"); v != "" {
+		c.Encryption.S3ECBuckets = nil
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				c.Encryption.S3ECBuckets = append(c.Encryption.S3ECBuckets, b)
+			}
+		}
+	}
+	str("GATEWAY_S3EC_SPOOL_DIR", &c.Encryption.S3ECSpoolDir)
+	if v := getenv("GATEWAY_S3EC_SPOOL_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("config: GATEWAY_S3EC_SPOOL_MAX_BYTES=%q is not an integer", v)
+		}
+		c.Encryption.S3ECSpoolMaxBytes = n
+	}
 	str("GATEWAY_LOG_FORMAT", &c.Log.Format)
 	str("GATEWAY_LOG_LEVEL", &c.Log.Level)
 	str("GATEWAY_METRICS_LISTEN", &c.Metrics.Listen)
@@ -216,6 +232,12 @@ func (c *Config) defaults(getenv func(string) string) error {
 	if c.Encryption.AllowUnencrypted == nil {
 		t := true
 		c.Encryption.AllowUnencrypted = &t
+	}
+	if c.Encryption.S3ECSpoolDir == "" {
+		c.Encryption.S3ECSpoolDir = os.TempDir()
+	}
+	if c.Encryption.S3ECSpoolMaxBytes == 0 {
+		c.Encryption.S3ECSpoolMaxBytes = 1 << 30
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"

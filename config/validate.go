@@ -36,6 +36,9 @@ func (c *Config) Validate() error {
 		}
 		seen[cr.AccessKeyID] = true
 	}
+	if c.Encryption.S3ECSpoolMaxBytes < 0 {
+		add("encryption.s3ec_spool_max_bytes %d is negative", c.Encryption.S3ECSpoolMaxBytes)
+	}
 	if (c.Backend.AccessKeyID == "") != (c.Backend.SecretAccessKey == "") {
 		add("backend: access_key_id and secret_access_key must be set together")
 	}

@@ -58,7 +58,7 @@ func putS3ECv2(t *testing.T, m *testenv.MinIO, k *testenv.KMS, keyID, bucket, ke
 // through the gateway (whole, ranges, HEAD and listing sizes, a copy into the gateway's own
 // format); a tampered one fails before any byte is served.
 func TestS3EncryptionClientObjects(t *testing.T) {
-	gw, m, k, keyID := testenv.StartGatewayMinIO(t, nil)
+	gw, m, k, keyID := testenv.StartGatewayMinIO(t, map[string]string{"GATEWAY_S3EC_BUCKETS": "*"})
 	bucket := m.NewBucket(t)
 	c := gw.Client(t)
 	ctx := context.Background()

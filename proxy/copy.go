@@ -134,7 +134,7 @@ func copyHeaders(r *http.Request, src *storedObject) (http.Header, *s3err.Error)
 		}
 		for name, vs := range src.header {
 			cn := http.CanonicalHeaderKey(name)
-			if (strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix) && !isS3ECMeta(cn)) || isContentHeader(cn) {
+			if (strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix) && (src.s3ec == nil || !isS3ECMeta(cn))) || isContentHeader(cn) {
 				out[cn] = append([]string(nil), vs...)
 			}
 		}

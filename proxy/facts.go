@@ -77,12 +77,7 @@ func parseStored(resp *http.Response) (*storedObject, error) {
 		o.env = env
 		return o, nil
 	}
-	ec, err := parseS3EC(resp.Header)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", format.ErrMalformed, err)
-	}
-	o.s3ec = ec
-	return o, nil
+	return o, nil // S3 Encryption Client metadata: detectS3EC, for the buckets that read it
 }
 
 // objectQuery is the part of a client's object request query that selects the stored object
@@ -150,6 +145,9 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 // fetched). When it had to open the object key it returns it (caller zeroes it); on a cache
 // hit the key is nil and a caller that needs it opens it with openKey.
 func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts, *format.ObjectKey, error) {
+	if err := g.detectS3EC(q, o); err != nil {
+		return objectFacts{}, nil, err
+	}
 	if o.s3ec != nil {
 		f, err := g.s3ecFacts(q, o)
 		return f, nil, err

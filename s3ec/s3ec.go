@@ -9,11 +9,15 @@
 // body is AES-256-GCM over the whole object, the 16-byte tag appended. Instruction-file
 // metadata (a separate KEY.instruction object) is not supported.
 //
-// GCM's tag covers the whole object, so nothing may be released before all of it was read:
-// Verify streams the object once through GHASH (hand-written in ghash.go: the standard
-// library offers GCM only as a one-shot AEAD) and checks the tag in constant memory; the caller
-// then reads the object (or a range) a second time through NewReader, which is AES-CTR with
-// GCM's counter layout.
+// GCM's tag covers the whole object, so nothing may be released before all of it was read, and
+// what is released must come from the very bytes that were verified: Open reads the stored
+// object once, copies its ciphertext to a Spool (a local temporary file, never plaintext) while
+// hashing it with GHASH (hand-written in ghash.go: the standard library offers GCM only as a
+// one-shot AEAD), checks the tag, and only then returns a reader that decrypts the requested
+// range from the spool (AES-CTR with GCM's counter layout). Reading the backend a second time
+// would let a backend that answers honestly once and differently the next time slip altered
+// bytes past the check; this package has no API that decrypts bytes it did not verify. Verify
+// checks an object without keeping anything.
 package s3ec
 
 import (
@@ -126,9 +130,56 @@ func (o *Object) counter(i uint32) []byte {
 	return c
 }
 
+// Spool holds an object's ciphertext between verification and decryption: Open writes it once,
+// in order, then reads back the requested range. It must return exactly the bytes written (a
+// local temporary file; the backend is the adversary, the local disk is not).
+type Spool interface {
+	io.Writer
+	io.ReaderAt
+}
+
 // Verify reads the whole stored object (ciphertext followed by the tag) from src and checks
-// the tag. It never returns plaintext.
+// the tag. It never returns plaintext and keeps nothing.
 func (o *Object) Verify(dataKey []byte, src io.Reader, storedSize int64) error {
+	return o.verify(dataKey, src, storedSize, io.Discard)
+}
+
+// Open reads the whole stored object (ciphertext followed by the tag) from src exactly once,
+// writing the ciphertext to spool while it computes the tag, and checks the tag. Only if the
+// object authenticates does it return a reader of the plaintext [off, off+n), decrypted from
+// spool; otherwise it returns an error wrapping ErrAuth (or the spool's error) and no reader.
+// dataKey may be zeroed once Open returns.
+func (o *Object) Open(dataKey []byte, src io.Reader, storedSize int64, spool Spool, off, n int64) (io.Reader, error) {
+	plain, err := o.PlainSizeOf(storedSize)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 || off > plain || n > plain-off {
+		return nil, fmt.Errorf("s3ec: range [%d, +%d) outside a %d-byte object", off, n, plain)
+	}
+	if err := o.verify(dataKey, src, storedSize, spool); err != nil {
+		return nil, err
+	}
+	b, err := o.block(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	stream := cipher.NewCTR(b, o.counter(uint32(off/16)))
+	if skip := off % 16; skip > 0 {
+		var discard [16]byte
+		stream.XORKeyStream(discard[:skip], discard[:skip])
+	}
+	return cipher.StreamReader{S: stream, R: io.NewSectionReader(spool, off, n)}, nil
+}
+
+// spoolError marks a failure to write the spool, so that it is not reported as tampering.
+type spoolError struct{ err error }
+
+func (e spoolError) Error() string { return "s3ec: spool: " + e.err.Error() }
+func (e spoolError) Unwrap() error { return e.err }
+
+// verify reads the stored object from src, copies the ciphertext to dst and checks the tag.
+func (o *Object) verify(dataKey []byte, src io.Reader, storedSize int64, dst io.Writer) error {
 	plain, err := o.PlainSizeOf(storedSize)
 	if err != nil {
 		return err
@@ -151,6 +202,9 @@ func (o *Object) Verify(dataKey []byte, src io.Reader, storedSize int64) error {
 	for left > 0 {
 		n, err := io.ReadFull(src, buf[:min(int64(len(buf)), left)])
 		g.Write(buf[:n])
+		if _, werr := dst.Write(buf[:n]); werr != nil {
+			return spoolError{werr}
+		}
 		left -= int64(n)
 		if err != nil {
 			return fmt.Errorf("%w: object ends %d bytes early: %v", ErrAuth, left, err)
@@ -171,19 +225,4 @@ func (o *Object) Verify(dataKey []byte, src io.Reader, storedSize int64) error {
 		return fmt.Errorf("%w: GCM tag mismatch", ErrAuth)
 	}
 	return nil
-}
-
-// NewReader decrypts stored bytes read from src, which starts at plaintext (and stored)
-// offset off. Call it only after Verify succeeded on the same object version.
-func (o *Object) NewReader(dataKey []byte, src io.Reader, off int64) (io.Reader, error) {
-	b, err := o.block(dataKey)
-	if err != nil {
-		return nil, err
-	}
-	stream := cipher.NewCTR(b, o.counter(uint32(off/16)))
-	if skip := off % 16; skip > 0 {
-		var discard [16]byte
-		stream.XORKeyStream(discard[:skip], discard[:skip])
-	}
-	return cipher.StreamReader{S: stream, R: src}, nil
 }

@@ -57,13 +57,19 @@ func TestVerifyAndDecryptMatchStdlib(t *testing.T) {
 			if off > size {
 				continue
 			}
-			r, err := o.NewReader(key, bytes.NewReader(stored[off:size]), int64(off))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(r)
-			if err != nil || !bytes.Equal(got, plain[off:]) {
-				t.Fatalf("size %d offset %d: decryption differs (%v)", size, off, err)
+			for _, end := range []int{off, off + (size-off)/3, size} {
+				sp := &memSpool{}
+				r, err := o.Open(key, bytes.NewReader(stored), int64(len(stored)), sp, int64(off), int64(end-off))
+				if err != nil {
+					t.Fatalf("size %d: %v", size, err)
+				}
+				if !bytes.Equal(sp.b, stored[:size]) {
+					t.Fatalf("size %d: the spool holds other bytes than the ciphertext", size)
+				}
+				got, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(got, plain[off:end]) {
+					t.Fatalf("size %d range [%d, %d): decryption differs (%v)", size, off, end, err)
+				}
 			}
 		}
 	}
@@ -75,6 +81,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		t.Helper()
 		if err := o.Verify(k, bytes.NewReader(b), size); !errors.Is(err, ErrAuth) {
 			t.Errorf("%s: %v, want ErrAuth", name, err)
+		}
+		if r, err := o.Open(k, bytes.NewReader(b), size, &memSpool{}, 0, o.PlainSize); !errors.Is(err, ErrAuth) || r != nil {
+			t.Errorf("Open %s: reader %v, %v, want ErrAuth and no reader", name, r, err)
 		}
 	}
 	for i := 0; i < 200; i++ {
@@ -89,6 +98,78 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	check("wrong key", stored, int64(len(stored)), randBytes(t, 32))
 	o.PlainSize = 1
 	check("size disagrees with metadata", stored, int64(len(stored)), key)
+}
+
+// memSpool is an in-memory Spool.
+type memSpool struct{ b []byte }
+
+func (s *memSpool) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
+func (s *memSpool) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(s.b).ReadAt(p, off)
+}
+
+// onceReader serves its bytes to the first reader only; a second pass over the object (as the
+// old verify-then-reread design made) gets the altered bytes.
+type onceReader struct {
+	honest, altered []byte
+	passes          int
+	r               *bytes.Reader
+}
+
+func (o *onceReader) pass() io.Reader {
+	o.passes++
+	if o.passes == 1 {
+		o.r = bytes.NewReader(o.honest)
+	} else {
+		o.r = bytes.NewReader(o.altered)
+	}
+	return o.r
+}
+
+// Open releases plaintext from the bytes it verified, read in one pass: the spool holds the
+// honest ciphertext and the plaintext equals the original even though later reads of the source
+// would be altered (CTR is malleable: XOR flips chosen plaintext bytes).
+func TestOpenReleasesOnlyVerifiedBytes(t *testing.T) {
+	key, iv := randBytes(t, 32), randBytes(t, 12)
+	plain := []byte("PAY ALICE $000100")
+	o := &Object{IV: iv, PlainSize: int64(len(plain)), Context: map[string]string{"aws:x-amz-cek-alg": "AES/GCM/NoPadding"}}
+	stored := seal(t, key, iv, plain)
+	altered := bytes.Clone(stored)
+	for i, c := range []byte("PAY MALLORY $999999")[:len(plain)] {
+		altered[i] ^= plain[i] ^ c
+	}
+	src := &onceReader{honest: stored, altered: altered}
+	r, err := o.Open(key, src.pass(), int64(len(stored)), &memSpool{}, 4, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || string(got) != "ALICE" || src.passes != 1 || src.r.Len() != 0 {
+		t.Fatalf("got %q (%v) after %d passes, %d bytes unread", got, err, src.passes, src.r.Len())
+	}
+	// The altered bytes themselves, verified, are refused with no reader.
+	if r, err := o.Open(key, src.pass(), int64(len(stored)), &memSpool{}, 0, int64(len(plain))); !errors.Is(err, ErrAuth) || r != nil {
+		t.Fatalf("altered object: reader %v, %v", r, err)
+	}
+}
+
+type failingSpool struct{ memSpool }
+
+func (failingSpool) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// A spool that cannot be written fails Open without calling it tampering; a range outside the
+// object is refused before anything is read.
+func TestOpenErrors(t *testing.T) {
+	o, key, _, stored := testObject(t, 1000)
+	if _, err := o.Open(key, bytes.NewReader(stored), int64(len(stored)), &failingSpool{}, 0, 10); err == nil || errors.Is(err, ErrAuth) {
+		t.Errorf("failing spool: %v", err)
+	}
+	for _, rg := range [][2]int64{{-1, 1}, {0, 1001}, {1000, 1}, {999, -1}, {1001, 0}} {
+		src := bytes.NewReader(stored)
+		if _, err := o.Open(key, src, int64(len(stored)), &memSpool{}, rg[0], rg[1]); err == nil || src.Len() != len(stored) {
+			t.Errorf("range %v: %v, %d bytes read", rg, err, len(stored)-src.Len())
+		}
+	}
 }
 
 func TestParse(t *testing.T) {
