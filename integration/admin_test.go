@@ -237,20 +237,22 @@ func TestAdminAWSCLIAndAllowlist(t *testing.T) {
 }
 
 // botocoreSigV2 signs method url with botocore's HmacV1Auth (SigV2) for the canonical resource
-// authPath (what botocore itself uses for virtual-hosted requests) and returns the headers.
-func botocoreSigV2(t *testing.T, gw *testenv.Gateway, c negCred, method, rawURL, authPath string) http.Header {
+// authPath (what botocore itself uses for virtual-hosted requests), with the gateway's
+// environment credential (passed to python in AWS_* variables, not on its command line), and
+// returns the headers.
+func botocoreSigV2(t *testing.T, gw *testenv.Gateway, method, rawURL, authPath string) http.Header {
 	t.Helper()
 	script := `
-import json, sys
+import json, os, sys
 from botocore.auth import HmacV1Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 req = AWSRequest(method=sys.argv[1], url=sys.argv[2])
 req.auth_path = sys.argv[3]
-HmacV1Auth(Credentials(sys.argv[4], sys.argv[5])).add_auth(req)
+HmacV1Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])).add_auth(req)
 print(json.dumps({k: v for k, v in req.headers.items()}))
 `
-	out, err := gw.Python(t, script, method, rawURL, authPath, c.id, c.secret)
+	out, err := gw.Python(t, script, method, rawURL, authPath)
 	if err != nil {
 		t.Fatalf("botocore SigV2 signing: %v", err)
 	}
@@ -297,7 +299,7 @@ func TestSigV2HostConfusion(t *testing.T) {
 	vhost := bucketx + ".s3.test" + port
 	path := "/" + other + "/secret"
 
-	signed := botocoreSigV2(t, a.gw, a.user, http.MethodGet, "http://"+vhost+path, "/"+bucketx+path)
+	signed := botocoreSigV2(t, a.gw, http.MethodGet, "http://"+vhost+path, "/"+bucketx+path)
 	if !strings.HasPrefix(signed.Get("Authorization"), "AWS ") {
 		t.Fatalf("botocore did not sign with SigV2: %v", signed)
 	}
@@ -309,7 +311,7 @@ func TestSigV2HostConfusion(t *testing.T) {
 		t.Errorf("replay with Host: %s: %d %s %q, want 403 SignatureDoesNotMatch", bucketx, r.status, r.code, r.body)
 	}
 
-	pathSigned := botocoreSigV2(t, a.gw, a.user, http.MethodGet, a.gw.Endpoint+path, path)
+	pathSigned := botocoreSigV2(t, a.gw, http.MethodGet, a.gw.Endpoint+path, path)
 	if r := sendWithHost(t, a.gw, "127.0.0.1"+port, path, pathSigned); r.status != http.StatusOK || string(r.body) != "in the other bucket" {
 		t.Errorf("genuine path-style SigV2 GET: %d %s %q", r.status, r.code, r.body)
 	}
