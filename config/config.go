@@ -58,8 +58,8 @@ type Config struct {
 	// Default $XDG_DATA_HOME/s3seal or ~/.local/share/s3seal. Env GATEWAY_DATA_DIR.
 	DataDir string `yaml:"data_dir"`
 	// Credentials are the client credentials the gateway accepts. Env GATEWAY_ACCESS_KEY_ID and
-	// GATEWAY_SECRET_ACCESS_KEY add one credential with access to every bucket, or, when the
-	// file has that key id, give its secret. In embedded mode with none configured, one is created in the data dir.
+	// GATEWAY_SECRET_ACCESS_KEY add one admin credential with access to every bucket, or, when
+	// the file has that key id, give its secret. In embedded mode with none configured, one is created in the data dir.
 	Credentials []Credential `yaml:"credentials"`
 	// Backend is the S3 service objects are stored in (mode s3).
 	Backend Backend `yaml:"backend"`
@@ -148,6 +148,12 @@ type Credential struct {
 	// KMSKeyIDs are the keys this credential may choose with SSE-KMS headers, besides the
 	// default keys ("*" = any key the provider has).
 	KMSKeyIDs []string `yaml:"kms_key_ids"`
+	// Admin may change bucket configuration and access control: bucket policy, bucket and
+	// object ACLs (and ACL headers on uploads), lifecycle, versioning, object lock,
+	// replication, logging, inventory, notification, encryption, CORS and website
+	// configuration. Default false; the credential made from GATEWAY_ACCESS_KEY_ID and
+	// GATEWAY_SECRET_ACCESS_KEY and embedded mode's generated credential are admin.
+	Admin bool `yaml:"admin"`
 }
 
 // Backend is the S3 service behind the gateway.

@@ -181,6 +181,10 @@ keys:
 		!c.Credentials[0].ReadOnly || c.Credentials[1].AccessKeyID != "ENVKEY" {
 		t.Errorf("credentials %+v", c.Redacted().Credentials)
 	}
+	// A credential from the file is not admin unless it says so; the one the environment adds is.
+	if c.Credentials[0].Admin || !c.Credentials[1].Admin {
+		t.Errorf("admin flags: file %v, env %v; want false, true", c.Credentials[0].Admin, c.Credentials[1].Admin)
+	}
 	r := c.Redacted()
 	for _, cr := range r.Credentials {
 		if cr.SecretAccessKey != "REDACTED" {

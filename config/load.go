@@ -150,13 +150,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		for i := range c.Credentials {
 			if c.Credentials[i].AccessKeyID == id {
 				// Same key id as in the file: the environment supplies its secret, the file
-				// keeps its buckets, read-only flag and KMS keys.
+				// keeps its buckets, read-only and admin flags and KMS keys.
 				c.Credentials[i].SecretAccessKey, c.Credentials[i].SecretAccessKeyFile = secret, ""
 				replaced = true
 			}
 		}
 		if !replaced {
-			c.Credentials = append(c.Credentials, Credential{AccessKeyID: id, SecretAccessKey: secret})
+			c.Credentials = append(c.Credentials, Credential{AccessKeyID: id, SecretAccessKey: secret, Admin: true})
 		}
 	}
 	return firstErr

@@ -48,6 +48,11 @@ func (g *Gateway) forward(q *request) {
 		g.failErr(q, err)
 		return
 	}
+	g.forwardBody(q, body)
+}
+
+// forwardBody is forward with the client's body already read and verified (readSmallBody).
+func (g *Gateway) forwardBody(q *request, body []byte) {
 	h := outboundHeaders(q.r.Header)
 	if len(body) > 0 {
 		// The client's checksum headers were verified and stripped (they may have come as an

@@ -53,6 +53,9 @@ type Credential struct {
 	// KMSKeyIDs are the keys this credential may name with SSE-KMS ("*" = any) besides the
 	// defaults.
 	KMSKeyIDs []string
+	// Admin may change bucket configuration and access control (policy, ACLs, lifecycle,
+	// versioning, object lock, replication, ...; see bucketSubresources in routes.go).
+	Admin bool
 }
 
 // Config is everything a Gateway needs. The zero value of optional fields is a sane default.
@@ -289,15 +292,44 @@ func headerBytes(r *http.Request) int {
 	return n
 }
 
-// authorize applies the credential's bucket list and read-only flag.
+// authorize applies the credential's bucket list and read-only and admin flags.
 func (g *Gateway) authorize(q *request, h handler) *s3err.Error {
 	if q.cred.ReadOnly && h.write {
 		return s3err.New("AccessDenied", "This credential is read-only.")
+	}
+	if !q.cred.Admin && (h.admin || h.write && setsAccessControl(q.r.Header)) {
+		return s3err.New("AccessDenied", "Changing bucket configuration or access control needs an admin credential.")
 	}
 	if q.bucket != "" && !g.bucketAllowed(q.cred, q.bucket) {
 		return s3err.New("AccessDenied", "")
 	}
 	return nil
+}
+
+// setsAccessControl reports whether h sets an ACL other than the default (x-amz-acl other
+// than private, x-amz-grant-*), object ownership or object lock on a new bucket: headers of
+// CreateBucket, PutObject, CopyObject and CreateMultipartUpload that the backend applies like
+// PutBucketAcl, PutObjectAcl or PutObjectLockConfiguration.
+func setsAccessControl(h http.Header) bool {
+	for name, vals := range h {
+		switch n := strings.ToLower(name); {
+		case n == "x-amz-acl":
+			for _, v := range vals {
+				if !strings.EqualFold(strings.TrimSpace(v), "private") {
+					return true
+				}
+			}
+		case strings.HasPrefix(n, "x-amz-grant-"), n == "x-amz-object-ownership":
+			return true
+		case n == "x-amz-bucket-object-lock-enabled":
+			for _, v := range vals {
+				if !strings.EqualFold(strings.TrimSpace(v), "false") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (g *Gateway) bucketAllowed(c Credential, bucket string) bool {
@@ -312,27 +344,16 @@ func (g *Gateway) bucketAllowed(c Credential, bucket string) bool {
 	return false
 }
 
-// route extracts bucket and key from a path-style or virtual-hosted-style request.
+// route extracts bucket and key from a path-style or virtual-hosted-style request (a Host
+// bucket.<base domain>, X-Forwarded-Host when trusted; see sigv4.Verifier.HostBucket).
 func (g *Gateway) route(r *http.Request) (bucket, key string, e *s3err.Error) {
 	p := r.URL.Path
 	if !strings.HasPrefix(p, "/") {
 		return "", "", s3err.New("InvalidRequest", "request path must start with /")
 	}
-	host := r.Host
-	if g.cfg.TrustForwardedHeaders {
-		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-			host = fh
-		}
-	}
-	if h, _, ok := strings.Cut(host, ":"); ok {
-		host = h
-	}
-	host = strings.ToLower(host)
-	for _, d := range g.cfg.BaseDomains {
-		d = strings.ToLower(strings.TrimPrefix(d, "."))
-		if strings.HasSuffix(host, "."+d) {
-			return strings.TrimSuffix(host, "."+d), p[1:], nil
-		}
+	// The verifier's HostBucket: the bucket is found as SigV2's canonical resource finds it.
+	if b := g.verifier.HostBucket(r); b != "" {
+		return b, p[1:], nil
 	}
 	rest := p[1:]
 	bucket, key, _ = strings.Cut(rest, "/")

@@ -11,6 +11,117 @@ import (
 type handler struct {
 	fn    func(q *request)
 	write bool // refused for read-only credentials
+	admin bool // changes a bucket's configuration or access control: admin credentials only
+}
+
+// subOp is one sub-resource operation the gateway forwards unchanged.
+type subOp struct {
+	op           string
+	write, admin bool
+}
+
+func subRead(op string) subOp  { return subOp{op: op} }
+func subWrite(op string) subOp { return subOp{op: op, write: true} }
+func subAdmin(op string) subOp { return subOp{op: op, write: true, admin: true} }
+
+const (
+	get, put, del = http.MethodGet, http.MethodPut, http.MethodDelete
+)
+
+// bucketSubresources and objectSubresources are the allowlist of sub-resources the gateway
+// forwards unchanged, by sub-resource query parameter and method; any other sub-resource
+// request is refused with NotImplemented. Reads of a configuration are open to every
+// credential allowed on the bucket (aws-cli, rclone and s3cmd read location, versioning and
+// ACLs routinely, and a configuration tells nothing about object contents). Changes to a
+// bucket's configuration or access control need an admin credential: whoever may change the
+// policy, ACLs, lifecycle, versioning, object lock, replication, logging, inventory,
+// notification, encryption, CORS or website configuration can grant other accounts access,
+// expire or copy every object, or drop old versions. Tags and per-object retention and legal
+// holds are object data management and need write access only.
+var bucketSubresources = map[string]map[string]subOp{
+	"accelerate":          {get: subRead("GetBucketAccelerateConfiguration"), put: subAdmin("PutBucketAccelerateConfiguration")},
+	"acl":                 {get: subRead("GetBucketAcl"), put: subAdmin("PutBucketAcl")},
+	"analytics":           {get: subRead("GetBucketAnalyticsConfiguration"), put: subAdmin("PutBucketAnalyticsConfiguration"), del: subAdmin("DeleteBucketAnalyticsConfiguration")},
+	"cors":                {get: subRead("GetBucketCors"), put: subAdmin("PutBucketCors"), del: subAdmin("DeleteBucketCors")},
+	"encryption":          {get: subRead("GetBucketEncryption"), put: subAdmin("PutBucketEncryption"), del: subAdmin("DeleteBucketEncryption")},
+	"intelligent-tiering": {get: subRead("GetBucketIntelligentTieringConfiguration"), put: subAdmin("PutBucketIntelligentTieringConfiguration"), del: subAdmin("DeleteBucketIntelligentTieringConfiguration")},
+	"inventory":           {get: subRead("GetBucketInventoryConfiguration"), put: subAdmin("PutBucketInventoryConfiguration"), del: subAdmin("DeleteBucketInventoryConfiguration")},
+	"lifecycle":           {get: subRead("GetBucketLifecycleConfiguration"), put: subAdmin("PutBucketLifecycleConfiguration"), del: subAdmin("DeleteBucketLifecycle")},
+	"location":            {get: subRead("GetBucketLocation")},
+	"logging":             {get: subRead("GetBucketLogging"), put: subAdmin("PutBucketLogging")},
+	"metrics":             {get: subRead("GetBucketMetricsConfiguration"), put: subAdmin("PutBucketMetricsConfiguration"), del: subAdmin("DeleteBucketMetricsConfiguration")},
+	"notification":        {get: subRead("GetBucketNotificationConfiguration"), put: subAdmin("PutBucketNotificationConfiguration")},
+	"object-lock":         {get: subRead("GetObjectLockConfiguration"), put: subAdmin("PutObjectLockConfiguration")},
+	"ownershipControls":   {get: subRead("GetBucketOwnershipControls"), put: subAdmin("PutBucketOwnershipControls"), del: subAdmin("DeleteBucketOwnershipControls")},
+	"policy":              {get: subRead("GetBucketPolicy"), put: subAdmin("PutBucketPolicy"), del: subAdmin("DeleteBucketPolicy")},
+	"policyStatus":        {get: subRead("GetBucketPolicyStatus")},
+	"publicAccessBlock":   {get: subRead("GetPublicAccessBlock"), put: subAdmin("PutPublicAccessBlock"), del: subAdmin("DeletePublicAccessBlock")},
+	"replication":         {get: subRead("GetBucketReplication"), put: subAdmin("PutBucketReplication"), del: subAdmin("DeleteBucketReplication")},
+	"requestPayment":      {get: subRead("GetBucketRequestPayment"), put: subAdmin("PutBucketRequestPayment")},
+	"tagging":             {get: subRead("GetBucketTagging"), put: subWrite("PutBucketTagging"), del: subWrite("DeleteBucketTagging")},
+	"versioning":          {get: subRead("GetBucketVersioning"), put: subAdmin("PutBucketVersioning")},
+	"website":             {get: subRead("GetBucketWebsite"), put: subAdmin("PutBucketWebsite"), del: subAdmin("DeleteBucketWebsite")},
+}
+
+var objectSubresources = map[string]map[string]subOp{
+	"acl":        {get: subRead("GetObjectAcl"), put: subAdmin("PutObjectAcl")},
+	"legal-hold": {get: subRead("GetObjectLegalHold"), put: subWrite("PutObjectLegalHold")},
+	"retention":  {get: subRead("GetObjectRetention"), put: subWrite("PutObjectRetention")},
+	"tagging":    {get: subRead("GetObjectTagging"), put: subWrite("PutObjectTagging"), del: subWrite("DeleteObjectTagging")},
+}
+
+// handledSubresources are sub-resources with a handler of their own (or a refusal) in
+// classify; "events" is MinIO's ListenBucketNotification.
+var handledSubresources = map[string]bool{
+	"uploads": true, "versions": true, "delete": true, "uploadId": true, "attributes": true,
+	"torrent": true, "select": true, "select-type": true, "restore": true, "events": true,
+	"defaultObjectAcl": true, "storageClass": true,
+}
+
+// subParams are the parameters a forwarded sub-resource request may carry besides its
+// sub-resource and authentication parameters.
+var subParams = map[string]bool{"versionId": true, "id": true}
+
+// isSubresource reports whether name is a sub-resource: a query parameter that selects the
+// operation.
+func isSubresource(name string) bool {
+	_, b := bucketSubresources[name]
+	_, o := objectSubresources[name]
+	return b || o || handledSubresources[name]
+}
+
+// subresourceOf returns the one sub-resource v names ("" for none); several are refused,
+// since the backend might pick another one than the gateway.
+func subresourceOf(v url.Values) (string, *s3err.Error) {
+	name := ""
+	for k := range v {
+		if !isSubresource(k) {
+			continue
+		}
+		if name != "" {
+			return "", s3err.New("NotImplemented", "A request with more than one sub-resource is not supported by this encrypting gateway.")
+		}
+		name = k
+	}
+	return name, nil
+}
+
+// forwardSub returns the handler of a forwarded sub-resource operation from table, or a
+// NotImplemented refusal when the sub-resource, its method or one of the parameters is not on
+// the allowlist.
+func (g *Gateway) forwardSub(q *request, table map[string]map[string]subOp, sub string, v url.Values) handler {
+	op, ok := table[sub][q.r.Method]
+	for k := range v {
+		if k != sub && !subParams[k] && !authParams[k] {
+			ok = false
+		}
+	}
+	if !ok {
+		q.op = "Unknown"
+		return handler{fn: g.notImplemented("This sub-resource request")}
+	}
+	q.op = op.op
+	return handler{fn: g.forward, write: op.write, admin: op.admin}
 }
 
 // notImplemented refuses an operation that the gateway cannot perform without letting
@@ -34,6 +145,9 @@ func (g *Gateway) classify(q *request) handler {
 	read := func(op string, fn func(*request)) handler { q.op = op; return handler{fn: fn} }
 	write := func(op string, fn func(*request)) handler { q.op = op; return handler{fn: fn, write: true} }
 	forward := g.forward
+	unknown := func() handler {
+		return read("Unknown", func(q *request) { g.fail(q, s3err.New("MethodNotAllowed", "")) })
+	}
 
 	if q.bucket == "" {
 		if r.Method == http.MethodGet {
@@ -42,95 +156,101 @@ func (g *Gateway) classify(q *request) handler {
 		if r.Method == http.MethodPost && r.URL.Path == "/WriteGetObjectResponse" {
 			return write("WriteGetObjectResponse", g.notImplemented("WriteGetObjectResponse"))
 		}
-		return read("Unknown", func(q *request) { g.fail(q, s3err.New("MethodNotAllowed", "")) })
+		return unknown()
+	}
+	sub, e := subresourceOf(v)
+	if e != nil {
+		return read("Unknown", func(q *request) { g.fail(q, e) })
 	}
 
 	if q.key == "" {
 		switch r.Method {
 		case http.MethodGet:
 			switch {
-			case v.Get("list-type") == "2" && len(v) >= 1 && onlyListParams(v):
-				return read("ListObjectsV2", g.listObjects)
-			case has(v, "versions"):
+			case sub == "versions":
 				return read("ListObjectVersions", g.listObjects)
-			case has(v, "uploads"):
+			case sub == "uploads":
 				return read("ListMultipartUploads", forward)
+			case sub != "":
+				return g.forwardSub(q, bucketSubresources, sub, v)
+			case v.Get("list-type") == "2" && onlyListParams(v):
+				return read("ListObjectsV2", g.listObjects)
 			case onlyListParams(v):
 				return read("ListObjects", g.listObjects)
 			}
-			return read("GetBucketSubresource", forward)
+			return read("Unknown", g.notImplemented("This bucket GET request"))
 		case http.MethodHead:
 			return read("HeadBucket", forward)
 		case http.MethodPut:
-			if len(v) == 0 {
+			if sub == "" && onlyAuthParams(v) {
 				return write("CreateBucket", forward)
 			}
-			return write("PutBucketSubresource", forward)
+			return g.forwardSub(q, bucketSubresources, sub, v)
 		case http.MethodDelete:
-			if len(v) == 0 {
+			if sub == "" && onlyAuthParams(v) {
 				return write("DeleteBucket", forward)
 			}
-			return write("DeleteBucketSubresource", forward)
+			return g.forwardSub(q, bucketSubresources, sub, v)
 		case http.MethodPost:
-			if has(v, "delete") {
+			if sub == "delete" {
 				return write("DeleteObjects", forward)
 			}
 			return write("PostObject", g.notImplemented("Browser-based POST upload"))
 		}
-		return read("Unknown", func(q *request) { g.fail(q, s3err.New("MethodNotAllowed", "")) })
+		return unknown()
 	}
 
 	switch r.Method {
 	case http.MethodGet:
-		switch {
-		case has(v, "uploadId"):
+		switch sub {
+		case "":
+			return read("GetObject", g.getObject)
+		case "uploadId":
 			return read("ListParts", g.listParts)
-		case has(v, "attributes"):
+		case "attributes":
 			return read("GetObjectAttributes", g.getObjectAttributes)
-		case has(v, "torrent"):
+		case "torrent":
 			return read("GetObjectTorrent", g.notImplemented("GetObjectTorrent"))
-		case has(v, "tagging"), has(v, "acl"), has(v, "retention"), has(v, "legal-hold"):
-			return read("GetObjectSubresource", forward)
 		}
-		return read("GetObject", g.getObject)
+		return g.forwardSub(q, objectSubresources, sub, v)
 	case http.MethodHead:
 		return read("HeadObject", g.headObject)
 	case http.MethodPut:
 		switch {
-		case r.Header.Get("X-Amz-Copy-Source") != "" && has(v, "uploadId"):
+		case r.Header.Get("X-Amz-Copy-Source") != "" && sub == "uploadId":
 			return write("UploadPartCopy", g.uploadPartCopy)
-		case r.Header.Get("X-Amz-Copy-Source") != "":
+		case r.Header.Get("X-Amz-Copy-Source") != "" && sub == "":
 			return write("CopyObject", g.copyObject)
-		case has(v, "uploadId"):
+		case sub == "uploadId":
 			return write("UploadPart", g.uploadPart)
-		case has(v, "tagging"), has(v, "acl"), has(v, "retention"), has(v, "legal-hold"):
-			return write("PutObjectSubresource", forward)
-		case len(v) == 0 || onlyAuthParams(v):
+		case sub == "" && onlyAuthParams(v):
 			return write("PutObject", g.putObject)
+		case sub == "":
+			return write("PutObject", g.notImplemented("This PUT sub-resource"))
 		}
-		return write("PutObject", g.notImplemented("This PUT sub-resource"))
+		return g.forwardSub(q, objectSubresources, sub, v)
 	case http.MethodDelete:
-		switch {
-		case has(v, "uploadId"):
+		switch sub {
+		case "uploadId":
 			return write("AbortMultipartUpload", g.abortMultipart)
-		case has(v, "tagging"):
-			return write("DeleteObjectTagging", forward)
+		case "":
+			return write("DeleteObject", forward)
 		}
-		return write("DeleteObject", forward)
+		return g.forwardSub(q, objectSubresources, sub, v)
 	case http.MethodPost:
-		switch {
-		case has(v, "uploads"):
+		switch sub {
+		case "uploads":
 			return write("CreateMultipartUpload", g.createMultipart)
-		case has(v, "uploadId"):
+		case "uploadId":
 			return write("CompleteMultipartUpload", g.completeMultipart)
-		case has(v, "select"):
+		case "select", "select-type":
 			return read("SelectObjectContent", g.notImplemented("SelectObjectContent"))
-		case has(v, "restore"):
-			return write("RestoreObject", forward)
+		case "restore":
+			return write("RestoreObject", g.restoreObject)
 		}
 		return write("PostObject", g.notImplemented("This POST operation"))
 	}
-	return read("Unknown", func(q *request) { g.fail(q, s3err.New("MethodNotAllowed", "")) })
+	return unknown()
 }
 
 // authParams are query parameters of presigned requests (V4 and V2).

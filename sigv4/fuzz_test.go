@@ -199,7 +199,7 @@ func FuzzSigV2(f *testing.F) {
 	f.Add("GET /?acl&versionId=%zz HTTP/1.1\nHost: a.s3.amazonaws.com\nx-amz-date: x\nAuthorization: AWS a:b")
 	v := NewVerifier(Config{Secrets: secrets{exampleAKID: exampleSecret}, SigV2: true, BaseDomains: []string{"s3.amazonaws.com"},
 		Now: fixedClock(time.Date(2007, 3, 27, 21, 0, 0, 0, time.UTC)), MaxSkew: 48 * time.Hour})
-	for _, name := range []string{"v2-upload-cname.txt", "v2-object-get.txt", "v2-query-auth.txt"} {
+	for _, name := range []string{"v2-object-get.txt", "v2-query-auth.txt"} {
 		if _, err := v.Authenticate(readGolden(f, name).request(f, nil)); err != nil {
 			f.Fatalf("seed %s does not authenticate: %v", name, err)
 		}

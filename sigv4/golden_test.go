@@ -158,10 +158,12 @@ func TestGoldenV4Modes(t *testing.T) {
 	}
 }
 
+// TestGoldenV2 checks AWS's SigV2 examples; v2-upload-cname.txt (a CNAME bucket, which the
+// gateway does not serve) is refused instead, see TestSigV2NoCNAMEBucket.
 func TestGoldenV2(t *testing.T) {
 	for _, name := range []string{
 		"v2-object-get.txt", "v2-object-put.txt", "v2-list.txt", "v2-fetch-acl.txt",
-		"v2-upload-cname.txt", "v2-list-all-buckets.txt", "v2-unicode-keys.txt", "v2-query-auth.txt",
+		"v2-list-all-buckets.txt", "v2-unicode-keys.txt", "v2-query-auth.txt",
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := readGolden(t, name)

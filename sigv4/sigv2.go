@@ -58,8 +58,22 @@ func canonicalAmzHeadersV2(h http.Header) string {
 	return b.String()
 }
 
-// virtualBucket returns the bucket named by a virtual-hosted-style or CNAME
-// Host, or "" for path-style requests.
+// HostBucket returns the bucket that r's Host (X-Forwarded-Host when trusted, as signed)
+// names in virtual-hosted style, bucket.<base domain>, or "" for a path-style request. The
+// gateway's router and SigV2's CanonicalizedResource both find the bucket with it, so that a
+// SigV2 signature is verified for the bucket and key the request is routed to. SigV4 needs
+// no such care: it signs the Host header (required, the same value as here) and the path,
+// from which the router derives bucket and key.
+func (v *Verifier) HostBucket(r *http.Request) string {
+	return v.virtualBucket(v.signedHost(r))
+}
+
+// virtualBucket returns the bucket named by a virtual-hosted-style Host, or ""
+// for path-style requests. A Host outside the base domains is path-style:
+// SigV2's CNAME rule (the whole Host names the bucket) is not applied, because
+// the router does not apply it either; a signature for bucket.<base
+// domain>/a/b replayed with "Host: bucket" would otherwise verify and be
+// routed to bucket a, key b.
 func (v *Verifier) virtualBucket(host string) string {
 	h := strings.ToLower(host)
 	if hh, _, err := net.SplitHostPort(h); err == nil {
@@ -77,7 +91,7 @@ func (v *Verifier) virtualBucket(host string) string {
 			return h[:len(h)-len(d)-1]
 		}
 	}
-	return h // CNAME-style: the whole host names the bucket
+	return ""
 }
 
 // canonicalResourceV2 is SigV2's CanonicalizedResource: the bucket of a

@@ -94,7 +94,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	for _, c := range cfg.Credentials {
 		creds = append(creds, proxy.Credential{
 			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
-			Buckets: c.Buckets, ReadOnly: c.ReadOnly, KMSKeyIDs: c.KMSKeyIDs,
+			Buckets: c.Buckets, ReadOnly: c.ReadOnly, KMSKeyIDs: c.KMSKeyIDs, Admin: c.Admin,
 		})
 	}
 	gw, err := proxy.New(proxy.Config{
@@ -152,7 +152,7 @@ func buildBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, a *
 			if created {
 				log.Info("created client credentials", "file", filepath.Join(cfg.DataDir, "credentials.yaml"), "access_key", id)
 			}
-			cfg.Credentials = []config.Credential{{AccessKeyID: id, SecretAccessKey: secret}}
+			cfg.Credentials = []config.Credential{{AccessKeyID: id, SecretAccessKey: secret, Admin: true}}
 			a.embeddedCred = &cfg.Credentials[0]
 		}
 		return proxy.Backend{
