@@ -76,8 +76,9 @@ type Config struct {
 	BackendSSE, BackendSSEKeyID string
 	// ETag is ETagPlaintext (MD5 of the plaintext, as S3) or ETagBackend.
 	ETag string
-	// AllowUnencrypted serves objects without an envelope as they are stored.
-	AllowUnencrypted bool
+	// AllowUnencrypted are the scopes ("bucket", "bucket/prefix", "*") where objects without
+	// an envelope are served as they are stored; elsewhere they are refused (see plaintext.go).
+	AllowUnencrypted []string
 	// SigV2 accepts legacy SigV2 client signatures.
 	SigV2 bool
 	// BaseDomains for virtual-hosted-style requests (bucket.<domain>).

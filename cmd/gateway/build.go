@@ -104,7 +104,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		Keys:                  keyCache,
 		KeyID:                 a.keyID,
 		ETag:                  cfg.Encryption.ETag,
-		AllowUnencrypted:      *cfg.Encryption.AllowUnencrypted,
+		AllowUnencrypted:      cfg.Encryption.AllowUnencrypted,
 		SigV2:                 cfg.SigV2,
 		BaseDomains:           cfg.BaseDomains,
 		TrustForwardedHeaders: cfg.TrustForwardedHeaders,
