@@ -242,7 +242,9 @@ func (h *Hostile) RefuseOnRead(path string, n, status int, code string) {
 	})
 }
 
-// ResetOnRead closes the connection instead of answering the n-th GET of path.
+// ResetOnRead closes the connection instead of answering the n-th GET of path. Go's HTTP
+// transport (the gateway's) may retry an idempotent request whose reused connection closed
+// before any answer; that retry is read n+1.
 func (h *Hostile) ResetOnRead(path string, n int) {
 	h.OnRead(path, n, func(BackendRequest, *http.Response) error { return ErrReset })
 }
