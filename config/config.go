@@ -240,9 +240,15 @@ type Encryption struct {
 	// ETag is "plaintext" (MD5 of the plaintext, as S3) or "backend". Default plaintext.
 	// Env GATEWAY_ETAG.
 	ETag string `yaml:"etag"`
-	// AllowUnencrypted serves objects the gateway did not encrypt (pre-existing data) as they
-	// are. Default true. Env GATEWAY_ALLOW_UNENCRYPTED.
-	AllowUnencrypted *bool `yaml:"allow_unencrypted"`
+	// AllowUnencrypted is where objects without an s3seal envelope (data stored before the
+	// gateway, during a migration) are served as they are stored: a list of scopes, "bucket"
+	// (the whole bucket), "bucket/prefix" (keys starting with prefix) or "*" (everywhere).
+	// Elsewhere such objects are refused with AccessDenied, because anyone who can write to
+	// the backend could otherwise put plaintext of their choice where an encrypted object was.
+	// A GET or HEAD with SSE-C or SSE-KMS headers is refused for such an object even inside a
+	// scope. Also accepted: true (= ["*"]) and false (= none). Default: none. Env
+	// GATEWAY_ALLOW_UNENCRYPTED (true, false or comma-separated scopes).
+	AllowUnencrypted Scopes `yaml:"allow_unencrypted"`
 	// S3ECBuckets are the buckets whose objects written by the AWS S3 Encryption Client (v2
 	// format) are verified and decrypted on GET and copy ("*": every bucket). In other buckets
 	// such objects are treated like any object without the gateway's envelope. Default none.

@@ -60,7 +60,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		{"cache.max_bytes", ex.Cache.MaxBytes, def.Cache.MaxBytes},
 		{"cache.decrypt_max_age", ex.Cache.DecryptMaxAge, def.Cache.DecryptMaxAge},
 		{"encryption.etag", ex.Encryption.ETag, def.Encryption.ETag},
-		{"encryption.allow_unencrypted", *ex.Encryption.AllowUnencrypted, *def.Encryption.AllowUnencrypted},
+		{"encryption.allow_unencrypted", ex.Encryption.AllowUnencrypted, def.Encryption.AllowUnencrypted},
 		{"log.format", ex.Log.Format, def.Log.Format},
 		{"log.level", ex.Log.Level, def.Log.Level},
 		{"server", ex.Server, def.Server},

@@ -98,9 +98,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	boolean("GATEWAY_CACHE_DISABLED", &c.Cache.Disabled)
 	str("GATEWAY_ETAG", &c.Encryption.ETag)
 	if v := getenv("GATEWAY_ALLOW_UNENCRYPTED"); v != "" {
-		b := false
-		boolean("GATEWAY_ALLOW_UNENCRYPTED", &b)
-		c.Encryption.AllowUnencrypted = &b
+		c.Encryption.AllowUnencrypted = parseScopesEnv(v)
 	}
 	if v := getenv("GATEWAY_S3EC_BUCKETS"); v != "" {
 		c.Encryption.S3ECBuckets = nil
@@ -228,10 +226,6 @@ func (c *Config) defaults(getenv func(string) string) error {
 	}
 	if c.Encryption.ETag == "" {
 		c.Encryption.ETag = ETagPlaintext
-	}
-	if c.Encryption.AllowUnencrypted == nil {
-		t := true
-		c.Encryption.AllowUnencrypted = &t
 	}
 	if c.Encryption.S3ECSpoolDir == "" {
 		c.Encryption.S3ECSpoolDir = os.TempDir()

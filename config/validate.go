@@ -63,6 +63,9 @@ func (c *Config) Validate() error {
 	default:
 		add("encryption.etag %q: want %q or %q", c.Encryption.ETag, ETagPlaintext, ETagBackend)
 	}
+	if err := validateScopes(c.Encryption.AllowUnencrypted); err != nil {
+		add("encryption.allow_unencrypted: %v", err)
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -44,17 +44,18 @@ func coreUnencryptedServed(t *testing.T, metricsAddr string) float64 {
 }
 
 // TestCoreUnencryptedObjects (issue 4, FORMAT.md section 6): objects written to MinIO directly,
-// not by the gateway, are served as they are stored by default (GET, ranged GET, HEAD, listing
-// size, the client's own metadata) and counted; a gateway with GATEWAY_ALLOW_UNENCRYPTED=false
-// refuses them with AccessDenied and sends none of their bytes, while still serving what it
-// encrypted itself.
+// not by the gateway, are served as they are stored where a gateway allows it
+// (GATEWAY_ALLOW_UNENCRYPTED=true: GET, ranged GET, HEAD, listing size, the client's own
+// metadata) and counted; a gateway with the default (issue 10: fail closed) refuses them with
+// AccessDenied and sends none of their bytes, while still serving what it encrypted itself.
 func TestCoreUnencryptedObjects(t *testing.T) {
 	m := testenv.NewMinIO(t)
 	k := testenv.NewKMS(t)
 	keyID := k.CreateKey(t)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	allow := testenv.StartGateway(t, coreGatewayEnv(m, m.Endpoint, k.Endpoint, keyID, map[string]string{"GATEWAY_METRICS_LISTEN": metricsAddr}))
-	deny := testenv.StartGateway(t, coreGatewayEnv(m, m.Endpoint, k.Endpoint, keyID, map[string]string{"GATEWAY_ALLOW_UNENCRYPTED": "false"}))
+	allow := testenv.StartGateway(t, coreGatewayEnv(m, m.Endpoint, k.Endpoint, keyID, map[string]string{
+		"GATEWAY_METRICS_LISTEN": metricsAddr, "GATEWAY_ALLOW_UNENCRYPTED": "true"}))
+	deny := testenv.StartGateway(t, coreGatewayEnv(m, m.Endpoint, k.Endpoint, keyID, nil))
 	bucket := m.NewBucket(t)
 	direct := m.Client(t)
 	hc := coreHTTPClient()

@@ -153,8 +153,8 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		return f, nil, err
 	}
 	if o.env == nil {
-		if !g.cfg.AllowUnencrypted {
-			return objectFacts{}, nil, s3err.New("AccessDenied", "The object is not encrypted by this gateway and serving unencrypted objects is disabled.")
+		if e := g.checkPlaintext(q); e != nil {
+			return objectFacts{}, nil, e
 		}
 		g.obs.Unencrypted(q.op)
 		return objectFacts{encrypted: false, plainSize: o.storedSize, etag: o.backendETag}, nil, nil

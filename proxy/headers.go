@@ -31,19 +31,64 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// outboundHeaders returns the headers of a client request that go to the backend: everything
-// except hop-by-hop, client authentication, body framing and checksums (which describe the
-// client's bytes, not what the gateway sends), proxy and compression negotiation headers.
-func outboundHeaders(in http.Header) http.Header {
-	h := in.Clone()
-	removeHopHeaders(h)
-	sigv4.StripHeaders(h)
-	for _, name := range []string{
-		"Host", "Content-Length", "Accept-Encoding", "Expect", "User-Agent",
-		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Real-Ip",
-	} {
-		h.Del(name)
+// forwardedRequestHeaders are the client request headers S3 needs for the operations the
+// gateway passes on (canonical names). Everything else stays at the gateway: authentication,
+// body framing and checksums (they describe the client's bytes, not what the gateway sends;
+// forward computes a Content-MD5 for the bodies it passes on unchanged), every SSE header
+// (the gateway handles the client's encryption requests itself, and key material must never
+// reach the backend), proxy, compression and client-identification headers, and anything
+// unknown. Prefix rules are in forwardedRequestHeader.
+var forwardedRequestHeaders = map[string]bool{
+	// Object description (PutObject, CreateMultipartUpload, CopyObject REPLACE).
+	"Content-Type": true, "Content-Disposition": true, "Content-Encoding": true,
+	"Content-Language": true, "Cache-Control": true, "Expires": true,
+	"X-Amz-Website-Redirect-Location": true, "X-Amz-Storage-Class": true,
+	// Access control, ownership, tagging, object lock.
+	"X-Amz-Acl": true, "X-Amz-Grant-Read": true, "X-Amz-Grant-Write": true,
+	"X-Amz-Grant-Read-Acp": true, "X-Amz-Grant-Write-Acp": true, "X-Amz-Grant-Full-Control": true,
+	"X-Amz-Object-Ownership": true, "X-Amz-Bucket-Object-Lock-Enabled": true,
+	"X-Amz-Bucket-Object-Lock-Token": true, "X-Amz-Confirm-Remove-Self-Bucket-Access": true,
+	"X-Amz-Tagging": true, "X-Amz-Tagging-Directive": true, "X-Amz-Metadata-Directive": true,
+	"X-Amz-Object-Lock-Mode": true, "X-Amz-Object-Lock-Retain-Until-Date": true,
+	"X-Amz-Object-Lock-Legal-Hold": true, "X-Amz-Bypass-Governance-Retention": true,
+	"X-Amz-Mfa": true,
+	// Account and billing checks.
+	"X-Amz-Expected-Bucket-Owner": true, "X-Amz-Source-Expected-Bucket-Owner": true,
+	"X-Amz-Request-Payer": true,
+	// Conditions and ranges (PutObject and Complete translate If-Match; forwarded GET/HEAD of
+	// objects without an envelope and forwarded operations use them as they are).
+	"If-Match": true, "If-None-Match": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
+	"Range": true,
+	// Operation parameters sent as headers.
+	"X-Amz-Object-Attributes": true, "X-Amz-Max-Parts": true, "X-Amz-Part-Number-Marker": true,
+	"X-Amz-Optional-Object-Attributes": true, "X-Amz-Transition-Default-Minimum-Object-Size": true,
+	"X-Amz-Skip-Destination-Validation": true,
+	// CORS preflight.
+	"Origin": true, "Access-Control-Request-Method": true, "Access-Control-Request-Headers": true,
+}
+
+// forwardedRequestHeader reports whether the client request header name (canonical) goes to
+// the backend: the allowlist above, and the client's own user metadata (never the gateway's
+// reserved x-amz-meta-s3seal-*).
+func forwardedRequestHeader(name string) bool {
+	if forwardedRequestHeaders[name] {
+		return true
 	}
+	return strings.HasPrefix(name, "X-Amz-Meta-") && !strings.HasPrefix(name, format.MetaPrefix)
+}
+
+// outboundHeaders returns the headers of a client request that go to the backend: only those
+// forwardedRequestHeader allows (an allowlist: key material such as SSE-C keys and their MD5s
+// is never among them), with the aws-chunked content coding removed, and the gateway's
+// User-Agent.
+func outboundHeaders(in http.Header) http.Header {
+	h := http.Header{}
+	for name, vs := range in {
+		if cn := http.CanonicalHeaderKey(name); forwardedRequestHeader(cn) {
+			h[cn] = append(h[cn], vs...)
+		}
+	}
+	sigv4.StripHeaders(h) // the aws-chunked content coding describes the client's framing
 	h.Set("User-Agent", "s3seal/1")
 	return h
 }

@@ -179,7 +179,7 @@ func (g *Gateway) listObjects(q *request) {
 // and is logged.
 func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 	// Without unencrypted objects and with backend ETags, sizes need no request at all.
-	assumeEncrypted := g.cfg.ETag == ETagBackend && !g.cfg.AllowUnencrypted
+	assumeEncrypted := g.cfg.ETag == ETagBackend && !g.plaintextBucket(q.bucket)
 	sem := make(chan struct{}, listConcurrency)
 	var wg sync.WaitGroup
 	for _, e := range entries {

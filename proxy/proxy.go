@@ -82,8 +82,9 @@ type Config struct {
 	// BackendMaxCopySize is the largest object the backend copies with one CopyObject (0 =
 	// S3's 5 GiB); larger multipart objects get their part manifest by a part-by-part copy.
 	BackendMaxCopySize int64
-	// AllowUnencrypted serves objects without an envelope as they are stored.
-	AllowUnencrypted bool
+	// AllowUnencrypted are the scopes ("bucket", "bucket/prefix", "*") where objects without
+	// an envelope are served as they are stored; elsewhere they are refused (see plaintext.go).
+	AllowUnencrypted []string
 	// S3ECBuckets are the buckets whose S3 Encryption Client v2 objects are verified and
 	// decrypted ("*": all); elsewhere such objects are objects without an envelope.
 	S3ECBuckets []string

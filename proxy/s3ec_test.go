@@ -142,7 +142,7 @@ func newS3ECFixture(t *testing.T, plain, forged []byte, cfg Config) (*Gateway, *
 		Credentials: credentials.NewStaticCredentialsProvider("bk", "bs", "")}
 	cfg.Keys = fakeKeys{wrapped: wrapped, key: dk}
 	cfg.Credentials = []Credential{{AccessKeyID: testAK, SecretAccessKey: testSK}}
-	cfg.AllowUnencrypted = true
+	cfg.AllowUnencrypted = []string{"*"}
 	if cfg.S3ECSpoolDir == "" {
 		cfg.S3ECSpoolDir = t.TempDir()
 	}

@@ -104,7 +104,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		Keys:                  keyCache,
 		KeyID:                 a.keyID,
 		ETag:                  cfg.Encryption.ETag,
-		AllowUnencrypted:      *cfg.Encryption.AllowUnencrypted,
+		AllowUnencrypted:      cfg.Encryption.AllowUnencrypted,
 		S3ECBuckets:           cfg.Encryption.S3ECBuckets,
 		S3ECSpoolDir:          cfg.Encryption.S3ECSpoolDir,
 		S3ECSpoolMaxBytes:     cfg.Encryption.S3ECSpoolMaxBytes,
