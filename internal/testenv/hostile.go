@@ -56,6 +56,10 @@ type BackendRequest struct {
 	Header http.Header // as the backend received it, including Host
 	// Read is, for a GET, the how-many-th GET of Path this is (from 1); 0 for other methods.
 	Read int
+	// Body is the request body of an UploadPart (PUT with partNumber) of at most 64 MiB, as
+	// the backend received it (raw part bytes when the gateway sends unsigned payloads,
+	// GATEWAY_BACKEND_PAYLOAD=unsigned), so that a test can replay an earlier upload of a part.
+	Body []byte
 }
 
 // ResponseHook may change resp (status, headers, body) before the gateway sees it; req is the
@@ -122,6 +126,14 @@ func NewHostile(t testing.TB, upstream string) *Hostile {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := BackendRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone()}
 		rec.Header.Set("Host", r.Host)
+		if r.Method == http.MethodPut && rec.Query.Has("partNumber") && r.ContentLength >= 0 && r.ContentLength <= maxSavedBody {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			rec.Body = body
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		h.mu.Lock()
 		if r.Method == http.MethodGet {
 			h.reads[r.URL.Path]++
