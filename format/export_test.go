@@ -33,3 +33,8 @@ func ObjectKeyBytes(k *ObjectKey) []byte { return append([]byte(nil), k.k[:]...)
 
 // Updating reports whether the test binary runs with -args -update (regenerate test data).
 func Updating() bool { return *update }
+
+// SealManifestWithRand seals a part manifest drawing its nonce from rnd.
+func SealManifestWithRand(k *ObjectKey, rnd io.Reader, l Layout, etagMD5 []byte) (string, error) {
+	return k.sealManifest(rnd, l, etagMD5)
+}

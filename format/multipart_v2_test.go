@@ -112,6 +112,7 @@ func TestV2PartsAndManifest(t *testing.T) {
 		"last dropped":    {o.parts[0], o.parts[1]},
 		"older retry":     {o.parts[0], retry, o.parts[2]},
 		"part duplicated": {o.parts[0], o.parts[1], o.parts[1], o.parts[2]},
+		"reordered":       {o.parts[1], o.parts[0], o.parts[2]},
 	}
 	for name, parts := range attacks {
 		l, err := layoutOf(t, o.key, parts)

@@ -48,8 +48,10 @@ func ParseUploadID(id string) (UploadID, error) {
 	if cut <= 0 || !strings.HasPrefix(id[cut:], uploadIDTagV2) {
 		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: no s3seal suffix")
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(id[cut+len(uploadIDTagV2):])
-	if err != nil || len(raw) < 2 {
+	// The decoder skips CR and LF; only the canonical encoding is accepted.
+	enc := id[cut+len(uploadIDTagV2):]
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
+	if err != nil || len(raw) < 2 || base64.RawURLEncoding.EncodeToString(raw) != enc {
 		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: invalid suffix")
 	}
 	n := int(binary.BigEndian.Uint16(raw))

@@ -25,6 +25,8 @@ type VectorFile struct {
 	Comment   []string          `json:"comment"`
 	Single    []SingleVector    `json:"single"`
 	Multipart []MultipartVector `json:"multipart"`
+	// MultipartV2 are format-2 multipart objects (docs/FORMAT.md 3.5).
+	MultipartV2 []MultipartV2Vector `json:"multipart_v2,omitempty"`
 }
 
 // EnvelopeVector holds an envelope's inputs and outputs.
@@ -105,6 +107,11 @@ func hexs(b []byte) string { return hex.EncodeToString(b) }
 func sha(b []byte) string { h := sha256.Sum256(b); return hexs(h[:]) }
 
 func genEnvelope(t *testing.T, name string, kind Kind) (EnvelopeVector, *ObjectKey) {
+	return genEnvelopeOfVersion(t, name, kind, Version)
+}
+
+// genEnvelopeOfVersion seals the vector envelope of format version ver around the vector OK.
+func genEnvelopeOfVersion(t *testing.T, name string, kind Kind, ver byte) (EnvelopeVector, *ObjectKey) {
 	v := EnvelopeVector{
 		DK: hexs(vectorBytes(name + " dk")), OK: hexs(vectorBytes(name + " ok")), ES: hexs(vectorBytes(name + " es")),
 		Kind: int(kind), Wrap: int(WrapProvider), KeyID: "arn:aws:kms:us-east-1:111122223333:key/vector-" + name,
@@ -118,7 +125,10 @@ func genEnvelope(t *testing.T, name string, kind Kind) (EnvelopeVector, *ObjectK
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok.version = Version // the format-1 vectors
+	ok.version = ver
+	if ver != Version {
+		v.Version = int(ver)
+	}
 	e, err := sealEnvelope(bytes.NewReader(es), ok, dk, SealParams{Kind: kind, Wrap: WrapProvider, KeyID: v.KeyID, WrappedKey: wrapped, Bucket: v.Bucket, Object: v.Key})
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +215,9 @@ func TestGenerateVectors(t *testing.T) {
 			"Plaintext: byte i of the object (across parts for multipart) is i mod 251.",
 			"Hex is lowercase; envelope is standard base64; wk, kc, pk are intermediate values.",
 			"upload_id_suffix is what the gateway appends to the backend's upload id.",
+			"multipart_v2: format-2 multipart objects (FORMAT.md 3.5). part_salt and manifest_nonce are",
+			"fixed inputs like the others (the nonce is the first 12 bytes); mk, parts_digest (D) and",
+			"manifest_body are intermediate values; upload_id is backend_upload_id with the .s2 suffix.",
 		},
 		Single: []SingleVector{
 			genSingle(t, "empty", 0),
@@ -214,6 +227,11 @@ func TestGenerateVectors(t *testing.T) {
 		},
 		Multipart: []MultipartVector{
 			genMultipart(t, "two-parts", []int{1, 3}, []int64{SegmentSize + 3, 5}),
+		},
+		MultipartV2: []MultipartV2Vector{
+			genMultipartV2(t, "v2-two-parts", []int{1, 3}, []int64{SegmentSize + 3, 5}, true, ""),
+			genMultipartV2(t, "v2-two-runs", []int{1, 2, 3, 4}, []int64{SegmentSize + 1, SegmentSize + 1, SegmentSize + 1, 7}, true, "eyJwcm9qZWN0IjoidmVjdG9ycyJ9"),
+			genMultipartV2(t, "v2-empty-part-no-md5", []int{7}, []int64{0}, false, ""),
 		},
 	}
 	var buf bytes.Buffer

@@ -145,16 +145,25 @@ func TestCoreSpecDecodeGatewayMultipart(t *testing.T) {
 	}
 	id, wrapped := coreEnvParts(t, env)
 	dk := kmsUnwrap(t, k.Client(t), id, wrapped, bucket)
-	ok, _, _, kind, err := specdecode.OpenEnvelope(env, dk, bucket, key)
-	if err != nil || kind != 1 {
-		t.Fatalf("specdecode.OpenEnvelope: kind %d, %v", kind, err)
+	e, err := specdecode.Open(env, dk, bucket, key)
+	if err != nil || e.Version != 2 || e.Kind != 1 {
+		t.Fatalf("specdecode.Open: %+v, %v", e, err)
 	}
-	got, err := specdecode.DecryptMultipart(ok, stored)
+	// A new multipart object is of format 2 (FORMAT.md 3.5): its parts are authenticated as a
+	// set by the manifest.
+	manifest := meta["s3seal-parts"]
+	got, man, err := specdecode.DecryptMultipartV2(e.OK, stored, manifest)
 	if err != nil {
-		t.Fatalf("specdecode.DecryptMultipart: %v", err)
+		t.Fatalf("specdecode.DecryptMultipartV2: %v", err)
 	}
 	if !bytes.Equal(got, plain) {
 		t.Fatalf("specdecode returned %d bytes that differ from the %d uploaded", len(got), len(plain))
+	}
+	if man.K != 3 {
+		t.Errorf("manifest of %d parts, want 3", man.K)
+	}
+	if _, err := specdecode.Decrypt(e, stored, ""); err == nil {
+		t.Error("specdecode read the format-2 object without its manifest")
 	}
 	// And the gateway agrees.
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})

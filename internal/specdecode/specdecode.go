@@ -49,15 +49,29 @@ func nonce(i uint64, flag uint32) []byte {
 
 func lp(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
 
-// OpenEnvelope parses the base64 envelope (section 4), opens the sealed OK with dk for the
-// object bucket/key and checks the key commitment.
-func OpenEnvelope(envB64 string, dk []byte, bucket, key string) (ok []byte, keyID string, wrapped []byte, kind int, err error) {
-	b, err := base64.StdEncoding.DecodeString(envB64)
-	if err != nil {
-		return nil, "", nil, 0, err
+// Envelope is an opened envelope (section 4).
+type Envelope struct {
+	Version, Kind, Wrap int
+	KeyID               string
+	Wrapped             []byte
+	OK                  []byte
+}
+
+// envelopeFields is a parsed, not yet opened envelope.
+type envelopeFields struct {
+	version, kind, wrap byte
+	keyID, wrapped      []byte
+	es, kc, sealed      []byte
+	head                []byte // all bytes before sealed OK
+}
+
+// parseEnvelope parses the binary envelope of section 4 without opening it.
+func parseEnvelope(b []byte) (*envelopeFields, error) {
+	if len(b) < 4 || (b[0] != 1 && b[0] != 2) || b[1] > 1 || (b[2] != 1 && b[2] != 2) || b[3] != 16 {
+		return nil, errors.New("envelope: bad version, kind, wrap or seg_shift")
 	}
-	if len(b) < 4 || b[0] != 1 || b[1] > 1 || (b[2] != 1 && b[2] != 2) || b[3] != 16 {
-		return nil, "", nil, 0, errors.New("envelope: bad version, kind, wrap or seg_shift")
+	if b[0] == 2 && b[1] != 1 {
+		return nil, errors.New("envelope: version 2 is for multipart objects only")
 	}
 	pos := 4
 	field := func() ([]byte, error) {
@@ -73,27 +87,59 @@ func OpenEnvelope(envB64 string, dk []byte, bucket, key string) (ok []byte, keyI
 	}
 	id, err := field()
 	if err != nil {
-		return nil, "", nil, 0, err
+		return nil, err
 	}
-	wrapped, err = field()
+	wrapped, err := field()
 	if err != nil {
-		return nil, "", nil, 0, err
+		return nil, err
 	}
 	if len(b) != pos+32+32+48 {
-		return nil, "", nil, 0, errors.New("envelope: wrong length")
+		return nil, errors.New("envelope: wrong length")
 	}
-	es, kc, sealed := b[pos:pos+32], b[pos+32:pos+64], b[pos+64:]
-	aad := append([]byte("s3seal/1 envelope"), b[:pos+64]...)
-	aad = append(append(aad, lp(bucket)...), lp(key)...)
-	wk := hkdf32(dk, es, "s3seal/1 wrap")
-	ok, err = gcm(wk).Open(nil, make([]byte, 12), sealed, aad)
+	if b[2] == 2 && (len(id) != 0 || len(wrapped) != 0) {
+		return nil, errors.New("envelope: SSE-C envelope with a key id or wrapped key")
+	}
+	return &envelopeFields{version: b[0], kind: b[1], wrap: b[2], keyID: id, wrapped: wrapped,
+		es: b[pos : pos+32], kc: b[pos+32 : pos+64], sealed: b[pos+64:], head: b[:pos+64]}, nil
+}
+
+// Open parses the base64 envelope (section 4), opens the sealed OK with dk for the object
+// bucket/key and checks the key commitment.
+func Open(envB64 string, dk []byte, bucket, key string) (*Envelope, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(envB64)
 	if err != nil {
-		return nil, "", nil, 0, fmt.Errorf("envelope: sealed OK: %w", err)
+		return nil, err
 	}
-	if subtle.ConstantTimeCompare(hkdf32(ok, nil, "s3seal/1 commit"), kc) != 1 {
-		return nil, "", nil, 0, errors.New("envelope: key commitment mismatch")
+	if base64.StdEncoding.EncodeToString(b) != envB64 {
+		return nil, errors.New("envelope: non-canonical base64")
 	}
-	return ok, string(id), bytes.Clone(wrapped), int(b[1]), nil
+	f, err := parseEnvelope(b)
+	if err != nil {
+		return nil, err
+	}
+	aad := append([]byte("s3seal/1 envelope"), f.head...)
+	aad = append(append(aad, lp(bucket)...), lp(key)...)
+	wk := hkdf32(dk, f.es, "s3seal/1 wrap")
+	ok, err := gcm(wk).Open(nil, make([]byte, 12), f.sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: sealed OK: %w", err)
+	}
+	if subtle.ConstantTimeCompare(hkdf32(ok, nil, "s3seal/1 commit"), f.kc) != 1 {
+		return nil, errors.New("envelope: key commitment mismatch")
+	}
+	return &Envelope{Version: int(f.version), Kind: int(f.kind), Wrap: int(f.wrap), KeyID: string(f.keyID),
+		Wrapped: bytes.Clone(f.wrapped), OK: ok}, nil
+}
+
+// OpenEnvelope is Open returning the fields one by one (without the version: a caller that
+// reads multipart objects needs Open, to choose between DecryptMultipart and
+// DecryptMultipartV2).
+func OpenEnvelope(envB64 string, dk []byte, bucket, key string) (ok []byte, keyID string, wrapped []byte, kind int, err error) {
+	e, err := Open(envB64, dk, bucket, key)
+	if err != nil {
+		return nil, "", nil, 0, err
+	}
+	return e.OK, e.KeyID, e.Wrapped, e.Kind, nil
 }
 
 func partInfo(kind byte, part uint32, p uint64) []byte {
@@ -156,8 +202,9 @@ func DecryptSingle(ok, stored []byte) (plain []byte, md5 []byte, err error) {
 	return decryptStream(pk, uint64(p), stored)
 }
 
-// DecryptMultipart walks the part headers of a multipart object (section 3.4) and returns the
-// concatenated plaintext. Part numbers must strictly increase.
+// DecryptMultipart walks the part headers of a format-1 multipart object (section 3.4, envelope
+// version 1) and returns the concatenated plaintext. Part numbers must strictly increase, and
+// every header must be of version 1.
 func DecryptMultipart(ok, stored []byte) (plain []byte, err error) {
 	upriv, err := ecdh.X25519().NewPrivateKey(hkdf32(ok, nil, "s3seal/1 upload x25519"))
 	if err != nil {
