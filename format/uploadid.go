@@ -65,5 +65,11 @@ func ParseUploadID(id string) (UploadID, error) {
 	if env.version != Version2 || env.Kind != KindMultipart {
 		return UploadID{Backend: id}, errf(ErrVersion, "upload id: envelope of format %d, kind %d", env.version, env.Kind)
 	}
-	return UploadID{Backend: id[:cut], Envelope: env, Context: string(raw[2+n:])}, nil
+	ctx := raw[2+n:]
+	for _, c := range ctx {
+		if c < 0x21 || c > 0x7e {
+			return UploadID{Backend: id}, errf(ErrMalformed, "upload id: context is not printable ASCII")
+		}
+	}
+	return UploadID{Backend: id[:cut], Envelope: env, Context: string(ctx)}, nil
 }
