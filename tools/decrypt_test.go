@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -185,6 +186,39 @@ func TestParseMetadataFile(t *testing.T) {
 		if got, err := ParseMetadataFile([]byte(doc)); err == nil {
 			t.Errorf("%s: got %q, want an error", name, got)
 		}
+	}
+}
+
+// TestParseMetadataFileRefusesInvalidUTF8: a file with bytes that are not UTF-8 is refused
+// with an error naming the first bad byte, whether the bad byte is in a value the parser would
+// use, in a name, or elsewhere (the fuzz finding {"":{"s3seAl-env":"\xbd"}} among them).
+func TestParseMetadataFileRefusesInvalidUTF8(t *testing.T) {
+	lf := testKeys(t)
+	_, env := sealObject(t, lf, "bucket", "key", []byte("x"))
+	for name, c := range map[string]struct {
+		doc    string
+		offset int
+	}{
+		"fuzz finding":          {"{\"\":{\"s3seAl-env\":\"\xbd\"}}", 19},
+		"in the envelope value": {`{"Metadata":{"s3seal-env":"` + env + "\xff\"}}", 27 + len(env)},
+		"in a name":             {"{\"Metadata\":{\"s3seal-env\xc3\":\"" + env + "\"}}", 24},
+		"in another member":     {"{\"owner\":\"\xe9\",\"s3seal-env\":\"" + env + "\"}", 10},
+		"in a header line":      {"HTTP/1.1 200 OK\r\nX-Note: caf\xe9\r\nx-amz-meta-s3seal-env: " + env + "\r\n", 28},
+		"truncated sequence":    {env + "\xe2\x82", len(env)},
+	} {
+		md, err := ParseMetadataFile([]byte(c.doc))
+		if err == nil {
+			t.Errorf("%s: got %+v, want an error", name, md)
+			continue
+		}
+		if want := fmt.Sprintf("not valid UTF-8 text (first invalid byte at offset %d)", c.offset); !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q, want it to say %q", name, err, want)
+		}
+	}
+	// Valid UTF-8 beyond ASCII elsewhere in the file is fine.
+	md, err := ParseMetadataFile([]byte(`{"Metadata":{"owner":"café ✓","s3seal-env":"` + env + `"}}`))
+	if err != nil || md.Envelope != env {
+		t.Errorf("non-ASCII UTF-8: got %+v, %v", md, err)
 	}
 }
 
