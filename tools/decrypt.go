@@ -50,7 +50,7 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 	if err != nil {
 		return 0, fmt.Errorf("envelope: %w", err)
 	}
-	extra, err := storedContext(map[string]string{metaContext: in.Context})
+	extra, err := format.DecodeStoredContext(in.Context)
 	if err != nil {
 		return 0, err
 	}
