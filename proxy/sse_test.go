@@ -79,7 +79,7 @@ func TestClientContextReservedKeys(t *testing.T) {
 }
 
 // TestStoredContextReservedKeys: through openKey, a stored context naming a reserved key is
-// answered like a tampered object (500 InternalError, logged as tamper), without asking the key
+// answered like a tampered object (format.ErrAuth: 500 InternalError), without asking the key
 // provider, even when its value repeats the reserved one; the context as stored opens.
 func TestStoredContextReservedKeys(t *testing.T) {
 	g, keys := contextGateway()
