@@ -167,7 +167,7 @@ func TestV2NoDowngrade(t *testing.T) {
 	// Flip the version byte 2 -> 1 in the binary envelope.
 	bin := mustB64(t, env.Encode())
 	bin[0] = format.Version
-	down, err := format.DecodeEnvelope(b64(bin))
+	down, err := format.DecodeEnvelope(b64bytes(bin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,4 +211,4 @@ func mustB64(t *testing.T, s string) []byte {
 	return b
 }
 
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+func b64bytes(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

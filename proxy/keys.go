@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/keys"
@@ -68,11 +67,15 @@ func (g *Gateway) openKey(q *request, o *storedObject) (*format.ObjectKey, error
 	if ck != nil {
 		return nil, s3err.New("InvalidRequest", "The encryption parameters are not applicable to this object.")
 	}
-	extra, err := storedContext(o.header)
+	extra, err := format.DecodeStoredContext(o.header.Get(metaCtx))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", format.ErrMalformed, err)
+		return nil, err // ErrMalformed, or ErrAuth for a reserved key: answered as tampered
 	}
-	dk, err := g.cfg.Keys.DecryptKey(q.ctx(), env.KeyID, env.WrappedKey, kmsContext(q.bucket, extra))
+	encCtx, err := format.KMSContext(q.bucket, extra)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := g.cfg.Keys.DecryptKey(q.ctx(), env.KeyID, env.WrappedKey, encCtx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -156,9 +155,9 @@ func (g *Gateway) chooseEncryption(q *request) (*encryptionChoice, *s3err.Error)
 			return nil, s3err.New("AccessDenied", "The credential may not use that KMS key.")
 		}
 		if v := h.Get("X-Amz-Server-Side-Encryption-Context"); v != "" {
-			ctx, e := parseClientContext(v)
-			if e != nil {
-				return nil, e
+			ctx, err := format.ParseClientContext(v)
+			if err != nil {
+				return nil, clientContextError(err)
 			}
 			c.extraCtx = ctx
 		}
@@ -182,33 +181,14 @@ func (g *Gateway) newObjectChoice(q *request) (*encryptionChoice, bool) {
 	return c, true
 }
 
-// parseClientContext decodes x-amz-server-side-encryption-context (base64 of a JSON object of
-// strings). The gateway's own context keys may not be set by clients.
-func parseClientContext(v string) (map[string]string, *s3err.Error) {
-	bad := s3err.New("InvalidArgument", "The x-amz-server-side-encryption-context header is not a base64-encoded JSON object of strings.")
-	raw, err := base64.StdEncoding.DecodeString(v)
-	if err != nil {
-		return nil, bad
+// clientContextError is the S3 error for a refused x-amz-server-side-encryption-context
+// (format.ParseClientContext): the reserved keys may not be set by clients.
+func clientContextError(err error) *s3err.Error {
+	var rk *format.ReservedContextKeyError
+	if errors.As(err, &rk) {
+		return s3err.Newf("InvalidArgument", "The encryption context key %q is reserved by the gateway.", rk.Key)
 	}
-	var m map[string]string
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, bad
-	}
-	for k := range format.EncryptionContext("") {
-		if _, ok := m[k]; ok {
-			return nil, s3err.Newf("InvalidArgument", "The encryption context key %q is reserved by the gateway.", k)
-		}
-	}
-	return m, nil
-}
-
-// kmsContext is the KMS encryption context of bucket's objects, plus the client's own.
-func kmsContext(bucket string, extra map[string]string) map[string]string {
-	c := format.EncryptionContext(bucket)
-	for k, v := range extra {
-		c[k] = v
-	}
-	return c
+	return s3err.New("InvalidArgument", "The x-amz-server-side-encryption-context header is not a base64-encoded JSON object of strings.")
 }
 
 // sealed is a new object key and its envelope, and what to record about them.
@@ -238,7 +218,11 @@ func (g *Gateway) seal(q *request, c *encryptionChoice, kind format.Kind, ok *fo
 		}
 		s.env, s.keyID = env, "sse-c"
 	} else {
-		dk, err := g.cfg.Keys.EncryptKey(q.ctx(), c.keyID, kmsContext(q.bucket, c.extraCtx), bytes)
+		encCtx, err := format.KMSContext(q.bucket, c.extraCtx)
+		if err != nil {
+			return nil, err
+		}
+		dk, err := g.cfg.Keys.EncryptKey(q.ctx(), c.keyID, encCtx, bytes)
 		if err != nil {
 			return nil, err
 		}
@@ -255,30 +239,12 @@ func (g *Gateway) seal(q *request, c *encryptionChoice, kind format.Kind, ok *fo
 		if c.mode == sseKMS {
 			s.meta.Set(metaSSE, sseKMS)
 		}
-		if len(c.extraCtx) > 0 {
-			b, _ := json.Marshal(c.extraCtx)
-			s.meta.Set(metaCtx, base64.StdEncoding.EncodeToString(b))
+		if v := format.EncodeStoredContext(c.extraCtx); v != "" {
+			s.meta.Set(metaCtx, v)
 		}
 	}
 	s.meta.Set(format.MetaEnvelope, s.env.Encode())
 	return s, nil
-}
-
-// storedContext reads the client's KMS context kept beside an envelope.
-func storedContext(h http.Header) (map[string]string, error) {
-	v := h.Get(metaCtx)
-	if v == "" {
-		return nil, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(v)
-	if err != nil {
-		return nil, errors.New("stored encryption context is not base64")
-	}
-	var m map[string]string
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, errors.New("stored encryption context is not a JSON object")
-	}
-	return m, nil
 }
 
 // setSSEHeaders writes the response headers S3 sends for an object protected as described by

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -49,7 +50,7 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 	if err != nil {
 		return 0, fmt.Errorf("envelope: %w", err)
 	}
-	extra, err := storedContext(map[string]string{metaContext: in.Context})
+	extra, err := format.DecodeStoredContext(in.Context)
 	if err != nil {
 		return 0, err
 	}
@@ -154,7 +155,18 @@ type Metadata struct {
 //     s3seal-ctx the same way);
 //   - response headers as text, one "Name: value" per line (`curl -I`);
 //   - the envelope value alone.
+//
+// A file that is not valid UTF-8 is refused. All these forms are text (JSON must be UTF-8, RFC
+// 8259 8.1; S3 returns user metadata as US-ASCII header values, RFC 2047-encoded if need be),
+// and the gateway's own values are base64, so invalid UTF-8 means a damaged file or one saved in
+// another encoding. Parsing it anyway would not be safe: the JSON decoder silently replaces
+// each invalid byte with U+FFFD, so the name matched or the value returned would no longer be
+// the one in the file. Refusing it with the offset of the first bad byte tells the operator
+// what to fix instead of failing later with a misleading "envelope does not open".
 func ParseMetadataFile(data []byte) (Metadata, error) {
+	if !utf8.Valid(data) {
+		return Metadata{}, fmt.Errorf("metadata file: not valid UTF-8 text (first invalid byte at offset %d): the file is damaged or in another encoding; save the metadata again as UTF-8", invalidUTF8Offset(data))
+	}
 	var doc any
 	if err := json.Unmarshal(data, &doc); err == nil {
 		env, err := jsonValue(doc, metaEnvelope)
@@ -188,6 +200,18 @@ func ParseMetadataFile(data []byte) (Metadata, error) {
 		return Metadata{Envelope: v}, nil
 	}
 	return Metadata{}, errors.New("metadata file: no x-amz-meta-s3seal-env found (see docs/RECOVERY.md for the accepted forms)")
+}
+
+// invalidUTF8Offset is the offset of the first byte of data that is not part of valid UTF-8.
+func invalidUTF8Offset(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 // jsonValue returns the one value of the metadata name in a JSON document ("" if absent).

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -190,6 +192,39 @@ func TestParseMetadataFile(t *testing.T) {
 	}
 }
 
+// TestParseMetadataFileRefusesInvalidUTF8: a file with bytes that are not UTF-8 is refused
+// with an error naming the first bad byte, whether the bad byte is in a value the parser would
+// use, in a name, or elsewhere (the fuzz finding {"":{"s3seAl-env":"\xbd"}} among them).
+func TestParseMetadataFileRefusesInvalidUTF8(t *testing.T) {
+	lf := testKeys(t)
+	_, env := sealObject(t, lf, "bucket", "key", []byte("x"))
+	for name, c := range map[string]struct {
+		doc    string
+		offset int
+	}{
+		"fuzz finding":          {"{\"\":{\"s3seAl-env\":\"\xbd\"}}", 19},
+		"in the envelope value": {`{"Metadata":{"s3seal-env":"` + env + "\xff\"}}", 27 + len(env)},
+		"in a name":             {"{\"Metadata\":{\"s3seal-env\xc3\":\"" + env + "\"}}", 24},
+		"in another member":     {"{\"owner\":\"\xe9\",\"s3seal-env\":\"" + env + "\"}", 10},
+		"in a header line":      {"HTTP/1.1 200 OK\r\nX-Note: caf\xe9\r\nx-amz-meta-s3seal-env: " + env + "\r\n", 28},
+		"truncated sequence":    {env + "\xe2\x82", len(env)},
+	} {
+		md, err := ParseMetadataFile([]byte(c.doc))
+		if err == nil {
+			t.Errorf("%s: got %+v, want an error", name, md)
+			continue
+		}
+		if want := fmt.Sprintf("not valid UTF-8 text (first invalid byte at offset %d)", c.offset); !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q, want it to say %q", name, err, want)
+		}
+	}
+	// Valid UTF-8 beyond ASCII elsewhere in the file is fine.
+	md, err := ParseMetadataFile([]byte(`{"Metadata":{"owner":"café ✓","s3seal-env":"` + env + `"}}`))
+	if err != nil || md.Envelope != env {
+		t.Errorf("non-ASCII UTF-8: got %+v, %v", md, err)
+	}
+}
+
 func TestWriteFileLeavesNothingOnFailure(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out")
@@ -221,8 +256,9 @@ func TestWriteFileLeavesNothingOnFailure(t *testing.T) {
 func TestDecryptClientContext(t *testing.T) {
 	lf := testKeys(t)
 	ctx := context.Background()
-	extra := map[string]string{"project": "x", "gateway": "ignored"}
-	used, dk, wrapped, err := lf.GenerateDataKeyID(ctx, "", kmsContext("bucket", extra))
+	// The data key's context as FORMAT.md 3 and 4 give it: the reserved keys plus the client's.
+	kctx := map[string]string{"gateway": "s3seal", "bucket": "bucket", "project": "x"}
+	used, dk, wrapped, err := lf.GenerateDataKeyID(ctx, "", kctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +285,36 @@ func TestDecryptClientContext(t *testing.T) {
 		in.Context, in.Stored = c, bytes.NewReader(stored)
 		if _, err := Decrypt(ctx, lf, in, io.Discard); err == nil {
 			t.Errorf("%s: opened", name)
+		}
+	}
+}
+
+// TestDecryptRefusesReservedStoredContext: a stored context (x-amz-meta-s3seal-ctx) that names a
+// reserved key is refused as altered metadata (format.ErrAuth, format.ReservedContextKeyError),
+// both through Decrypt and through the SDK-metadata lookup rewrap uses, even when it repeats the
+// reserved value so that the resulting KMS context would equal the real one (which the tools'
+// old merge, where the reserved keys silently won, let through).
+func TestDecryptRefusesReservedStoredContext(t *testing.T) {
+	lf := testKeys(t)
+	ctx := context.Background()
+	plain := []byte("secret")
+	stored, env := sealObject(t, lf, "bucket", "key", plain)
+	in := DecryptInput{Bucket: "bucket", Key: "key", Envelope: env, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))}
+	var out bytes.Buffer
+	if _, err := Decrypt(ctx, lf, in, &out); err != nil || !bytes.Equal(out.Bytes(), plain) {
+		t.Fatalf("without a stored context: %q, %v", out.Bytes(), err)
+	}
+	for _, js := range []string{`{"bucket":"bucket"}`, `{"gateway":"s3seal"}`, `{"Bucket":"bucket"}`, `{"project":"x","GATEWAY":"s3seal"}`} {
+		v := base64.StdEncoding.EncodeToString([]byte(js))
+		in.Context, in.Stored = v, bytes.NewReader(stored)
+		out.Reset()
+		_, err := Decrypt(ctx, lf, in, &out)
+		var rk *format.ReservedContextKeyError
+		if !errors.As(err, &rk) || !rk.Stored || !errors.Is(err, format.ErrAuth) || out.Len() != 0 {
+			t.Errorf("Decrypt with stored context %s: %v (wrote %d bytes), want a stored ReservedContextKeyError", js, err, out.Len())
+		}
+		if _, err := storedContext(map[string]string{"S3seal-Ctx": v, "s3seal-env": env}); !errors.As(err, &rk) || !errors.Is(err, format.ErrAuth) {
+			t.Errorf("storedContext of %s: %v, want a stored ReservedContextKeyError", js, err)
 		}
 	}
 }

@@ -2,8 +2,6 @@ package tools
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -40,40 +38,11 @@ func (k *keyring) close() {
 	}
 }
 
-// kmsContext is the key-provider encryption context of a data key of bucket: the gateway's
-// own (format.EncryptionContext) plus the client's SSE-KMS context kept beside the envelope
-// (x-amz-meta-s3seal-ctx; the gateway's own keys win).
-func kmsContext(bucket string, extra map[string]string) map[string]string {
-	c := format.EncryptionContext(bucket)
-	for k, v := range extra {
-		if _, reserved := c[k]; !reserved {
-			c[k] = v
-		}
-	}
-	return c
-}
-
-// storedContext decodes the client's SSE-KMS context kept in the object's metadata (nil if
-// there is none).
+// storedContext decodes the client's SSE-KMS context kept in the object's metadata (SDK form:
+// names without the x-amz-meta- prefix, any case; nil if there is none). It is refused if it
+// does not decode or names a reserved key (format.DecodeStoredContext).
 func storedContext(meta map[string]string) (map[string]string, error) {
-	var v string
-	for k, val := range meta {
-		if strings.EqualFold(k, metaContext) {
-			v = val
-		}
-	}
-	if v == "" {
-		return nil, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(v)
-	if err != nil {
-		return nil, errors.New("the stored SSE-KMS encryption context (x-amz-meta-s3seal-ctx) is not base64")
-	}
-	var m map[string]string
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, errors.New("the stored SSE-KMS encryption context (x-amz-meta-s3seal-ctx) is not a JSON object of strings")
-	}
-	return m, nil
+	return format.DecodeStoredContext(metaValue(meta, metaContext))
 }
 
 // openEnvelope unwraps env's data key with the provider (encryption context of bucket plus
@@ -82,7 +51,11 @@ func (k *keyring) openEnvelope(ctx context.Context, env *format.Envelope, bucket
 	if env.Wrap == format.WrapCustomerKey {
 		return nil, ErrCustomerKey
 	}
-	dk, err := k.open.DecryptKey(ctx, env.KeyID, env.WrappedKey, kmsContext(bucket, extra))
+	encCtx, err := format.KMSContext(bucket, extra)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := k.open.DecryptKey(ctx, env.KeyID, env.WrappedKey, encCtx)
 	if err != nil {
 		return nil, fmt.Errorf("unwrapping the data key under %q for bucket %q: %w", env.KeyID, bucket, err)
 	}
@@ -103,7 +76,11 @@ type sealed struct {
 // sealFor seals ok under a data key of keyID (encryption context of bucket plus extra) for each
 // object name in names (same data key).
 func (k *keyring) sealFor(ctx context.Context, ok *format.ObjectKey, kind format.Kind, keyID, bucket string, extra map[string]string, size int64, names ...string) ([]sealed, error) {
-	dk, err := k.seal.EncryptKey(ctx, keyID, kmsContext(bucket, extra), size)
+	encCtx, err := format.KMSContext(bucket, extra)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := k.seal.EncryptKey(ctx, keyID, encCtx, size)
 	if err != nil {
 		return nil, fmt.Errorf("new data key under %q: %w", keyID, err)
 	}
