@@ -45,6 +45,8 @@ const (
 	metaReserved = "s3seal-"
 	// metaContext holds the client's SSE-KMS encryption context (FORMAT.md 4).
 	metaContext = "s3seal-ctx"
+	// metaManifest holds a format-2 multipart object's part manifest (FORMAT.md 3.5.2).
+	metaManifest = "s3seal-parts"
 )
 
 // ParseS3URI splits "s3://bucket/key" into bucket and key (the key may be empty, or a prefix).

@@ -28,6 +28,9 @@ type DecryptInput struct {
 	// Context is the value of x-amz-meta-s3seal-ctx (an SSE-KMS object's client encryption
 	// context), "" if the object has none.
 	Context string
+	// Manifest is the value of x-amz-meta-s3seal-parts (a format-2 multipart object's part
+	// manifest, required for such objects; FORMAT.md 3.5.2).
+	Manifest string
 	// Stored yields the stored bytes from the first one.
 	Stored io.Reader
 	// StoredSize is their number (required for single-part objects; -1 = unknown).
@@ -72,12 +75,29 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 		}
 		return io.Copy(w, st.DecryptAll(in.Stored))
 	}
-	return decryptParts(okey, in, w)
+	return decryptParts(okey, env, in, w)
 }
 
 // decryptParts walks the parts of a multipart object: header, segments, trailer, next header.
-func decryptParts(okey *format.ObjectKey, in DecryptInput, w io.Writer) (int64, error) {
+// For a format-2 object the part manifest must open and name exactly the parts walked; it can
+// only be checked once every header was seen, so a mismatch fails the decryption at the end
+// (the command's output file is then not kept).
+func decryptParts(okey *format.ObjectKey, env *format.Envelope, in DecryptInput, w io.Writer) (int64, error) {
+	var manifest *format.Manifest
+	if env.Version() == format.Version2 {
+		if in.Manifest == "" {
+			return 0, fmt.Errorf("%w: format-2 multipart object without its part manifest (x-amz-meta-s3seal-parts)", format.ErrAuth)
+		}
+		m, err := okey.OpenManifest(in.Manifest)
+		if err != nil {
+			return 0, fmt.Errorf("part manifest: %w", err)
+		}
+		manifest = m
+	}
 	var written, consumed int64
+	var numbers []int
+	var sizes []int64
+	var ids [][32]byte
 	prev := 0
 	for {
 		var hdr [format.PartHeaderSize]byte
@@ -96,7 +116,7 @@ func decryptParts(okey *format.ObjectKey, in DecryptInput, w io.Writer) (int64, 
 			return written, fmt.Errorf("part header at byte %d: %w", consumed, err)
 		}
 		part, _, _ := format.ParsePartHeader(hdr[:])
-		if part <= prev {
+		if part <= prev || len(numbers) == format.MaxPartNumber {
 			return written, fmt.Errorf("%w: part %d follows part %d (parts reordered)", format.ErrAuth, part, prev)
 		}
 		prev = part
@@ -106,9 +126,24 @@ func decryptParts(okey *format.ObjectKey, in DecryptInput, w io.Writer) (int64, 
 			return written, fmt.Errorf("part %d: %w", part, err)
 		}
 		consumed += format.PartHeaderSize + st.StoredSize()
+		numbers = append(numbers, part)
+		sizes = append(sizes, format.PartHeaderSize+st.StoredSize())
+		ids = append(ids, [32]byte(hdr[format.PartHeaderSize-32:]))
 	}
 	if in.StoredSize >= 0 && consumed != in.StoredSize {
 		return written, fmt.Errorf("%w: parts cover %d of %d stored bytes", format.ErrAuth, consumed, in.StoredSize)
+	}
+	if manifest != nil {
+		l, err := format.NewLayout(numbers, sizes)
+		if err != nil {
+			return written, err
+		}
+		for i := range l {
+			l[i].ID = ids[i]
+		}
+		if err := manifest.Check(l); err != nil {
+			return written, err
+		}
 	}
 	return written, nil
 }
@@ -126,7 +161,8 @@ func DecryptObject(ctx context.Context, b Backend, keys KeySource, bucket, key s
 	}
 	return Decrypt(ctx, keys, DecryptInput{
 		Bucket: bucket, Key: key, Envelope: envelopeOf(out.Metadata), Context: metaValue(out.Metadata, metaContext),
-		Stored: out.Body, StoredSize: size,
+		Manifest: metaValue(out.Metadata, metaManifest),
+		Stored:   out.Body, StoredSize: size,
 	}, w)
 }
 
@@ -144,6 +180,7 @@ func metaValue(meta map[string]string, name string) string {
 type Metadata struct {
 	Envelope string // x-amz-meta-s3seal-env
 	Context  string // x-amz-meta-s3seal-ctx ("" if none)
+	Manifest string // x-amz-meta-s3seal-parts ("" if none)
 }
 
 // ParseMetadataFile finds the gateway's metadata in a saved metadata file. Accepted forms:
@@ -177,7 +214,11 @@ func ParseMetadataFile(data []byte) (Metadata, error) {
 			return Metadata{}, errors.New("metadata file: JSON without s3seal-env metadata")
 		}
 		c, err := jsonValue(doc, metaContext)
-		return Metadata{Envelope: env, Context: c}, err
+		if err != nil {
+			return Metadata{}, err
+		}
+		parts, err := jsonValue(doc, metaManifest)
+		return Metadata{Envelope: env, Context: c, Manifest: parts}, err
 	}
 	var m Metadata
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -190,6 +231,8 @@ func ParseMetadataFile(data []byte) (Metadata, error) {
 			m.Envelope = strings.TrimSpace(value)
 		case strings.EqualFold(name, "x-amz-meta-"+metaContext):
 			m.Context = strings.TrimSpace(value)
+		case strings.EqualFold(name, "x-amz-meta-"+metaManifest):
+			m.Manifest = strings.TrimSpace(value)
 		}
 	}
 	if m.Envelope != "" {

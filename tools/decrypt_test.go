@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/s3seal/s3seal/format"
@@ -78,24 +79,72 @@ func sealObject(t *testing.T, lf *keys.LocalFile, bucket, key string, parts ...[
 		t.Fatal(err)
 	}
 	defer opened.Zero()
+	var numbers []int
+	var sizes []int64
+	var ids [][32]byte
 	for i, p := range parts {
 		r, err := opened.NewPartEncryptReader(bytes.NewReader(p), 2*i+1, int64(len(p)), format.EncryptOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		start := stored.Len()
 		if _, err := io.Copy(&stored, r); err != nil {
 			t.Fatal(err)
 		}
+		numbers = append(numbers, 2*i+1)
+		sizes = append(sizes, int64(stored.Len()-start))
+		ids = append(ids, [32]byte(stored.Bytes()[start+16:start+48]))
 	}
+	l, err := format.NewLayout(numbers, sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range l {
+		l[i].ID = ids[i]
+	}
+	m, err := opened.SealManifest(l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testManifests.Store(env.Encode(), m)
 	return stored.Bytes(), env.Encode()
+}
+
+// testManifests holds the part manifest of every multipart object sealObject made, by envelope.
+var testManifests sync.Map
+
+func manifestOf(env string) string {
+	m, _ := testManifests.Load(env)
+	s, _ := m.(string)
+	return s
 }
 
 func decryptBytes(lf *keys.LocalFile, bucket, key, env string, stored []byte) ([]byte, error) {
 	var out bytes.Buffer
 	_, err := Decrypt(context.Background(), lf, DecryptInput{
-		Bucket: bucket, Key: key, Envelope: env, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored)),
+		Bucket: bucket, Key: key, Envelope: env, Manifest: manifestOf(env), Stored: bytes.NewReader(stored), StoredSize: int64(len(stored)),
 	}, &out)
 	return out.Bytes(), err
+}
+
+// TestDecryptRequiresManifest: a format-2 multipart object is refused without its part
+// manifest, with another object's, and with a part dropped.
+func TestDecryptRequiresManifest(t *testing.T) {
+	lf := testKeys(t)
+	p1, p2 := randomBytes(t, 70000), randomBytes(t, 10)
+	stored, env := sealObject(t, lf, "bucket", "key", p1, p2)
+	_, other := sealObject(t, lf, "bucket", "key", p1, p2)
+	first := int(format.PartEncryptedSize(int64(len(p1))))
+	for name, in := range map[string]DecryptInput{
+		"no manifest":        {Envelope: env, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))},
+		"another's manifest": {Envelope: env, Manifest: manifestOf(other), Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))},
+		"last part dropped":  {Envelope: env, Manifest: manifestOf(env), Stored: bytes.NewReader(stored[:first]), StoredSize: int64(first)},
+	} {
+		in.Bucket, in.Key = "bucket", "key"
+		if _, err := Decrypt(context.Background(), lf, in, io.Discard); !errors.Is(err, format.ErrAuth) {
+			t.Errorf("%s: %v, want an authentication failure", name, err)
+		}
+	}
 }
 
 func TestDecryptRoundTrip(t *testing.T) {

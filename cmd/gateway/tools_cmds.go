@@ -199,6 +199,6 @@ func decryptFile(ctx context.Context, kp tools.KeySource, file, metaFile, bucket
 		return 0, err
 	}
 	return tools.Decrypt(ctx, kp, tools.DecryptInput{
-		Bucket: bucket, Key: key, Envelope: md.Envelope, Context: md.Context, Stored: f, StoredSize: st.Size(),
+		Bucket: bucket, Key: key, Envelope: md.Envelope, Context: md.Context, Manifest: md.Manifest, Stored: f, StoredSize: st.Size(),
 	}, w)
 }
