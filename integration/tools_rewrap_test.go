@@ -228,8 +228,11 @@ func TestToolsRewrapMultipartCopy(t *testing.T) {
 		}
 		return aws.ToInt32(h.PartsCount)
 	}
-	if n := partsOf("mp/parts"); n != 3 {
-		t.Fatalf("setup: backend has %d parts, want 3", n)
+	// The gateway's Complete seals the part manifest with a copy of the object onto itself
+	// (FORMAT.md 3.5.2), after which MinIO holds it as one part; the copies below must keep
+	// the manifest.
+	if h, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("mp/parts")}); err != nil || h.Metadata["s3seal-parts"] == "" {
+		t.Fatalf("setup: the multipart object has no part manifest (%v)", err)
 	}
 	if _, err := mc.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &bucket, Key: aws.String("mp/parts"),
 		Tagging: &s3types.Tagging{TagSet: []s3types.Tag{{Key: aws.String("keep"), Value: aws.String("me too")}}}}); err != nil {
