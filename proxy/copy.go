@@ -251,17 +251,9 @@ func sameKeyDomain(env *format.Envelope, c *encryptionChoice, srcKey *customerKe
 	case format.WrapCustomerKey:
 		return c.ssec != nil && srcKey != nil && subtle.ConstantTimeCompare(c.ssec.key, srcKey.key) == 1
 	case format.WrapProvider:
-		return c.ssec == nil && sameKeyID(c.keyID, env.KeyID)
+		return c.ssec == nil && format.SameKeyID(c.keyID, env.KeyID)
 	}
 	return false
-}
-
-// sameKeyID compares key ids, a bare KMS key id matching its ARN.
-func sameKeyID(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	return a == b || strings.HasSuffix(a, ":key/"+b) || strings.HasSuffix(b, ":key/"+a)
 }
 
 // copyStreamed copies a source by streaming its plaintext through the encryption pipeline under

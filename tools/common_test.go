@@ -55,23 +55,6 @@ func TestS3EscapeRoundTrips(t *testing.T) {
 	}
 }
 
-func TestSameKey(t *testing.T) {
-	id := "1234abcd-12ab-34cd-56ef-1234567890ab"
-	arn := "arn:aws:kms:us-east-1:111122223333:key/" + id
-	for _, c := range []struct {
-		a, b string
-		want bool
-	}{
-		{id, id, true}, {arn, id, true}, {id, arn, true}, {arn, arn, true},
-		{"k1", "k1", true}, {"k1", "k2", false}, {"", "", false}, {arn, "other", false},
-		{"arn:aws:kms:us-east-1:111122223333:key/x" + id, id, false},
-	} {
-		if got := sameKey(c.a, c.b); got != c.want {
-			t.Errorf("sameKey(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
-		}
-	}
-}
-
 func TestIsTemp(t *testing.T) {
 	for key, want := range map[string]bool{
 		"a" + TempMarker + "0123456789abcdef":     true,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/s3seal/s3seal/cache"
 	"github.com/s3seal/s3seal/format"
@@ -97,13 +96,4 @@ func (k *keyring) sealFor(ctx context.Context, ok *format.ObjectKey, kind format
 		out = append(out, sealed{env: env.Encode(), keyID: dk.KeyID})
 	}
 	return out, nil
-}
-
-// sameKey reports whether two key ids name the same key: equal, or a KMS key ARN and the bare
-// key id it ends with.
-func sameKey(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	return a == b || strings.HasSuffix(a, ":key/"+b) || strings.HasSuffix(b, ":key/"+a)
 }

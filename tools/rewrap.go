@@ -73,7 +73,7 @@ type rewrapper struct {
 }
 
 func (r *rewrapper) isTarget(keyID string) bool {
-	return sameKey(keyID, r.o.ToKey) || sameKey(keyID, r.target)
+	return format.SameKeyID(keyID, r.o.ToKey) || format.SameKeyID(keyID, r.target)
 }
 
 // one rewraps one object.
