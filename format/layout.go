@@ -99,3 +99,26 @@ func (l Layout) Locate(off, length int64) []PartRange {
 	}
 	return out
 }
+
+// LayoutOfHeaders builds the layout of a multipart object from its part headers in stored order
+// (each 48 bytes, as read and checked by the caller), with every part's ID set from its header.
+// Errors wrap ErrMalformed (an unparsable header, part numbers not increasing).
+func LayoutOfHeaders(headers [][]byte) (Layout, error) {
+	numbers := make([]int, len(headers))
+	sizes := make([]int64, len(headers))
+	for i, h := range headers {
+		n, plain, err := ParsePartHeader(h)
+		if err != nil {
+			return nil, err
+		}
+		numbers[i], sizes[i] = n, PartEncryptedSize(plain)
+	}
+	l, err := NewLayout(numbers, sizes)
+	if err != nil {
+		return nil, err
+	}
+	for i, h := range headers {
+		copy(l[i].ID[:], h[partInfoSize:])
+	}
+	return l, nil
+}

@@ -212,3 +212,15 @@ func mustB64(t *testing.T, s string) []byte {
 }
 
 func b64bytes(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestLayoutOfHeaders(t *testing.T) {
+	o := newV2Object(t, []int{2, 5}, []int64{S + 1, 9})
+	l, err := format.LayoutOfHeaders([][]byte{o.parts[0][:48], o.parts[1][:48]})
+	if err != nil || len(l) != 2 || l[1].Number != 5 || l[1].StoredOffset != int64(len(o.parts[0])) || l[1].StoredSize != int64(len(o.parts[1])) ||
+		!bytes.Equal(l[0].ID[:], o.parts[0][16:48]) || !bytes.Equal(l[1].ID[:], o.parts[1][16:48]) {
+		t.Fatalf("layout %+v: %v", l, err)
+	}
+	if _, err := format.LayoutOfHeaders([][]byte{o.parts[1][:48], o.parts[0][:48]}); !errors.Is(err, format.ErrMalformed) {
+		t.Errorf("decreasing part numbers: %v", err)
+	}
+}

@@ -200,12 +200,9 @@ func (g *Gateway) checkBoundaries(q *request, o *storedObject, key *format.Objec
 			return checkedLayout{}, err
 		}
 	}
-	l, err := format.NewLayout(numbers, sizes)
+	l, err := format.LayoutOfHeaders(headers) // the sizes were checked against the headers above
 	if err != nil {
 		return checkedLayout{}, err
-	}
-	for i := range l {
-		copy(l[i].ID[:], headers[i][format.PartHeaderSize-32:])
 	}
 	return checkedLayout{layout: l, md5s: md5s}, nil
 }

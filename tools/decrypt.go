@@ -95,9 +95,7 @@ func decryptParts(okey *format.ObjectKey, env *format.Envelope, in DecryptInput,
 		manifest = m
 	}
 	var written, consumed int64
-	var numbers []int
-	var sizes []int64
-	var ids [][32]byte
+	var headers [][]byte
 	prev := 0
 	for {
 		var hdr [format.PartHeaderSize]byte
@@ -116,7 +114,7 @@ func decryptParts(okey *format.ObjectKey, env *format.Envelope, in DecryptInput,
 			return written, fmt.Errorf("part header at byte %d: %w", consumed, err)
 		}
 		part, _, _ := format.ParsePartHeader(hdr[:])
-		if part <= prev || len(numbers) == format.MaxPartNumber {
+		if part <= prev || len(headers) == format.MaxPartNumber {
 			return written, fmt.Errorf("%w: part %d follows part %d (parts reordered)", format.ErrAuth, part, prev)
 		}
 		prev = part
@@ -126,20 +124,15 @@ func decryptParts(okey *format.ObjectKey, env *format.Envelope, in DecryptInput,
 			return written, fmt.Errorf("part %d: %w", part, err)
 		}
 		consumed += format.PartHeaderSize + st.StoredSize()
-		numbers = append(numbers, part)
-		sizes = append(sizes, format.PartHeaderSize+st.StoredSize())
-		ids = append(ids, [32]byte(hdr[format.PartHeaderSize-32:]))
+		headers = append(headers, bytes.Clone(hdr[:]))
 	}
 	if in.StoredSize >= 0 && consumed != in.StoredSize {
 		return written, fmt.Errorf("%w: parts cover %d of %d stored bytes", format.ErrAuth, consumed, in.StoredSize)
 	}
 	if manifest != nil {
-		l, err := format.NewLayout(numbers, sizes)
+		l, err := format.LayoutOfHeaders(headers)
 		if err != nil {
 			return written, err
-		}
-		for i := range l {
-			l[i].ID = ids[i]
 		}
 		if err := manifest.Check(l); err != nil {
 			return written, err

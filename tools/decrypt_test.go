@@ -79,9 +79,7 @@ func sealObject(t *testing.T, lf *keys.LocalFile, bucket, key string, parts ...[
 		t.Fatal(err)
 	}
 	defer opened.Zero()
-	var numbers []int
-	var sizes []int64
-	var ids [][32]byte
+	var headers [][]byte
 	for i, p := range parts {
 		r, err := opened.NewPartEncryptReader(bytes.NewReader(p), 2*i+1, int64(len(p)), format.EncryptOptions{})
 		if err != nil {
@@ -91,16 +89,11 @@ func sealObject(t *testing.T, lf *keys.LocalFile, bucket, key string, parts ...[
 		if _, err := io.Copy(&stored, r); err != nil {
 			t.Fatal(err)
 		}
-		numbers = append(numbers, 2*i+1)
-		sizes = append(sizes, int64(stored.Len()-start))
-		ids = append(ids, [32]byte(stored.Bytes()[start+16:start+48]))
+		headers = append(headers, bytes.Clone(stored.Bytes()[start:start+format.PartHeaderSize]))
 	}
-	l, err := format.NewLayout(numbers, sizes)
+	l, err := format.LayoutOfHeaders(headers)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := range l {
-		l[i].ID = ids[i]
 	}
 	m, err := opened.SealManifest(l, nil)
 	if err != nil {
