@@ -5,10 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,67 +20,47 @@ import (
 	"github.com/s3seal/s3seal/internal/testenv"
 )
 
-// s3ecHostile is a minimal hostile backend for the S3EC tests only: a reverse proxy on
-// 127.0.0.1 in front of MinIO that keeps the Host header the gateway signed, counts GETs per
-// object path, and from the alterFrom-th GET of the chosen path on XORs delta into the body
-// at absolute object offsets (CTR ciphertext is malleable: the XOR of two plaintexts turns one
-// into the other without the key). It is meant to be replaced by the shared hostile-backend
-// harness of internal/testenv once that is merged.
-type s3ecHostile struct {
-	URL string
-
-	mu        sync.Mutex
-	path      string // "/bucket/key"
-	alterFrom int
-	delta     []byte
-	gets      map[string]int
+// s3ecAlterer makes, through the hostile-backend harness, the from-th and later GETs of one
+// object (counted from when it was set) carry delta XORed in at absolute object offsets (CTR
+// ciphertext is malleable: the XOR of two plaintexts turns one into the other without the
+// key).
+type s3ecAlterer struct {
+	h     *testenv.Hostile
+	mu    sync.Mutex
+	path  string
+	from  int // the read number from which bodies are altered
+	delta []byte
 }
 
-func startS3ECHostile(t *testing.T, target string) *s3ecHostile {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &s3ecHostile{gets: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u) // leaves req.Host as the gateway signed it
-	rp.ModifyResponse = h.modify
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: rp}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	h.URL = "http://" + ln.Addr().String()
-	return h
+func newS3ECAlterer(h *testenv.Hostile) *s3ecAlterer {
+	a := &s3ecAlterer{h: h}
+	h.Hook(a.modify)
+	return a
 }
 
 // alter makes the from-th and later GETs of bucket/key (counted from now) carry delta.
-func (h *s3ecHostile) alter(bucket, key string, from int, delta []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.path, h.alterFrom, h.delta = "/"+bucket+"/"+key, from, delta
-	h.gets[h.path] = 0
+func (a *s3ecAlterer) alter(bucket, key string, from int, delta []byte) {
+	path := testenv.ObjectPath(bucket, key)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.path, a.from, a.delta = path, a.h.Reads(path)+from, delta
 }
 
-func (h *s3ecHostile) modify(resp *http.Response) error {
-	r := resp.Request
-	if r.Method != http.MethodGet || resp.StatusCode/100 != 2 {
+func (a *s3ecAlterer) modify(req testenv.BackendRequest, resp *http.Response) error {
+	if req.Method != http.MethodGet || resp.StatusCode/100 != 2 {
 		return nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.gets[r.URL.Path]++
-	if r.URL.Path != h.path || h.gets[r.URL.Path] < h.alterFrom {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.Path != a.path || req.Read < a.from {
 		return nil
 	}
 	start := int64(0)
 	if cr := resp.Header.Get("Content-Range"); cr != "" { // "bytes a-b/size"
-		a, _, _ := strings.Cut(strings.TrimPrefix(cr, "bytes "), "-")
-		start, _ = strconv.ParseInt(a, 10, 64)
+		first, _, _ := strings.Cut(strings.TrimPrefix(cr, "bytes "), "-")
+		start, _ = strconv.ParseInt(first, 10, 64)
 	}
-	resp.Body = &xorBody{rc: resp.Body, pos: start, delta: h.delta}
+	resp.Body = &xorBody{rc: resp.Body, pos: start, delta: a.delta}
 	return nil
 }
 
@@ -113,9 +90,10 @@ func (x *xorBody) Close() error { return x.rc.Close() }
 // spooled bytes. Without that, "PAY ALICE $000100" would come out as "PAY MALLORY $9999".
 func TestS3ECHostileBackendRereads(t *testing.T) {
 	m := testenv.NewMinIO(t)
-	h := startS3ECHostile(t, m.Endpoint)
+	hostile := testenv.NewHostile(t, m.Endpoint)
+	h := newS3ECAlterer(hostile)
 	gw, _, k, keyID := testenv.StartGatewayMinIO(t, map[string]string{
-		"GATEWAY_BACKEND_ENDPOINT": h.URL, "GATEWAY_S3EC_BUCKETS": "*",
+		"GATEWAY_BACKEND_ENDPOINT": hostile.URL, "GATEWAY_S3EC_BUCKETS": "*",
 	})
 	bucket := m.NewBucket(t)
 	c := gw.Client(t, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
