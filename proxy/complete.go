@@ -55,12 +55,8 @@ func (g *Gateway) complete(q *request) error {
 	}
 	h := outboundHeaders(q.r.Header)
 	h.Set("Content-Type", "application/xml")
-	im, err := g.backendIfMatch(q)
-	if err != nil {
+	if err := g.translateConditions(q, h); err != nil {
 		return err
-	}
-	if im != "" {
-		h.Set("If-Match", im)
 	}
 	t := target{q.bucket, q.key, url.Values{"uploadId": {backendID}}}
 	doc, resp, err := g.xmlRoundTrip(q, http.MethodPost, t, h, xmlReq)

@@ -44,6 +44,26 @@ func copySource(h string) (bucket, key, version string, e *s3err.Error) {
 	return bucket, key, version, nil
 }
 
+// unchangedSelfCopy refuses, as S3 does, a CopyObject of an object onto itself that changes
+// nothing: no REPLACE metadata directive, no storage class, website redirect or encryption
+// request header. (The gateway always rewrites the envelope, so the backend would not refuse
+// it.) A copy from another version of the same key is allowed.
+func unchangedSelfCopy(q *request) *s3err.Error {
+	h := q.r.Header
+	bucket, key, version, e := copySource(h.Get("X-Amz-Copy-Source"))
+	if e != nil || bucket != q.bucket || key != q.key || version != "" ||
+		strings.EqualFold(h.Get("X-Amz-Metadata-Directive"), "REPLACE") ||
+		h.Get("X-Amz-Storage-Class") != "" || h.Get("X-Amz-Website-Redirect-Location") != "" {
+		return nil
+	}
+	for name := range h {
+		if strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Amz-Server-Side-Encryption") {
+			return nil
+		}
+	}
+	return s3err.New("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+}
+
 // sourceRequest is a request for the copy source: same client and credential, the source's
 // bucket, key and version, no client conditions (copy conditions are checked apart).
 func sourceRequest(q *request, bucket, key, version string) *request {
@@ -160,6 +180,10 @@ func isContentHeader(name string) bool {
 
 // copyObject copies an object under a new name (or onto itself with new metadata).
 func (g *Gateway) copyObject(q *request) {
+	if e := unchangedSelfCopy(q); e != nil {
+		g.fail(q, e)
+		return
+	}
 	choice, ok := g.newObjectChoice(q)
 	if !ok {
 		return

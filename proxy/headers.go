@@ -127,7 +127,9 @@ func copyObjectHeaders(dst, src http.Header) {
 	for name, vs := range src {
 		cn := http.CanonicalHeaderKey(name)
 		if strings.HasPrefix(cn, "X-Amz-Meta-") && !strings.HasPrefix(cn, format.MetaPrefix) && !isS3ECMeta(cn) {
-			dst[cn] = append([]string(nil), vs...)
+			// S3 returns user metadata names in lower case; net/http writes a header key as it
+			// is in the map, so the non-canonical key reaches the client as S3 sends it.
+			dst[strings.ToLower(cn)] = append([]string(nil), vs...)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -97,40 +98,72 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, true
 }
 
-// translateIfMatch turns a conditional write's If-Match on the client-visible ETag into an
-// If-Match on the backend ETag of the same object version, so that the backend applies the
-// condition atomically. On failure it has answered the client and returns false.
+// translateIfMatch is translateConditions for handlers that answer their own failures. On
+// failure it has answered the client and returns false.
 func (g *Gateway) translateIfMatch(q *request, h http.Header) bool {
-	etag, err := g.backendIfMatch(q)
-	if err != nil {
+	if err := g.translateConditions(q, h); err != nil {
 		g.failBackend(q, err)
 		return false
-	}
-	if etag != "" {
-		h.Set("If-Match", etag)
 	}
 	return true
 }
 
-// backendIfMatch returns the backend ETag a conditional write's If-Match stands for ("" when
-// the request has none), or PreconditionFailed when the current object does not match.
-func (g *Gateway) backendIfMatch(q *request) (string, error) {
-	im := q.r.Header.Get("If-Match")
-	if im == "" {
-		return "", nil
+// translateConditions evaluates a conditional write's If-Match and If-None-Match against the
+// client-visible ETag of the current object, and sets in h (the backend request's headers) an
+// If-Match on that object's backend ETag, so that the backend applies the condition atomically
+// (the write fails if the object changed meanwhile). If-None-Match: * (no object at the key) is
+// the backend's to check and passes unchanged. A condition that does not hold is
+// PreconditionFailed, as on S3.
+func (g *Gateway) translateConditions(q *request, h http.Header) error {
+	im, inm := q.r.Header.Get("If-Match"), q.r.Header.Get("If-None-Match")
+	h.Del("If-Match")
+	if inm != "*" {
+		h.Del("If-None-Match")
 	}
-	cur := sourceRequest(q, q.bucket, q.key, "")
-	o, f, key, err := g.stat(cur)
-	if key != nil {
-		key.Zero()
+	if im == "" && (inm == "" || inm == "*") {
+		return nil
+	}
+	o, f, key, err := g.stat(sourceRequest(q, q.bucket, q.key, ""))
+	key.Zero()
+	var se *s3err.Error
+	if im == "" && errors.As(err, &se) && se.Code == "NoSuchKey" {
+		h.Set("If-None-Match", "*") // no object: the condition holds while there is none
+		return nil
 	}
 	if err != nil {
-		return "", err
+		return err
 	}
-	if !etagMatches(im, f.etag) {
-		return "", s3err.New("PreconditionFailed", "")
+	if (im != "" && !etagMatches(im, f.etag)) || (inm != "" && inm != "*" && etagMatches(inm, f.etag)) {
+		return s3err.New("PreconditionFailed", "")
 	}
-	return o.backendETag, nil
+	h.Set("If-Match", o.backendETag)
+	return nil
+}
+
+// readConditions evaluates a read's conditional headers against the client-visible ETag and
+// Last-Modified; a 304 carries both, as on S3.
+func (g *Gateway) readConditions(q *request, o *storedObject, f objectFacts) *s3err.Error {
+	e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified"))
+	if e != nil && e.Code == "NotModified" {
+		h := q.w.Header()
+		h.Set("Etag", f.etag)
+		if lm := o.header.Get("Last-Modified"); lm != "" {
+			h.Set("Last-Modified", lm)
+		}
+	}
+	return e
+}
+
+// sseOnRead refuses the SSE-S3/SSE-KMS request headers on GET and HEAD, as S3 does (they only
+// apply to writes; SSE-C headers are how a reader gives its key and are handled elsewhere).
+func sseOnRead(r *http.Request) *s3err.Error {
+	for _, name := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id",
+		"X-Amz-Server-Side-Encryption-Context", "X-Amz-Server-Side-Encryption-Bucket-Key-Enabled"} {
+		if r.Header.Get(name) != "" {
+			return s3err.Newf("InvalidArgument", "The header %s is not supported on %s requests.", name, r.Method)
+		}
+	}
+	return nil
 }
 
 // setObjectHeaders writes the response headers of GET/HEAD for o with facts f.
@@ -170,6 +203,10 @@ func (g *Gateway) setRangeHeaders(q *request, o *storedObject, f objectFacts, rn
 
 // headObject answers HEAD in plaintext terms (Range and partNumber as for GET).
 func (g *Gateway) headObject(q *request) {
+	if e := sseOnRead(q.r); e != nil {
+		g.fail(q, e)
+		return
+	}
 	o, f, key, err := g.stat(q)
 	if key != nil {
 		defer key.Zero()
@@ -197,7 +234,7 @@ func (g *Gateway) headObject(q *request) {
 		g.fail(q, e)
 		return
 	}
-	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+	if e := g.readConditions(q, o, f); e != nil {
 		g.fail(q, e)
 		return
 	}
@@ -213,6 +250,10 @@ func (g *Gateway) headObject(q *request) {
 // getObject streams an object's plaintext (or a range or part of it), decrypting and
 // authenticating segment by segment.
 func (g *Gateway) getObject(q *request) {
+	if e := sseOnRead(q.r); e != nil {
+		g.fail(q, e)
+		return
+	}
 	if q.r.Header.Get("Range") == "" && q.r.URL.Query().Get("partNumber") == "" {
 		g.getWhole(q)
 		return
@@ -256,7 +297,7 @@ func (g *Gateway) getWhole(q *request) {
 		}
 	}
 	defer key.Zero()
-	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+	if e := g.readConditions(q, o, f); e != nil {
 		g.fail(q, e)
 		return
 	}
@@ -298,7 +339,7 @@ func (g *Gateway) getRange(q *request) {
 	if key != nil {
 		defer key.Zero()
 	}
-	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+	if e := g.readConditions(q, o, f); e != nil {
 		g.fail(q, e)
 		return
 	}
@@ -357,7 +398,7 @@ func requestedRange(r *http.Request, f objectFacts) (rng byteRange, partial bool
 
 // serveStored relays an object the gateway did not encrypt.
 func (g *Gateway) serveStored(q *request, o *storedObject, f objectFacts, body io.Reader) {
-	if e := checkConditions(q.r, f.etag, o.header.Get("Last-Modified")); e != nil {
+	if e := g.readConditions(q, o, f); e != nil {
 		g.fail(q, e)
 		return
 	}
