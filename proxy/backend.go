@@ -319,8 +319,25 @@ func (g *Gateway) backendError(q *request, resp *http.Response, t target) *s3err
 }
 
 // backendErrorOf turns a non-2xx backend response into the S3 error to show the client. The body
-// is read (bounded) and closed.
+// is read (bounded) and closed. A status S3 does not answer with becomes InternalError (500);
+// the delete-marker headers of a GET or HEAD are kept.
 func backendErrorOf(resp *http.Response, t target) *s3err.Error {
+	e := backendErrorCode(resp, t)
+	if !s3err.IsS3Status(e.Status) {
+		e.Message = fmt.Sprintf("The storage backend answered %d (%s).", e.Status, e.Code)
+		e.Code, e.Status = "InternalError", http.StatusInternalServerError
+	}
+	if resp.Header.Get("X-Amz-Delete-Marker") == "true" {
+		e.Header = http.Header{"X-Amz-Delete-Marker": {"true"}}
+		if v := resp.Header.Get("X-Amz-Version-Id"); v != "" {
+			e.Header.Set("X-Amz-Version-Id", v)
+		}
+	}
+	return e
+}
+
+// backendErrorCode is the backend's error, from its XML body or, without one, its status.
+func backendErrorCode(resp *http.Response, t target) *s3err.Error {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if e := s3err.Parse(data, resp.StatusCode); e != nil {
@@ -338,6 +355,8 @@ func backendErrorOf(resp *http.Response, t target) *s3err.Error {
 		return s3err.New("NoSuchKey", "")
 	case http.StatusForbidden:
 		return s3err.New("AccessDenied", "")
+	case http.StatusMethodNotAllowed:
+		return s3err.New("MethodNotAllowed", "")
 	case http.StatusPreconditionFailed:
 		return s3err.New("PreconditionFailed", "")
 	case http.StatusNotModified:

@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"

@@ -23,6 +23,10 @@ type Error struct {
 	Key        string
 	Resource   string
 	Region     string // AuthorizationHeaderMalformed: the region the gateway expects
+	// Header holds response headers S3 sends with this error (x-amz-delete-marker and
+	// x-amz-version-id when the key's current version, or the version asked for, is a delete
+	// marker); Write sets them.
+	Header http.Header
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -108,6 +112,20 @@ func Known(code string) bool {
 }
 
 // StatusOf returns the HTTP status of code (500 for unknown codes).
+// IsS3Status reports whether status is one S3 answers errors with (a backend's own statuses,
+// such as MinIO's 499 for a request it saw canceled, are not).
+func IsS3Status(status int) bool {
+	if status == http.StatusMovedPermanently || status == http.StatusTemporaryRedirect { // PermanentRedirect, TemporaryRedirect
+		return true
+	}
+	for _, in := range table {
+		if in.status == status {
+			return true
+		}
+	}
+	return false
+}
+
 func StatusOf(code string) int {
 	if in, ok := table[code]; ok {
 		return in.status
@@ -132,6 +150,9 @@ type body struct {
 // id in the body and in x-amz-request-id.
 func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
 	h := w.Header()
+	for name, vs := range e.Header {
+		h[name] = append([]string(nil), vs...)
+	}
 	if requestID != "" {
 		h.Set("X-Amz-Request-Id", requestID)
 	}

@@ -63,3 +63,11 @@ func TestWriteXML(t *testing.T) {
 		t.Error("Parse accepted a non-S3 document")
 	}
 }
+
+func TestIsS3Status(t *testing.T) {
+	for status, want := range map[int]bool{400: true, 403: true, 404: true, 405: true, 412: true, 416: true, 500: true, 501: true, 503: true, 301: true, 307: true, 499: false, 502: false, 418: false, 200: false} {
+		if got := IsS3Status(status); got != want {
+			t.Errorf("IsS3Status(%d) = %v, want %v", status, got, want)
+		}
+	}
+}
