@@ -67,3 +67,58 @@ func TestParityDeleteMarkers(t *testing.T) {
 		})
 	}
 }
+
+// TestParityObjectAttributesParts (issue 12, item 6): GetObjectAttributes of a multipart object
+// lists its parts (PartsCount, plaintext part sizes, pagination by max-parts and
+// part-number-marker) as MinIO does for the same parts stored directly.
+func TestParityObjectAttributesParts(t *testing.T) {
+	gw, m, _, _ := testenv.StartGatewayMinIO(t, nil)
+	ctx := context.Background()
+	sizes := []int{5 << 20, 5 << 20, 1234}
+	var parts [][]byte
+	for _, n := range sizes {
+		parts = append(parts, testenv.RandomBytes(t, n, ""))
+	}
+	for _, side := range []struct {
+		name string
+		c    *s3.Client
+	}{{"gateway", gw.Client(t)}, {"MinIO", m.Client(t)}} {
+		bucket := m.NewBucket(t)
+		up, err := side.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("mp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var done []types.CompletedPart
+		for i, p := range parts {
+			out, err := side.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String("mp"), UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p), ContentLength: aws.Int64(int64(len(p)))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+		}
+		if _, err := side.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: aws.String("mp"),
+			UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := side.c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: &bucket, Key: aws.String("mp"),
+			ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesObjectParts, types.ObjectAttributesObjectSize}})
+		if err != nil || all.ObjectParts == nil {
+			t.Fatalf("%s: GetObjectAttributes: %v, parts %v", side.name, err, all)
+		}
+		if got := aws.ToInt32(all.ObjectParts.TotalPartsCount); got != 3 || aws.ToInt64(all.ObjectSize) != int64(5<<20+5<<20+1234) {
+			t.Errorf("%s: PartsCount %d, ObjectSize %d", side.name, got, aws.ToInt64(all.ObjectSize))
+		}
+		for i, p := range all.ObjectParts.Parts {
+			if aws.ToInt32(p.PartNumber) != int32(i+1) || aws.ToInt64(p.Size) != int64(sizes[i]) {
+				t.Errorf("%s: part %d: number %d size %d, want %d", side.name, i, aws.ToInt32(p.PartNumber), aws.ToInt64(p.Size), sizes[i])
+			}
+		}
+		page, err := side.c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: &bucket, Key: aws.String("mp"),
+			ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesObjectParts}, MaxParts: aws.Int32(1), PartNumberMarker: aws.String("1")})
+		if err != nil || page.ObjectParts == nil || len(page.ObjectParts.Parts) != 1 || aws.ToInt32(page.ObjectParts.Parts[0].PartNumber) != 2 ||
+			!aws.ToBool(page.ObjectParts.IsTruncated) || aws.ToString(page.ObjectParts.NextPartNumberMarker) != "2" {
+			t.Errorf("%s: page after part 1: %v %+v", side.name, err, page.ObjectParts)
+		}
+	}
+}

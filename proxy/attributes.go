@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/s3err"
 )
 
@@ -53,30 +54,7 @@ func (g *Gateway) getObjectAttributes(q *request) {
 		fmt.Fprintf(&b, "<StorageClass>%s</StorageClass>", escapeXMLText(sc))
 	}
 	if want["ObjectParts"] && f.layout != nil {
-		v := q.r.URL.Query()
-		maxParts, marker := 1000, 0
-		if s := v.Get("max-parts"); s != "" {
-			if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < 1000 {
-				maxParts = n
-			}
-		}
-		if s := v.Get("part-number-marker"); s != "" {
-			marker, _ = strconv.Atoi(s)
-		}
-		fmt.Fprintf(&b, "<ObjectParts><TotalPartsCount>%d</TotalPartsCount><PartNumberMarker>%d</PartNumberMarker>", len(f.layout), marker)
-		n, next, truncated := 0, marker, false
-		for i, p := range f.layout {
-			if i+1 <= marker {
-				continue
-			}
-			if n == maxParts {
-				truncated = true
-				break
-			}
-			fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><Size>%d</Size></Part>", i+1, p.PlainSize)
-			n, next = n+1, i+1
-		}
-		fmt.Fprintf(&b, "<NextPartNumberMarker>%d</NextPartNumberMarker><MaxParts>%d</MaxParts><IsTruncated>%t</IsTruncated></ObjectParts>", next, maxParts, truncated)
+		writeObjectParts(&b, f.layout, q.r.Header.Get("X-Amz-Max-Parts"), q.r.Header.Get("X-Amz-Part-Number-Marker"))
 	}
 	b.WriteString("</GetObjectAttributesResponse>")
 	if lm := o.header.Get("Last-Modified"); lm != "" {
@@ -86,4 +64,32 @@ func (g *Gateway) getObjectAttributes(q *request) {
 		q.w.Header().Set("X-Amz-Version-Id", v)
 	}
 	writeXML(q, http.StatusOK, b.Bytes())
+}
+
+// writeObjectParts writes GetObjectAttributes' ObjectParts of a multipart object: the plaintext
+// size of each part, by part number, a page of at most x-amz-max-parts (default and limit 1,000)
+// after x-amz-part-number-marker (request headers, as S3 takes them), and the total as
+// PartsCount (S3's element name).
+func writeObjectParts(b *bytes.Buffer, l format.Layout, maxPartsHeader, markerHeader string) {
+	maxParts, marker := 1000, 0
+	if n, err := strconv.Atoi(maxPartsHeader); err == nil && n >= 0 && n <= 1000 {
+		maxParts = n
+	}
+	if n, err := strconv.Atoi(markerHeader); err == nil && n >= 0 {
+		marker = n
+	}
+	fmt.Fprintf(b, "<ObjectParts><PartsCount>%d</PartsCount><PartNumberMarker>%d</PartNumberMarker>", len(l), marker)
+	n, next, truncated := 0, marker, false
+	for _, p := range l {
+		if p.Number <= marker {
+			continue
+		}
+		if n == maxParts {
+			truncated = true
+			break
+		}
+		fmt.Fprintf(b, "<Part><PartNumber>%d</PartNumber><Size>%d</Size></Part>", p.Number, p.PlainSize)
+		n, next = n+1, p.Number
+	}
+	fmt.Fprintf(b, "<NextPartNumberMarker>%d</NextPartNumberMarker><MaxParts>%d</MaxParts><IsTruncated>%t</IsTruncated></ObjectParts>", next, maxParts, truncated)
 }
