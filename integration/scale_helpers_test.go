@@ -56,7 +56,8 @@ func newScaleCluster(t testing.TB, n int, kmsEndpoint string) *scaleCluster {
 	var servers []testenv.HAProxyServer
 	for i := range n {
 		listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-		metrics := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		metricsPort := testenv.FreePort(t)
+		metrics := fmt.Sprintf("127.0.0.1:%d", metricsPort)
 		env := coreGatewayEnv(m, m.Endpoint, kmsEndpoint, c.keyID, map[string]string{
 			"GATEWAY_LISTEN":            listen,
 			"GATEWAY_METRICS_LISTEN":    metrics,
@@ -67,7 +68,7 @@ func newScaleCluster(t testing.TB, n int, kmsEndpoint string) *scaleCluster {
 		c.gws = append(c.gws, testenv.StartGateway(t, env))
 		c.ops = append(c.ops, "http://"+metrics)
 		c.names = append(c.names, fmt.Sprintf("gw%d", i+1))
-		servers = append(servers, testenv.HAProxyServer{Name: c.names[i], Addr: listen, CheckAddr: metrics})
+		servers = append(servers, testenv.HAProxyServer{Name: c.names[i], Addr: listen, CheckPort: metricsPort})
 	}
 	c.lb = testenv.StartHAProxy(t, servers)
 	c.front = c.lb.Gateway(c.gws[0])

@@ -22,11 +22,12 @@ const (
 )
 
 // HAProxyServer is one gateway behind HAProxy: Addr (host:port) receives the S3 traffic, and
-// HAProxy health-checks GET /readyz on CheckAddr (the gateway's GATEWAY_METRICS_LISTEN).
+// HAProxy health-checks GET /readyz on CheckPort of the same host (the gateway's
+// GATEWAY_METRICS_LISTEN).
 type HAProxyServer struct {
 	Name      string // e.g. "gw1"; unique, [A-Za-z0-9_-]
 	Addr      string // 127.0.0.1:PORT of GATEWAY_LISTEN
-	CheckAddr string // 127.0.0.1:PORT of GATEWAY_METRICS_LISTEN
+	CheckPort int    // port of GATEWAY_METRICS_LISTEN
 }
 
 // HAProxy is an haproxy process started by StartHAProxy; it is stopped at the end of the test.
@@ -42,7 +43,7 @@ type HAProxy struct {
 }
 
 // HAProxyConfig is the configuration StartHAProxy runs: an HTTP frontend on listen balancing
-// round robin over servers, each health-checked with GET /readyz on its CheckAddr every 500 ms
+// round robin over servers, each health-checked with GET /readyz on its CheckPort every 500 ms
 // (out after 2 failures, back after 2 successes), a failed connection retried on another
 // server, request logs on stdout, and a stats page on stats. deploy/haproxy/haproxy.cfg is the
 // same configuration written out for three gateways.
@@ -83,8 +84,7 @@ backend s3seal
     default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2 maxconn 256
 `, listen)
 	for _, s := range servers {
-		host, port, _ := strings.Cut(s.CheckAddr, ":")
-		fmt.Fprintf(&b, "    server %s %s check addr %s port %s\n", s.Name, s.Addr, host, port)
+		fmt.Fprintf(&b, "    server %s %s check port %d\n", s.Name, s.Addr, s.CheckPort)
 	}
 	fmt.Fprintf(&b, `
 frontend stats
