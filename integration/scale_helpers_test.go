@@ -26,8 +26,9 @@ type scaleCluster struct {
 	keyID string
 	env   []map[string]string // each gateway's environment, to restart it on the same ports
 	gws   []*testenv.Gateway
-	ops   []string // each gateway's metrics base URL (http://127.0.0.1:PORT)
-	names []string // HAProxy server names: gw1, gw2, ...
+	ops   []string                // each gateway's metrics base URL (http://127.0.0.1:PORT)
+	names []string                // HAProxy server names: gw1, gw2, ...
+	srv   []testenv.HAProxyServer // the gateways as HAProxy servers
 	lb    *testenv.HAProxy
 	front *testenv.Gateway // the HAProxy frontend as clients see it (same credentials)
 }
@@ -70,6 +71,7 @@ func newScaleCluster(t testing.TB, n int, kmsEndpoint string) *scaleCluster {
 		c.names = append(c.names, fmt.Sprintf("gw%d", i+1))
 		servers = append(servers, testenv.HAProxyServer{Name: c.names[i], Addr: listen, CheckPort: metricsPort})
 	}
+	c.srv = servers
 	c.lb = testenv.StartHAProxy(t, servers)
 	c.front = c.lb.Gateway(c.gws[0])
 	return c
