@@ -1,6 +1,7 @@
 // Package testenv is the test harness of s3seal: it connects tests to the services that
 // scripts/test starts (a MinIO server as the S3 backend, moto_server as the AWS KMS emulator),
-// starts gateway processes on free loopback ports with their logs kept, and runs the real
+// starts gateway processes on free loopback ports with their logs kept, puts HAProxy in front
+// of several of them (haproxy.go, the Debian package scripts/test installs), and runs the real
 // clients (aws-cli v1 and v2, boto3) against them.
 //
 // It is used only by tests. Everything comes from S3SEAL_TEST_* environment variables exported
@@ -9,6 +10,6 @@
 //
 // Why hand-written: the usual libraries for this (testcontainers, dockertest, gnomock) need a
 // container runtime, which neither the developers' machines nor CI have (loopback only, no
-// Docker). What is left is process management of three known binaries and a few aws-sdk-go-v2
+// Docker). What is left is process management of four known binaries and a few aws-sdk-go-v2
 // client constructors, small enough to keep here and tied to our own environment contract.
 package testenv

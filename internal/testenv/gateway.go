@@ -310,3 +310,11 @@ func (g *Gateway) Command(ctx context.Context, name string, args ...string) *exe
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
+
+// Kill ends the gateway with SIGKILL (a crash: nothing is drained or flushed) and waits until
+// it is gone. A later Stop, and the one at the end of the test, do nothing more.
+func (g *Gateway) Kill(t testing.TB) {
+	t.Helper()
+	_ = g.Cmd.Process.Kill()
+	<-g.done
+}
