@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,16 @@ func TestBackendErrorOf(t *testing.T) {
 	}
 	if e := backendErrorOf(resp(404, "", nil), obj); e.Header != nil {
 		t.Errorf("plain 404 carries headers %v", e.Header)
+	}
+}
+
+// TestRelayNonS3Status: a forwarded answer with a status S3 never sends becomes InternalError.
+func TestRelayNonS3Status(t *testing.T) {
+	g, _ := newTestGateway(t)
+	rec := httptest.NewRecorder()
+	q := &request{w: &responseWriter{ResponseWriter: rec}, r: httptest.NewRequest(http.MethodGet, "http://gw.test/b", nil), bucket: "b", id: "r1"}
+	g.relay(q, &http.Response{StatusCode: 499, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))})
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "<Code>InternalError</Code>") {
+		t.Errorf("relayed 499: %d %q", rec.Code, rec.Body.String())
 	}
 }

@@ -71,6 +71,11 @@ func (g *Gateway) forwardBody(q *request, body []byte) {
 
 // relay copies a backend response to the client as it is (headers filtered).
 func (g *Gateway) relay(q *request, resp *http.Response) {
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified && !s3err.IsS3Status(resp.StatusCode) {
+		// A status S3 never sends (MinIO's 499 for a request it saw canceled) is not relayed.
+		g.fail(q, backendErrorOf(resp, target{q.bucket, q.key, nil}))
+		return
+	}
 	forwardedResponseHeaders(q.w.Header(), resp.Header)
 	q.w.Header().Set("X-Amz-Request-Id", q.id)
 	q.w.WriteHeader(resp.StatusCode)
