@@ -237,7 +237,49 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 
 // send signs and sends one backend request. body may be nil; length is its exact size (-1 for
 // none). payloadHash is unsignedPayload or the hex SHA-256 of the body.
+//
+// An answer with a status S3 never sends marks a connection the backend will not serve again:
+// MinIO answers 499, with no body, to every later request on a keep-alive connection on which a
+// request timed out. Such a connection is not reused (the idle pool is dropped when its body is
+// closed), and a GET or HEAD without a body, which cannot have changed anything, is sent once
+// more on a new connection.
 func (b *backend) send(ctx context.Context, method string, t target, h http.Header, body io.Reader, length int64, payloadHash string) (*http.Response, error) {
+	retryable := (method == http.MethodGet || method == http.MethodHead) && (body == nil || length == 0)
+	var saved http.Header
+	if retryable && h != nil {
+		saved = h.Clone() // signing adds headers
+	}
+	resp, err := b.sendOnce(ctx, method, t, h, body, length, payloadHash)
+	if err != nil || resp.StatusCode < 400 || s3err.IsS3Status(resp.StatusCode) {
+		return resp, err
+	}
+	if retryable {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		b.client.CloseIdleConnections()
+		if resp, err = b.sendOnce(ctx, method, t, saved, nil, 0, payloadHash); err != nil || resp.StatusCode < 400 || s3err.IsS3Status(resp.StatusCode) {
+			return resp, err
+		}
+	}
+	resp.Body = dropConnOnClose{resp.Body, b.client}
+	return resp, nil
+}
+
+// dropConnOnClose closes a response body and then the client's idle connections, so the
+// connection it came on is not used again.
+type dropConnOnClose struct {
+	io.ReadCloser
+	client *http.Client
+}
+
+func (d dropConnOnClose) Close() error {
+	err := d.ReadCloser.Close()
+	d.client.CloseIdleConnections()
+	return err
+}
+
+// sendOnce is one signed round trip of send.
+func (b *backend) sendOnce(ctx context.Context, method string, t target, h http.Header, body io.Reader, length int64, payloadHash string) (*http.Response, error) {
 	u := b.url(t)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
