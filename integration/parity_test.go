@@ -9,7 +9,8 @@ import (
 )
 
 // parityScript runs the same S3 calls with boto3 against the endpoint in argv and prints what
-// a client sees, as JSON: user metadata names (issue 12 item 1), a 304's headers (item 3), a PUT
+// a client sees, as JSON: user metadata names, also after a re-sent part, with an empty value
+// and after an overwrite without metadata (issue 12 item 1), a 304's headers (item 3), a PUT
 // with If-None-Match on the current ETag (item 4), an unchanged copy onto itself (item 5) and
 // SSE headers on GET/HEAD (item 8).
 const parityScript = `
@@ -37,9 +38,14 @@ out["copy"] = meta("meta-copy")
 c.copy_object(Bucket=bucket, Key="meta-replace", CopySource={"Bucket": bucket, "Key": "meta"}, MetadataDirective="REPLACE", Metadata={"Other-Name": "1"})
 out["replace"] = meta("meta-replace")
 up = c.create_multipart_upload(Bucket=bucket, Key="meta-mp", Metadata={"Part-Meta": "p"})
+c.upload_part(Bucket=bucket, Key="meta-mp", UploadId=up["UploadId"], PartNumber=1, Body=b"z" * 10)
 p = c.upload_part(Bucket=bucket, Key="meta-mp", UploadId=up["UploadId"], PartNumber=1, Body=b"y" * 10)
 c.complete_multipart_upload(Bucket=bucket, Key="meta-mp", UploadId=up["UploadId"], MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
 out["multipart"] = meta("meta-mp")
+c.put_object(Bucket=bucket, Key="meta-empty", Body=b"e", Metadata={"Empty": ""})
+out["empty_value"] = meta("meta-empty")
+c.put_object(Bucket=bucket, Key="meta-empty", Body=b"e")
+out["overwritten_without"] = meta("meta-empty")
 
 etag = c.head_object(Bucket=bucket, Key="meta")["ETag"]
 try:
@@ -112,6 +118,8 @@ func TestParityClientChecks(t *testing.T) {
 		"copy":                      pairs("foo", "bar", "mixed-case", "v"),
 		"replace":                   pairs("other-name", "1"),
 		"multipart":                 pairs("part-meta", "p"),
+		"empty_value":               pairs("empty", ""),
+		"overwritten_without":       []any{},
 		"not_modified":              []any{float64(304), true, true},
 		"put_if_none_match_current": "412 PreconditionFailed",
 		"kept_after_412":            true,
