@@ -14,7 +14,7 @@ import (
 // getObjectAttributes answers GetObjectAttributes in plaintext terms: ETag, ObjectSize,
 // StorageClass and ObjectParts (the plaintext part sizes). Checksum is never included: the
 // gateway keeps no checksum of the plaintext, and the backend's describes the ciphertext.
-func (g *Gateway) getObjectAttributes(q *request) {
+func (g *Gateway) getObjectAttributes(q *request) error {
 	want := map[string]bool{}
 	for _, v := range q.r.Header.Values("X-Amz-Object-Attributes") {
 		for _, a := range strings.Split(v, ",") {
@@ -22,20 +22,17 @@ func (g *Gateway) getObjectAttributes(q *request) {
 		}
 	}
 	if len(want) == 0 {
-		g.fail(q, s3err.New("InvalidArgument", "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty"))
-		return
+		return s3err.New("InvalidArgument", "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")
 	}
 	o, f, key, err := g.stat(q)
 	if key != nil {
 		key.Zero()
 	}
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	if !f.encrypted {
-		g.forward(q)
-		return
+		return g.forward(q)
 	}
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
@@ -64,6 +61,7 @@ func (g *Gateway) getObjectAttributes(q *request) {
 		q.w.Header().Set("X-Amz-Version-Id", v)
 	}
 	writeXML(q, http.StatusOK, b.Bytes())
+	return nil
 }
 
 // writeObjectParts writes GetObjectAttributes' ObjectParts of a multipart object: the plaintext

@@ -43,7 +43,9 @@ func TestRelayNonS3Status(t *testing.T) {
 	g, _ := newTestGateway(t)
 	rec := httptest.NewRecorder()
 	q := &request{w: &responseWriter{ResponseWriter: rec}, r: httptest.NewRequest(http.MethodGet, "http://gw.test/b", nil), bucket: "b", id: "r1"}
-	g.relay(q, &http.Response{StatusCode: 499, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))})
+	if err := g.relay(q, &http.Response{StatusCode: 499, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))}); err != nil {
+		g.answerError(q, err)
+	}
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "<Code>InternalError</Code>") {
 		t.Errorf("relayed 499: %d %q", rec.Code, rec.Body.String())
 	}

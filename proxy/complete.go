@@ -24,11 +24,9 @@ import (
 // its parts, so an object whose completion failed half-way is never served.
 
 // completeMultipart completes an upload.
-func (g *Gateway) completeMultipart(q *request) {
+func (g *Gateway) completeMultipart(q *request) error {
 	defer q.ssec.zero()
-	if err := g.complete(q); err != nil {
-		g.failBackend(q, err)
-	}
+	return g.complete(q)
 }
 
 func (g *Gateway) complete(q *request) error {

@@ -94,45 +94,56 @@ func copyConditions(h http.Header, etag, lastModified string) *s3err.Error {
 	return nil
 }
 
-// openSource authenticates the copy source for q's credential and returns its stored object,
-// facts and (for encrypted sources) opened key; on failure it has answered the client.
-func (g *Gateway) openSource(q *request) (*request, *storedObject, objectFacts, *format.ObjectKey, bool) {
+// openedObject is a stored object opened for reading: the request that addresses it (for a
+// copy source: the source's bucket, key, version and SSE-C key), its stored form, the facts
+// clients see, and its object key (nil for objects the gateway did not encrypt). Close zeroes
+// the keys.
+type openedObject struct {
+	req   *request
+	obj   *storedObject
+	facts objectFacts
+	key   *format.ObjectKey
+}
+
+// Close zeroes the object key and the request's SSE-C key.
+func (o *openedObject) Close() {
+	o.key.Zero()
+	o.req.ssec.zero()
+}
+
+// openSource authenticates the copy source for q's credential and returns it opened (key
+// opened for encrypted sources).
+func (g *Gateway) openSource(q *request) (*openedObject, error) {
 	bucket, key, version, e := copySource(q.r.Header.Get("X-Amz-Copy-Source"))
 	if e != nil {
-		g.fail(q, e)
-		return nil, nil, objectFacts{}, nil, false
+		return nil, e
 	}
 	if !g.bucketAllowed(q.cred, bucket) {
 		g.obs.AuthFailure(q.op, "AccessDenied")
-		g.fail(q, s3err.New("AccessDenied", "The credential may not read the copy source."))
-		return nil, nil, objectFacts{}, nil, false
+		return nil, s3err.New("AccessDenied", "The credential may not read the copy source.")
 	}
 	src := sourceRequest(q, bucket, key, version)
 	ck, e := g.requestCustomerKey(q, copySourceSSECHeaders)
 	if e != nil {
-		g.fail(q, e)
-		return nil, nil, objectFacts{}, nil, false
+		return nil, e
 	}
 	src.ssec, src.ssecParsed = ck, true
 	o, f, k, err := g.stat(src)
 	if err != nil {
-		g.failBackend(q, err)
-		return nil, nil, objectFacts{}, nil, false
+		return nil, err
 	}
 	if e := copyConditions(q.r.Header, f.etag, o.header.Get("Last-Modified")); e != nil {
 		if k != nil {
 			k.Zero()
 		}
-		g.fail(q, e)
-		return nil, nil, objectFacts{}, nil, false
+		return nil, e
 	}
 	if f.encrypted && k == nil && o.env != nil {
 		if k, err = g.openKey(src, o); err != nil {
-			g.failErr(q, err)
-			return nil, nil, objectFacts{}, nil, false
+			return nil, err
 		}
 	}
-	return src, o, f, k, true
+	return &openedObject{req: src, obj: o, facts: f, key: k}, nil
 }
 
 // copyHeaders returns the destination headers of a CopyObject: the source's descriptive headers
@@ -179,42 +190,35 @@ func isContentHeader(name string) bool {
 }
 
 // copyObject copies an object under a new name (or onto itself with new metadata).
-func (g *Gateway) copyObject(q *request) {
+func (g *Gateway) copyObject(q *request) error {
 	if e := unchangedSelfCopy(q); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
-	choice, ok := g.newObjectChoice(q)
-	if !ok {
-		return
+	choice, err := g.newObjectChoice(q)
+	if err != nil {
+		return err
 	}
 	defer choice.ssec.zero()
-	src, o, f, key, ok := g.openSource(q)
-	if !ok {
-		return
+	so, err := g.openSource(q)
+	if err != nil {
+		return err
 	}
-	defer src.ssec.zero()
-	if key != nil {
-		defer key.Zero()
-	}
+	defer so.Close()
+	src, o, f, key := so.req, so.obj, so.facts, so.key
 	h, e := copyHeaders(q.r, o)
 	if e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	if f.plainSize > maxCopySize {
-		g.fail(q, s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"))
-		return
+		return s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
 	if !f.encrypted || o.s3ec != nil || !sameKeyDomain(o.env, choice, src.ssec) {
-		g.copyStreamed(q, choice, src, o, f, key, h)
-		return
+		return g.copyStreamed(q, choice, src, o, f, key, h)
 	}
 
 	sl, err := g.seal(q, choice, o.env.Kind, key, 0)
 	if err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	g.storedHeaders(h, sl)
 	if m := o.header.Get(format.MetaManifest); m != "" {
@@ -231,13 +235,11 @@ func (g *Gateway) copyObject(q *request) {
 	t := target{q.bucket, q.key, nil}
 	doc, resp, err := g.xmlRoundTrip(q, http.MethodPut, t, h, nil)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	hits, err := findTexts(doc, "CopyObjectResult/ETag")
 	if err != nil || len(hits) != 1 {
-		g.fail(q, s3err.New("InternalError", "The backend's CopyObject answer has no ETag."))
-		return
+		return s3err.New("InternalError", "The backend's CopyObject answer has no ETag.")
 	}
 	newBackend := hits[0].text
 	df := objectFacts{encrypted: true, plainSize: f.plainSize, etag: f.etag, layout: f.layout}
@@ -251,6 +253,7 @@ func (g *Gateway) copyObject(q *request) {
 	g.setCopyResponseHeaders(q, resp, src)
 	setSSEHeaders(q.w.Header(), sl.env, sl.meta, choice.ssec)
 	writeXML(q, http.StatusOK, splice(doc, []span{replaceText(hits[0], df.etag)}))
+	return nil
 }
 
 // setCopyResponseHeaders sets the headers S3 sends with a copy result.
@@ -283,7 +286,7 @@ func sameKeyDomain(env *format.Envelope, c *encryptionChoice, srcKey *customerKe
 // copyStreamed copies a source by streaming its plaintext through the encryption pipeline under
 // a fresh object key: a source the gateway did not encrypt (plain, or written by the S3
 // Encryption Client), or one in another key domain (key is its opened object key).
-func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o *storedObject, f objectFacts, key *format.ObjectKey, h http.Header) {
+func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o *storedObject, f objectFacts, key *format.ObjectKey, h http.Header) error {
 	var body io.ReadCloser = io.NopCloser(http.NoBody)
 	if f.plainSize > 0 {
 		var err error
@@ -293,15 +296,14 @@ func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o 
 			body, err = g.readStored(src, o, 0, f.plainSize)
 		}
 		if err != nil {
-			g.failBackend(q, err)
-			return
+			return err
 		}
 	}
 	defer body.Close()
 	h.Del("X-Amz-Copy-Source")
-	res, ok := g.putEncrypted(q, c, h, body, f.plainSize)
-	if !ok {
-		return
+	res, err := g.putEncrypted(q, c, h, body, f.plainSize)
+	if err != nil {
+		return err
 	}
 	etag := res.etag
 	now := g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
@@ -312,37 +314,33 @@ func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o 
 	setSSEHeaders(w, res.env, res.meta, c.ssec)
 	writeXML(q, http.StatusOK, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<CopyObjectResult><LastModified>`+now+`</LastModified><ETag>`+string(escapeXMLText(etag))+`</ETag></CopyObjectResult>`))
+	return nil
 }
 
 // uploadPartCopy fills a part of an upload from a range of another object.
-func (g *Gateway) uploadPartCopy(q *request) {
+func (g *Gateway) uploadPartCopy(q *request) error {
 	t, err := g.partRequest(q)
 	defer q.ssec.zero()
 	if err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	defer t.key.Zero()
-	src, o, f, key, ok := g.openSource(q)
-	if !ok {
-		return
+	so, err := g.openSource(q)
+	if err != nil {
+		return err
 	}
-	defer src.ssec.zero()
-	if key != nil {
-		defer key.Zero()
-	}
+	defer so.Close()
+	src, o, f, key := so.req, so.obj, so.facts, so.key
 	off, length := int64(0), f.plainSize
 	if cr := q.r.Header.Get("X-Amz-Copy-Source-Range"); cr != "" {
 		a, b, ok := parseCopyRange(cr)
 		if !ok || b >= f.plainSize {
-			g.fail(q, s3err.Newf("InvalidArgument", "Range specified is not valid for source object of size: %d", f.plainSize))
-			return
+			return s3err.Newf("InvalidArgument", "Range specified is not valid for source object of size: %d", f.plainSize)
 		}
 		off, length = a, b-a+1
 	}
 	if length > maxCopySize {
-		g.fail(q, s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"))
-		return
+		return s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
 	var body io.ReadCloser = io.NopCloser(http.NoBody)
 	if length > 0 {
@@ -352,20 +350,19 @@ func (g *Gateway) uploadPartCopy(q *request) {
 			body, err = g.readStored(src, o, off, length)
 		}
 		if err != nil {
-			g.failBackend(q, err)
-			return
+			return err
 		}
 	}
 	defer body.Close()
 	etag, err := g.storePart(q, t, body, length)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	g.setCopyResponseHeaders(q, &http.Response{Header: http.Header{}}, src)
 	now := g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	writeXML(q, http.StatusOK, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<CopyPartResult><LastModified>`+now+`</LastModified><ETag>`+string(escapeXMLText(etag))+`</ETag></CopyPartResult>`))
+	return nil
 }
 
 // parseCopyRange parses "bytes=a-b" (both required, as S3 wants for x-amz-copy-source-range).

@@ -135,23 +135,20 @@ func escapeXMLText(s string) []byte {
 
 // listObjects forwards ListObjects (v1 and v2) and rewrites sizes and ETags to what clients
 // stored: plaintext sizes and plaintext ETags.
-func (g *Gateway) listObjects(q *request) {
+func (g *Gateway) listObjects(q *request) error {
 	t := target{q.bucket, "", backendQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
 	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	entries, urlEncoded, err := parseListing(doc)
 	if err != nil {
-		g.failErr(q, s3err.New("InternalError", "The backend sent a listing that is not valid XML."))
-		return
+		return s3err.New("InternalError", "The backend sent a listing that is not valid XML.")
 	}
 	g.listFacts(q, entries, urlEncoded)
 	var spans []span
@@ -172,6 +169,7 @@ func (g *Gateway) listObjects(q *request) {
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	q.w.WriteHeader(http.StatusOK)
 	_, _ = q.w.Write(out)
+	return nil
 }
 
 // listFacts fills in the plaintext facts of every entry: from the cache, or by asking the
@@ -224,27 +222,23 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 }
 
 // listBuckets forwards ListBuckets, showing a restricted credential only its buckets.
-func (g *Gateway) listBuckets(q *request) {
+func (g *Gateway) listBuckets(q *request) error {
 	t := target{query: backendQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 || len(q.cred.Buckets) == 0 {
-		g.relay(q, resp)
-		return
+		return g.relay(q, resp)
 	}
 	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	spans, err := hiddenBuckets(doc, func(name string) bool { return g.bucketAllowed(q.cred, name) })
 	if err != nil {
-		g.failErr(q, s3err.New("InternalError", "The backend sent a bucket list that is not valid XML."))
-		return
+		return s3err.New("InternalError", "The backend sent a bucket list that is not valid XML.")
 	}
 	out := splice(doc, spans)
 	h := q.w.Header()
@@ -252,6 +246,7 @@ func (g *Gateway) listBuckets(q *request) {
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	q.w.WriteHeader(http.StatusOK)
 	_, _ = q.w.Write(out)
+	return nil
 }
 
 // hiddenBuckets returns spans deleting the <Bucket> elements whose name is not allowed.

@@ -110,21 +110,19 @@ func (g *Gateway) partRequest(q *request) (uploadTarget, error) {
 }
 
 // createMultipart starts an upload whose object key is sealed in the upload's metadata.
-func (g *Gateway) createMultipart(q *request) {
+func (g *Gateway) createMultipart(q *request) error {
 	r := q.r
-	choice, ok := g.newObjectChoice(q)
-	if !ok {
-		return
+	choice, err := g.newObjectChoice(q)
+	if err != nil {
+		return err
 	}
 	defer choice.ssec.zero()
 	if _, err := g.readSmallBody(q); err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	s, err := g.seal(q, choice, format.KindMultipart, nil, 0)
 	if err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	defer s.key.Zero()
 	h := outboundHeaders(r.Header)
@@ -132,19 +130,18 @@ func (g *Gateway) createMultipart(q *request) {
 	t := target{q.bucket, q.key, url.Values{"uploads": {""}}}
 	doc, _, err := g.xmlRoundTrip(q, http.MethodPost, t, h, nil)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	hits, err := findTexts(doc, "InitiateMultipartUploadResult/UploadId")
 	if err != nil || len(hits) != 1 {
-		g.fail(q, s3err.New("InternalError", "The backend's CreateMultipartUpload answer has no upload id."))
-		return
+		return s3err.New("InternalError", "The backend's CreateMultipartUpload answer has no upload id.")
 	}
 	g.keyUse(q, "write", s.keyID, s.wrapped)
 	id := format.UploadID{Backend: hits[0].text, Envelope: s.env, Context: s.meta.Get(metaCtx)}
 	out := splice(doc, []span{replaceText(hits[0], id.String())})
 	setSSEHeaders(q.w.Header(), s.env, s.meta, choice.ssec)
 	writeXML(q, http.StatusOK, out)
+	return nil
 }
 
 // partNumber parses the partNumber parameter (1..10000).
@@ -157,30 +154,26 @@ func partNumber(v url.Values) (int, *s3err.Error) {
 }
 
 // uploadPart encrypts one part under the upload's object key and stores it.
-func (g *Gateway) uploadPart(q *request) {
+func (g *Gateway) uploadPart(q *request) error {
 	r := q.r
 	t, err := g.partRequest(q)
 	defer q.ssec.zero()
 	if err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	defer t.key.Zero()
 	size := q.auth.DecodedLength
 	if size < 0 {
-		g.fail(q, s3err.New("MissingContentLength", ""))
-		return
+		return s3err.New("MissingContentLength", "")
 	}
 	if size > maxPutSize {
-		g.fail(q, s3err.New("EntityTooLarge", ""))
-		return
+		return s3err.New("EntityTooLarge", "")
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
 	etag, err := g.storePart(q, t, payload, size)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	w := q.w.Header()
 	w.Set("Etag", etag)
@@ -193,6 +186,7 @@ func (g *Gateway) uploadPart(q *request) {
 	}
 	w.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // storePart encrypts size plaintext bytes from src as part t.number of an upload and returns the
@@ -279,39 +273,35 @@ func (g *Gateway) clientURL(q *request) string {
 }
 
 // abortMultipart forwards an abort with the backend's upload id.
-func (g *Gateway) abortMultipart(q *request) {
+func (g *Gateway) abortMultipart(q *request) error {
 	backendID := backendUploadID(q.r.URL.Query().Get("uploadId"))
 	if _, err := g.readSmallBody(q); err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	v := url.Values{"uploadId": {backendID}}
 	resp, err := g.backend.send(q.ctx(), http.MethodDelete, target{q.bucket, q.key, v}, outboundHeaders(q.r.Header), nil, 0, "")
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
-	g.relay(q, resp)
+	return g.relay(q, resp)
 }
 
 // listParts forwards ListParts and shows plaintext part sizes and the client's upload id.
 // Part ETags are the backend's: the plaintext MD5s returned by UploadPart are not stored
 // anywhere readable before the upload completes.
-func (g *Gateway) listParts(q *request) {
+func (g *Gateway) listParts(q *request) error {
 	clientID := q.r.URL.Query().Get("uploadId")
 	backendID := backendUploadID(clientID)
 	v := backendQuery(q.r)
 	v.Set("uploadId", backendID)
 	doc, _, err := g.xmlRoundTrip(q, http.MethodGet, target{q.bucket, q.key, v}, nil, nil)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	hits, err := findTexts(doc, "ListPartsResult/UploadId", "ListPartsResult/Part/Size")
 	if err != nil {
-		g.failErr(q, s3err.New("InternalError", "The backend's ListParts answer is not valid XML."))
-		return
+		return s3err.New("InternalError", "The backend's ListParts answer is not valid XML.")
 	}
 	var spans []span
 	for _, hit := range hits {
@@ -328,4 +318,5 @@ func (g *Gateway) listParts(q *request) {
 		}
 	}
 	writeXML(q, http.StatusOK, splice(doc, spans))
+	return nil
 }

@@ -16,31 +16,29 @@ import (
 const maxPutSize = 5 << 30
 
 // putObject encrypts the request body on the fly and stores it with its envelope.
-func (g *Gateway) putObject(q *request) {
+func (g *Gateway) putObject(q *request) error {
 	r := q.r
-	choice, ok := g.newObjectChoice(q)
-	if !ok {
-		return
+	choice, err := g.newObjectChoice(q)
+	if err != nil {
+		return err
 	}
 	defer choice.ssec.zero()
 	size := q.auth.DecodedLength
 	if size < 0 {
-		g.fail(q, s3err.New("MissingContentLength", ""))
-		return
+		return s3err.New("MissingContentLength", "")
 	}
 	if size > maxPutSize {
-		g.fail(q, s3err.New("EntityTooLarge", ""))
-		return
+		return s3err.New("EntityTooLarge", "")
 	}
 	h := outboundHeaders(r.Header)
-	if !g.translateIfMatch(q, h) {
-		return
+	if err := g.translateConditions(q, h); err != nil {
+		return err
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
-	res, ok := g.putEncrypted(q, choice, h, payload, size)
-	if !ok {
-		return
+	res, err := g.putEncrypted(q, choice, h, payload, size)
+	if err != nil {
+		return err
 	}
 	w := q.w.Header()
 	w.Set("Etag", res.etag)
@@ -53,6 +51,7 @@ func (g *Gateway) putObject(q *request) {
 	}
 	w.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // putResult is what putEncrypted stored.
@@ -63,26 +62,22 @@ type putResult struct {
 }
 
 // putEncrypted stores size plaintext bytes from src as q's object, encrypted under a new object
-// key protected as c says, with the backend headers h. On failure it has answered the client
-// and returns false.
-func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, src io.Reader, size int64) (putResult, bool) {
+// key protected as c says, with the backend headers h.
+func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, src io.Reader, size int64) (putResult, error) {
 	s, err := g.seal(q, c, format.KindSingle, nil, size)
 	if err != nil {
-		g.failErr(q, err)
-		return putResult{}, false
+		return putResult{}, err
 	}
 	defer s.key.Zero()
 	enc, err := format.NewEncryptReader(src, s.key, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext && c.ssec == nil})
 	if err != nil {
-		g.failErr(q, err)
-		return putResult{}, false
+		return putResult{}, err
 	}
 	g.storedHeaders(h, s)
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return putResult{}, false
+		return putResult{}, err
 	}
 	defer resp.Body.Close()
 	q.plainIn = size
@@ -95,17 +90,7 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 	if backendETag != "" {
 		g.objects.Add(factsKey(q.bucket, q.key, backendETag), objectFacts{encrypted: true, plainSize: size, etag: etag})
 	}
-	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, true
-}
-
-// translateIfMatch is translateConditions for handlers that answer their own failures. On
-// failure it has answered the client and returns false.
-func (g *Gateway) translateIfMatch(q *request, h http.Header) bool {
-	if err := g.translateConditions(q, h); err != nil {
-		g.failBackend(q, err)
-		return false
-	}
-	return true
+	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, nil
 }
 
 // translateConditions evaluates a conditional write's If-Match and If-None-Match against the
@@ -202,104 +187,89 @@ func (g *Gateway) setRangeHeaders(q *request, o *storedObject, f objectFacts, rn
 }
 
 // headObject answers HEAD in plaintext terms (Range and partNumber as for GET).
-func (g *Gateway) headObject(q *request) {
+func (g *Gateway) headObject(q *request) error {
 	if e := sseOnRead(q.r); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	o, f, key, err := g.stat(q)
 	if key != nil {
 		defer key.Zero()
 	}
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	if !f.encrypted && (q.r.Header.Get("Range") != "" || q.r.URL.Query().Get("partNumber") != "") {
-		g.forward(q) // the backend applies Range and partNumber to what it stores
-		return
+		return g.forward(q) // the backend applies Range and partNumber to what it stores
 	}
 	if f.encrypted && key == nil && o.env != nil && o.env.Wrap == format.WrapCustomerKey {
 		// HEAD of an SSE-C object needs the right key, as on S3.
 		k, err := g.openKey(q, o)
 		if err != nil {
-			g.failErr(q, err)
-			return
+			return err
 		}
 		k.Zero()
 	} else if ck, e := g.readCustomerKey(q); e != nil || ck != nil {
 		if e == nil {
 			e = s3err.New("InvalidRequest", "The encryption parameters are not applicable to this object.")
 		}
-		g.fail(q, e)
-		return
+		return e
 	}
 	if e := g.readConditions(q, o, f); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	rng, partial, e := requestedRange(q.r, f)
 	if e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	status := g.setRangeHeaders(q, o, f, rng, partial)
 	q.w.WriteHeader(status)
+	return nil
 }
 
 // getObject streams an object's plaintext (or a range or part of it), decrypting and
 // authenticating segment by segment.
-func (g *Gateway) getObject(q *request) {
+func (g *Gateway) getObject(q *request) error {
 	if e := sseOnRead(q.r); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	if q.r.Header.Get("Range") == "" && q.r.URL.Query().Get("partNumber") == "" {
-		g.getWhole(q)
-		return
+		return g.getWhole(q)
 	}
-	g.getRange(q)
+	return g.getRange(q)
 }
 
 // getWhole serves a GET without Range with one backend GET of the whole stored object (plus,
 // when the object's facts are not cached, one small request for the trailer or the layout).
-func (g *Gateway) getWhole(q *request) {
+func (g *Gateway) getWhole(q *request) error {
 	t := target{q.bucket, q.key, objectQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
 	if err := g.roundTripErr(q, t, resp, err); err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	o, err := parseStored(resp)
 	if err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	f, key, err := g.resolve(q, o, nil)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	if !f.encrypted {
-		g.serveStored(q, o, f, resp.Body)
-		return
+		return g.serveStored(q, o, f, resp.Body)
 	}
 	if o.s3ec != nil {
 		resp.Body.Close() // the whole object is verified first, then read again
-		g.getRange(q)
-		return
+		return g.getRange(q)
 	}
 	if key == nil {
 		if key, err = g.openKey(q, o); err != nil {
-			g.failErr(q, err)
-			return
+			return err
 		}
 	}
 	defer key.Zero()
 	if e := g.readConditions(q, o, f); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	body := countingReader{resp.Body, &q.storedIn}
 	var plain io.Reader
@@ -308,58 +278,51 @@ func (g *Gateway) getWhole(q *request) {
 	} else {
 		stream, err := key.SingleStream(f.plainSize)
 		if err != nil {
-			g.failErr(q, err)
-			return
+			return err
 		}
 		plain = stream.DecryptAll(body)
 	}
 	g.setObjectHeaders(q, o, f)
 	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	g.streamPlain(q, http.StatusOK, plain)
+	return g.streamPlain(q, http.StatusOK, plain)
 }
 
 // getRange serves a ranged GET or a GET of one part: the facts first, then only the covering
 // segments.
-func (g *Gateway) getRange(q *request) {
+func (g *Gateway) getRange(q *request) error {
 	o, f, key, err := g.stat(q)
 	if err != nil {
-		g.failBackend(q, err)
-		return
+		return err
 	}
 	if !f.encrypted {
-		g.forward(q) // the backend applies Range, partNumber and conditions itself
-		return
+		return g.forward(q) // the backend applies Range, partNumber and conditions itself
 	}
 	if key == nil && o.env != nil {
 		if key, err = g.openKey(q, o); err != nil {
-			g.failErr(q, err)
-			return
+			return err
 		}
 	}
 	if key != nil {
 		defer key.Zero()
 	}
 	if e := g.readConditions(q, o, f); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	rng, partial, e := requestedRange(q.r, f)
 	if e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	var plain io.Reader = http.NoBody
 	if rng.length > 0 {
 		rc, err := g.rangeReader(q, o, f, key, rng.off, rng.length)
 		if err != nil {
-			g.failBackend(q, err)
-			return
+			return err
 		}
 		defer rc.Close()
 		plain = rc
 	}
 	status := g.setRangeHeaders(q, o, f, rng, partial)
-	g.streamPlain(q, status, plain)
+	return g.streamPlain(q, status, plain)
 }
 
 // requestedRange resolves the Range header or the partNumber parameter of r against the
@@ -397,38 +360,36 @@ func requestedRange(r *http.Request, f objectFacts) (rng byteRange, partial bool
 }
 
 // serveStored relays an object the gateway did not encrypt.
-func (g *Gateway) serveStored(q *request, o *storedObject, f objectFacts, body io.Reader) {
+func (g *Gateway) serveStored(q *request, o *storedObject, f objectFacts, body io.Reader) error {
 	if e := g.readConditions(q, o, f); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
 	g.setObjectHeaders(q, o, f)
 	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	g.streamPlain(q, http.StatusOK, body)
+	return g.streamPlain(q, http.StatusOK, body)
 }
 
 // streamPlain sends status and then src. The first segment is read before the status line,
 // so that an object that fails authentication at its start gets an S3 error; a failure later
 // aborts the connection, so the client never takes a short or altered body for a whole one.
-func (g *Gateway) streamPlain(q *request, status int, src io.Reader) {
+func (g *Gateway) streamPlain(q *request, status int, src io.Reader) error {
 	buf := make([]byte, format.SegmentSize)
 	n, err := io.ReadFull(src, buf)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	q.w.WriteHeader(status)
 	if q.r.Method == http.MethodHead {
-		return
+		return nil
 	}
 	if _, werr := q.w.Write(buf[:n]); werr != nil {
 		panic(http.ErrAbortHandler)
 	}
 	if err != nil { // EOF within the first segment: done
-		return
+		return nil
 	}
 	if _, err := io.CopyBuffer(q.w, src, buf); err != nil {
-		_ = g.toS3Error(q, err) // logs the cause with its kind (tamper or I/O)
-		panic(http.ErrAbortHandler)
+		return err // answerError logs the cause with its kind (tamper or I/O) and aborts
 	}
+	return nil
 }

@@ -17,7 +17,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -247,39 +249,39 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	g.serve(q)
+	if err := g.serve(q); err != nil {
+		g.answerError(q, err)
+	}
 }
 
-func (g *Gateway) serve(q *request) {
+// serve routes, authenticates and authorizes q and runs its handler. Handlers return their
+// failure; answerError turns it into the client's answer.
+func (g *Gateway) serve(q *request) error {
 	r := q.r
 	if g.cfg.MaxHeaderBytes > 0 && headerBytes(r) > g.cfg.MaxHeaderBytes {
 		q.op = "Unknown"
-		g.fail(q, s3err.New("RequestHeaderSectionTooLarge", fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)))
-		return
+		return s3err.New("RequestHeaderSectionTooLarge", fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes))
 	}
 	var err *s3err.Error
 	q.bucket, q.key, err = g.route(r)
 	if err != nil {
 		q.op = "Unknown"
-		g.fail(q, err)
-		return
+		return err
 	}
 	h := g.classify(q)
 	auth, aerr := g.verifier.Authenticate(r)
 	if aerr != nil {
 		e := g.toS3Error(q, aerr)
 		g.obs.AuthFailure(q.op, e.Code)
-		g.fail(q, e)
-		return
+		return e
 	}
 	q.auth = auth
 	q.cred = g.creds[auth.AccessKeyID]
 	if e := g.authorize(q, h); e != nil {
 		g.obs.AuthFailure(q.op, e.Code)
-		g.fail(q, e)
-		return
+		return e
 	}
-	h.fn(q)
+	return h.fn(q)
 }
 
 // headerBytes is the size of r's request line and header section as sent.
@@ -361,27 +363,26 @@ func (g *Gateway) route(r *http.Request) (bucket, key string, e *s3err.Error) {
 	return bucket, key, nil
 }
 
-// fail writes e for q, with the resource filled in.
-func (g *Gateway) fail(q *request, e *s3err.Error) {
+// answerError is the one place a failed request is answered: the S3 error for err (see
+// toS3Error), or, once the response has started, an aborted connection, so that the client
+// sees a failed transfer and never a short or wrong body presented as complete.
+func (g *Gateway) answerError(q *request, err error) {
+	e := g.toS3Error(q, err)
 	if e.Resource == "" {
 		e.Resource = q.r.URL.Path
 	}
 	if q.w.wroteHeader {
-		// Too late for an S3 error: abort so that the client sees a failed transfer.
 		g.log.Warn("aborting response after headers", "request_id", q.id, "code", e.Code, "msg", e.Message)
 		panic(http.ErrAbortHandler)
 	}
 	s3err.Write(q.w, q.r, e, q.id)
 }
 
-// failErr writes the S3 error for err (see toS3Error).
-func (g *Gateway) failErr(q *request, err error) {
-	g.fail(q, g.toS3Error(q, err))
-}
-
 // toS3Error converts any error from the layers below into the S3 error a client should see:
-// S3 and signature errors as they are, key-provider and format errors by kind, anything else
-// as InternalError (logged here; the client sees no detail).
+// S3 and signature errors as they are, key-provider and format errors by kind (tampering
+// logged as such), a canceled request as RequestTimeout, an unreachable or timed-out backend
+// as ServiceUnavailable, anything else as InternalError (logged here; the client sees no
+// detail).
 func (g *Gateway) toS3Error(q *request, err error) *s3err.Error {
 	var se *s3err.Error
 	if errors.As(err, &se) {
@@ -411,6 +412,12 @@ func (g *Gateway) toS3Error(q *request, err error) *s3err.Error {
 	}
 	if errors.Is(err, context.Canceled) {
 		return s3err.New("RequestTimeout", "the request was canceled")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) {
+		g.obs.BackendError(q.op)
+		g.log.Warn("backend unreachable", "request_id", q.id, "op", q.op, "err", err)
+		return s3err.New("ServiceUnavailable", "The storage backend is unreachable.")
 	}
 	g.log.Error("internal error", "kind", "io", "request_id", q.id, "op", q.op, "bucket", q.bucket, "key", q.key, "err", err)
 	return s3err.New("InternalError", "")

@@ -18,17 +18,15 @@ type restoreRequest struct {
 // restoreObject forwards RestoreObject, except a SELECT-type restore: it names an output
 // location (another bucket) that the backend would write query results to, outside the
 // gateway's encryption and authorization.
-func (g *Gateway) restoreObject(q *request) {
+func (g *Gateway) restoreObject(q *request) error {
 	body, err := g.readSmallBody(q)
 	if err != nil {
-		g.failErr(q, err)
-		return
+		return err
 	}
 	if e := checkRestoreBody(body); e != nil {
-		g.fail(q, e)
-		return
+		return e
 	}
-	g.forwardBody(q, body)
+	return g.forwardBody(q, body)
 }
 
 // checkRestoreBody refuses a RestoreRequest with an output location, SELECT parameters or

@@ -9,7 +9,7 @@ import (
 
 // handler is what serves one S3 operation.
 type handler struct {
-	fn    func(q *request)
+	fn    func(q *request) error
 	write bool // refused for read-only credentials
 	admin bool // changes a bucket's configuration or access control: admin credentials only
 }
@@ -126,9 +126,9 @@ func (g *Gateway) forwardSub(q *request, table map[string]map[string]subOp, sub 
 
 // notImplemented refuses an operation that the gateway cannot perform without letting
 // plaintext reach the backend (or without breaking its format).
-func (g *Gateway) notImplemented(what string) func(q *request) {
-	return func(q *request) {
-		g.fail(q, s3err.Newf("NotImplemented", "%s is not supported by this encrypting gateway.", what))
+func (g *Gateway) notImplemented(what string) func(q *request) error {
+	return func(*request) error {
+		return s3err.Newf("NotImplemented", "%s is not supported by this encrypting gateway.", what)
 	}
 }
 
@@ -142,11 +142,11 @@ func has(v url.Values, name string) bool {
 func (g *Gateway) classify(q *request) handler {
 	r := q.r
 	v := r.URL.Query()
-	read := func(op string, fn func(*request)) handler { q.op = op; return handler{fn: fn} }
-	write := func(op string, fn func(*request)) handler { q.op = op; return handler{fn: fn, write: true} }
+	read := func(op string, fn func(*request) error) handler { q.op = op; return handler{fn: fn} }
+	write := func(op string, fn func(*request) error) handler { q.op = op; return handler{fn: fn, write: true} }
 	forward := g.forward
 	unknown := func() handler {
-		return read("Unknown", func(q *request) { g.fail(q, s3err.New("MethodNotAllowed", "")) })
+		return read("Unknown", func(*request) error { return s3err.New("MethodNotAllowed", "") })
 	}
 
 	if q.bucket == "" {
@@ -160,7 +160,7 @@ func (g *Gateway) classify(q *request) handler {
 	}
 	sub, e := subresourceOf(v)
 	if e != nil {
-		return read("Unknown", func(q *request) { g.fail(q, e) })
+		return read("Unknown", func(*request) error { return e })
 	}
 
 	if q.key == "" {

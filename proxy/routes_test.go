@@ -168,7 +168,9 @@ func TestClassifyTable(t *testing.T) {
 		h := g.classify(q)
 		got := classified{op: q.op, write: h.write, admin: h.admin}
 		if c.want.notImpl {
-			h.fn(q)
+			if err := h.fn(q); err != nil {
+				g.answerError(q, err)
+			}
 			got.notImpl = rec.Code == http.StatusNotImplemented && strings.Contains(rec.Body.String(), "<Code>NotImplemented</Code>")
 			if seen := rb.take(); len(seen) != 0 {
 				t.Errorf("%s %s reached the backend: %v", c.method, c.target, seen)

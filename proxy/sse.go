@@ -167,18 +167,16 @@ func (g *Gateway) chooseEncryption(q *request) (*encryptionChoice, *s3err.Error)
 }
 
 // newObjectChoice checks what a request that creates an object may set (the gateway's reserved
-// metadata names are refused) and returns its encryption choice; on failure it has answered.
-func (g *Gateway) newObjectChoice(q *request) (*encryptionChoice, bool) {
+// metadata names are refused) and returns its encryption choice.
+func (g *Gateway) newObjectChoice(q *request) (*encryptionChoice, error) {
 	if hasReservedMeta(q.r.Header) {
-		g.fail(q, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved."))
-		return nil, false
+		return nil, s3err.New("InvalidArgument", "Metadata names starting with x-amz-meta-s3seal- are reserved.")
 	}
 	c, e := g.chooseEncryption(q)
 	if e != nil {
-		g.fail(q, e)
-		return nil, false
+		return nil, e
 	}
-	return c, true
+	return c, nil
 }
 
 // clientContextError is the S3 error for a refused x-amz-server-side-encryption-context
