@@ -82,4 +82,3 @@ func (g *Gateway) relay(q *request, resp *http.Response) error {
 	}
 	return nil
 }
-
