@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"io"
 	"net"
 	"net/http"
@@ -143,22 +144,6 @@ func newBackend(b Backend) (*backend, error) {
 	}, nil
 }
 
-// s3Escape percent-encodes an object key for a URI path the way S3 canonicalizes it: every byte
-// but the unreserved characters and '/'.
-func s3Escape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '/' {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
-}
-
 // target is what a backend request addresses.
 type target struct {
 	bucket, key string
@@ -182,7 +167,7 @@ func (b *backend) url(t target) *url.URL {
 		p = basePath + "/" + t.key
 	}
 	u.Path = p
-	u.RawPath = s3Escape(p)
+	u.RawPath = s3path.Escape(p)
 	u.RawQuery = ""
 	if len(t.query) > 0 {
 		// S3 wants %20 for spaces; url.Values.Encode uses '+', which S3 reads as a space in the

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -234,7 +235,7 @@ func (g *Gateway) manifestCopyHeaders(o *storedObject, manifest string) http.Hea
 
 // copySourceOf is the x-amz-copy-source value naming exactly the version o.
 func copySourceOf(q *request, o *storedObject) string {
-	cs := "/" + q.bucket + "/" + s3Escape(q.key)
+	cs := "/" + q.bucket + "/" + s3path.Escape(q.key)
 	if o.versionID != "" {
 		cs += "?versionId=" + url.QueryEscape(o.versionID)
 	}

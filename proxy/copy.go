@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/subtle"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"io"
 	"net/http"
 	"net/url"
@@ -224,7 +225,7 @@ func (g *Gateway) copyObject(q *request) error {
 	if m := o.header.Get(format.MetaManifest); m != "" {
 		h.Set(format.MetaManifest, m) // sealed under the object key, which the copy keeps
 	}
-	cs := "/" + src.bucket + "/" + s3Escape(src.key)
+	cs := "/" + src.bucket + "/" + s3path.Escape(src.key)
 	if v := src.r.URL.Query().Get("versionId"); v != "" {
 		cs += "?versionId=" + url.QueryEscape(v)
 	}

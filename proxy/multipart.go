@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"io"
 	"net/http"
 	"net/url"
@@ -269,7 +270,7 @@ func (g *Gateway) clientURL(q *request) string {
 	if q.r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + q.r.Host + "/" + q.bucket + "/" + s3Escape(q.key)
+	return scheme + "://" + q.r.Host + "/" + q.bucket + "/" + s3path.Escape(q.key)
 }
 
 // abortMultipart forwards an abort with the backend's upload id.

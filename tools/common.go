@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"net/http"
 	"strings"
 	"time"
@@ -81,29 +82,9 @@ func validBucket(b string) bool {
 	return true
 }
 
-// s3Escape percent-encodes an object key for a URL path or a copy source: every byte except
-// the unreserved characters of RFC 3986 and '/'.
-func s3Escape(key string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9',
-			c == '-', c == '_', c == '.', c == '~', c == '/':
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-		}
-	}
-	return b.String()
-}
-
 // copySource is the x-amz-copy-source value for bucket/key.
 func copySource(bucket, key string) *string {
-	return aws.String(bucket + "/" + s3Escape(key))
+	return aws.String(bucket + "/" + s3path.Escape(key))
 }
 
 // envelopeOf returns the envelope metadata value of a HEAD or GET answer ("" if none).

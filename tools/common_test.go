@@ -2,7 +2,6 @@ package tools
 
 import (
 	"bytes"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -35,22 +34,6 @@ func TestParseS3URI(t *testing.T) {
 	for _, in := range []string{"", "bucket/key", "s3:/bucket", "s3://", "s3:///key", "s3://UPPER/k", "s3://ab/k", "s3://b\x00ad/k", "S3://bucket/k"} {
 		if b, k, err := ParseS3URI(in); err == nil {
 			t.Errorf("ParseS3URI(%q) = %q, %q; want an error", in, b, k)
-		}
-	}
-}
-
-func TestS3EscapeRoundTrips(t *testing.T) {
-	for _, key := range []string{"plain", "a b+c", "dir/ü/€?#%&=;", "~-_./", "\x01\xff"} {
-		e := s3Escape(key)
-		for i := 0; i < len(e); i++ {
-			c := e[i]
-			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-_.~/%", c) >= 0) {
-				t.Errorf("s3Escape(%q) = %q: unescaped %q", key, e, c)
-			}
-		}
-		back, err := url.PathUnescape(e)
-		if err != nil || back != key {
-			t.Errorf("s3Escape(%q) = %q, unescapes to %q (%v)", key, e, back, err)
 		}
 	}
 }

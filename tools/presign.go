@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -55,7 +56,7 @@ func Presign(ctx context.Context, o PresignOptions) (string, error) {
 		return "", fmt.Errorf("endpoint %q: want http(s)://host[:port][/path]", o.Endpoint)
 	}
 	raw := strings.TrimSuffix(base.Scheme+"://"+base.Host+base.EscapedPath(), "/") +
-		"/" + o.Bucket + "/" + s3Escape(o.Key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(o.Expires/time.Second), 10)
+		"/" + o.Bucket + "/" + s3path.Escape(o.Key) + "?X-Amz-Expires=" + strconv.FormatInt(int64(o.Expires/time.Second), 10)
 	req, err := http.NewRequestWithContext(ctx, o.Method, raw, nil)
 	if err != nil {
 		return "", err
