@@ -22,6 +22,11 @@ const (
 	// MetaManifest is the canonical MIME header name of a format-2 multipart object's sealed
 	// part manifest.
 	MetaManifest = "X-Amz-Meta-S3seal-Parts"
+	// MetaSSE is the SSE mode the client asked for ("aws:kms"; absent for SSE-S3): response
+	// headers only (FORMAT.md 4).
+	MetaSSE = "X-Amz-Meta-S3seal-Sse"
+	// MetaContext is the client's SSE-KMS encryption context, base64 JSON (FORMAT.md 4).
+	MetaContext = "X-Amz-Meta-S3seal-Ctx"
 	// MetaPrefix is the reserved user-metadata prefix.
 	MetaPrefix = "X-Amz-Meta-S3seal-"
 	// MaxPlainSize is the largest plaintext size of one stream (docs/FORMAT.md 3.2).

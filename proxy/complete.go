@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"github.com/s3seal/s3seal/internal/s3path"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"github.com/s3seal/s3seal/s3err"
 )
 

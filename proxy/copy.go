@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"crypto/subtle"
-	"github.com/s3seal/s3seal/internal/s3path"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"github.com/s3seal/s3seal/s3err"
 )
 

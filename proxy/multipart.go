@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/s3seal/s3seal/internal/s3path"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/internal/s3path"
 	"github.com/s3seal/s3seal/s3err"
 )
 

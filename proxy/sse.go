@@ -22,10 +22,10 @@ import (
 
 // Metadata the gateway keeps beside the envelope (reserved prefix): the SSE mode the client
 // asked for (response headers only) and the client's KMS encryption context (bound by KMS:
-// a changed context does not unwrap).
+// a changed context does not unwrap). The names are format's.
 const (
-	metaSSE = "X-Amz-Meta-S3seal-Sse"
-	metaCtx = "X-Amz-Meta-S3seal-Ctx"
+	metaSSE = format.MetaSSE
+	metaCtx = format.MetaContext
 )
 
 const (

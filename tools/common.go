@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/s3seal/s3seal/internal/s3path"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/internal/s3path"
 )
 
 // Backend is the part of the S3 API the tools use. *s3.Client implements it.
@@ -39,16 +41,19 @@ type KeySource interface {
 // MaxCopySize is S3's limit for one CopyObject and one UploadPartCopy: 5 GiB.
 const MaxCopySize = 5 << 30
 
-// metaEnvelope is format.MetaEnvelope as the SDK's metadata maps name it (lower case, without
-// the x-amz-meta- prefix); metaReserved is format.MetaPrefix the same way.
-const (
-	metaEnvelope = "s3seal-env"
-	metaReserved = "s3seal-"
-	// metaContext holds the client's SSE-KMS encryption context (FORMAT.md 4).
-	metaContext = "s3seal-ctx"
-	// metaManifest holds a format-2 multipart object's part manifest (FORMAT.md 3.5.2).
-	metaManifest = "s3seal-parts"
+// The gateway's metadata names (format's) as the SDK's metadata maps name them: lower case,
+// without the x-amz-meta- prefix.
+var (
+	metaEnvelope = sdkMetaName(format.MetaEnvelope)
+	metaReserved = sdkMetaName(format.MetaPrefix)
+	metaContext  = sdkMetaName(format.MetaContext)
+	metaManifest = sdkMetaName(format.MetaManifest)
 )
+
+// sdkMetaName is a canonical x-amz-meta-* header name as an SDK metadata map key.
+func sdkMetaName(header string) string {
+	return strings.ToLower(strings.TrimPrefix(header, "X-Amz-Meta-"))
+}
 
 // ParseS3URI splits "s3://bucket/key" into bucket and key (the key may be empty, or a prefix).
 func ParseS3URI(s string) (bucket, key string, err error) {
