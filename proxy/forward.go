@@ -66,8 +66,10 @@ func (g *Gateway) forwardBody(q *request, body []byte) error {
 
 // relay copies a backend response to the client as it is (headers filtered).
 func (g *Gateway) relay(q *request, resp *http.Response) error {
-	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified && !s3err.IsS3Status(resp.StatusCode) {
-		// A status S3 never sends (MinIO's 499 for a request it saw canceled) is not relayed.
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified &&
+		(!s3err.IsS3Status(resp.StatusCode) || (resp.ContentLength == 0 && q.r.Method != http.MethodHead)) {
+		// A status S3 never sends (MinIO's 499 for a request it saw canceled) is not relayed,
+		// and an error without its XML document gets one.
 		return backendErrorOf(resp, target{q.bucket, q.key, nil})
 	}
 	forwardedResponseHeaders(q.w.Header(), resp.Header)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,17 +70,19 @@ func (nopObserver) Unencrypted(string)         {}
 func (nopObserver) BackendError(string)        {}
 func (nopObserver) KeyUse(KeyUse)              {}
 
-// countingReader counts the bytes read through it. A body that ends before its declared
-// length (io.ErrUnexpectedEOF from net/http) becomes a transferError, so that package format
-// does not take a dropped backend connection for stored data that was truncated (kind=tamper).
+// countingReader counts the bytes read through it, atomically: the boundary reads of a
+// multipart layout check run in parallel and add to the same request counter. A body that ends
+// before its declared length (io.ErrUnexpectedEOF from net/http) becomes a transferError, so
+// that package format does not take a dropped backend connection for stored data that was
+// truncated (kind=tamper).
 type countingReader struct {
 	r io.Reader
-	n *int64
+	n *atomic.Int64
 }
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	*c.n += int64(n)
+	c.n.Add(int64(n))
 	if err == io.ErrUnexpectedEOF {
 		err = transferError{}
 	}
