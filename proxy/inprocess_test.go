@@ -105,7 +105,6 @@ func (f *fixture) uploadMultipart(key string, parts ...[]byte) result {
 // A multipart upload reads back whole, by part number, by a range across the part boundary, and
 // HEAD and the ETag are the plaintext's.
 func TestInProcessMultipart(t *testing.T) {
-	skipMultipartUnderRace(t)
 	f := newFixture(t)
 	const marker = "PLAINTEXT-MARKER-multipart"
 	p1, p2 := plaintext(5<<20, marker), plaintext(segment+777, marker)
@@ -153,10 +152,8 @@ func TestInProcessCopyObject(t *testing.T) {
 	single := plaintext(2*segment+5, "PLAINTEXT-MARKER-copy")
 	f.put("src", single)
 	p1, p2 := plaintext(5<<20, "PLAINTEXT-MARKER-copy"), plaintext(1000, "PLAINTEXT-MARKER-copy")
-	if !raceEnabled { // see skipMultipartUnderRace
-		if r := f.uploadMultipart("mpsrc", p1, p2); r.status != http.StatusOK {
-			t.Fatalf("multipart source: %d %s", r.status, r.body)
-		}
+	if r := f.uploadMultipart("mpsrc", p1, p2); r.status != http.StatusOK {
+		t.Fatalf("multipart source: %d %s", r.status, r.body)
 	}
 	cases := []struct {
 		src  string
@@ -168,8 +165,7 @@ func TestInProcessCopyObject(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {
 			if c.src == "mpsrc" {
-				skipMultipartUnderRace(t)
-			}
+						}
 			dst := c.src + "-copy"
 			r := f.do(http.MethodPut, "/"+ipBucket+"/"+dst, nil, map[string]string{"X-Amz-Copy-Source": "/" + ipBucket + "/" + c.src})
 			if r.status != http.StatusOK || !bytes.Contains(r.body, []byte("CopyObjectResult")) {

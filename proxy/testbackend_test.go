@@ -358,13 +358,3 @@ func methodIs(m string) func(*http.Request) bool {
 
 var errInjected = errors.New("injected transport failure")
 
-// skipMultipartUnderRace skips a test that completes or reads a multipart object when the race
-// detector is on: the gateway counts stored bytes read (countingReader, observer.go) into one
-// int64 from the parallel part-boundary reads of mplayout.go (checkBoundaries via parallel),
-// which is a data race the detector reports. Remove once that counter is safe.
-func skipMultipartUnderRace(t *testing.T) {
-	t.Helper()
-	if raceEnabled {
-		t.Skip("known data race on request.storedIn in the parallel multipart boundary reads (see skipMultipartUnderRace)")
-	}
-}
