@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,12 +75,12 @@ func (nopObserver) KeyUse(KeyUse)              {}
 // does not take a dropped backend connection for stored data that was truncated (kind=tamper).
 type countingReader struct {
 	r io.Reader
-	n *int64
+	n *atomic.Int64 // shared by the parallel reads of one request
 }
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	*c.n += int64(n)
+	c.n.Add(int64(n))
 	if err == io.ErrUnexpectedEOF {
 		err = transferError{}
 	}

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -198,8 +199,10 @@ type request struct {
 	ssec       *customerKey
 	ssecParsed bool
 	// Body bytes: from the client, to the backend, from the backend (the client's share is
-	// counted by the responseWriter).
-	plainIn, storedOut, storedIn int64
+	// counted by the responseWriter). storedIn and storedOut are atomic: the reads of one request
+	// may run in parallel (the part-boundary check of a multipart GET).
+	plainIn             int64
+	storedOut, storedIn atomic.Int64
 }
 
 // ctx returns the request's context.
@@ -235,7 +238,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.obs.RequestDone(RequestInfo{
 			RequestID: q.id, Op: q.op, Status: status, Duration: time.Since(start),
-			PlainIn: q.plainIn, PlainOut: rw.written, StoredOut: q.storedOut, StoredIn: q.storedIn,
+			PlainIn: q.plainIn, PlainOut: rw.written, StoredOut: q.storedOut.Load(), StoredIn: q.storedIn.Load(),
 		})
 		g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", q.id), slog.String("op", q.op),
