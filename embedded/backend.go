@@ -230,6 +230,9 @@ func (b *backend) commit(bucket, key string, meta map[string]string, body io.Rea
 			return gofakes3.PutObjectResult{}, err
 		}
 	}
+	if err := b.checkNoConflictLocked(bucket, key); err != nil {
+		return gofakes3.PutObjectResult{}, err
+	}
 	if exists {
 		if _, err := b.Backend.DeleteObject(bucket, key); err != nil {
 			return gofakes3.PutObjectResult{}, err
@@ -243,11 +246,31 @@ func (b *backend) commit(bucket, key string, meta map[string]string, body io.Rea
 	return res, err
 }
 
+// checkNoConflictLocked refuses key when the file layout cannot hold it next to the objects
+// there: an object named like one of its parent directories ("a" when storing "a/b"), or keys
+// below it ("a/b" when storing "a"). S3 holds both; storing one here would need the other's
+// file or directory removed, so the request fails instead (400, nothing changes).
+func (b *backend) checkNoConflictLocked(bucket, key string) error {
+	for dir := path.Dir(key); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if fi, err := b.fs.Stat(path.Join("buckets", bucket, dir)); err == nil && !fi.IsDir() {
+			return gofakes3.ErrorMessagef(gofakes3.ErrInvalidArgument,
+				"the embedded store cannot hold %q: an object %q exists and keys cannot extend an object's name with '/'", key, dir)
+		}
+	}
+	if fi, err := b.fs.Stat(path.Join("buckets", bucket, key)); err == nil && fi.IsDir() {
+		return gofakes3.ErrorMessagef(gofakes3.ErrInvalidArgument,
+			"the embedded store cannot hold %q: objects with keys starting %q exist", key, key+"/")
+	}
+	return nil
+}
+
 // pruneLocked removes the directories left empty by deleting key, up to the bucket, so that
-// they neither show up as common prefixes nor keep the bucket from being deleted.
+// they neither show up as common prefixes nor keep the bucket from being deleted. Only
+// directories: after a failed store of "a/b", "a" may be an object.
 func (b *backend) pruneLocked(bucket, key string) {
 	for dir := path.Dir(key); dir != "." && dir != "/"; dir = path.Dir(dir) {
-		if b.fs.Remove(path.Join("buckets", bucket, dir)) != nil {
+		p := path.Join("buckets", bucket, dir)
+		if fi, err := b.fs.Stat(p); err != nil || !fi.IsDir() || b.fs.Remove(p) != nil {
 			return // not empty, or gone: either way the parents stay
 		}
 	}

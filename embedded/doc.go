@@ -37,6 +37,9 @@
 //   - Listings are sorted by key, honour prefix, delimiter, max-keys, marker, start-after
 //     and continuation tokens (s3afero ignores paging and gets nested prefixes wrong).
 //   - A lock file keeps a second process off the same data dir.
+//   - An object and a key below it ("a" and "a/b") cannot both be stored (one would be a file,
+//     the other needs a directory of that name): the later write fails with InvalidArgument
+//     and the existing object stays (s3afero's failed write used to end in "a" being deleted).
 //
 // # Limits
 //

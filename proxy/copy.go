@@ -376,6 +376,9 @@ func parseCopyRange(s string) (a, b int64, ok bool) {
 	if !found {
 		return 0, 0, false
 	}
+	if strings.Trim(first, "0123456789") != "" || strings.Trim(last, "0123456789") != "" {
+		return 0, 0, false // digits only: ParseInt would take a sign
+	}
 	a, err1 := strconv.ParseInt(first, 10, 64)
 	b, err2 := strconv.ParseInt(last, 10, 64)
 	if err1 != nil || err2 != nil || a < 0 || b < a {

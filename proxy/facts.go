@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -288,6 +289,20 @@ func etagMatches(list, etag string) bool {
 	return false
 }
 
+// rangeNumber parses a byte position of a Range header: 1*DIGIT (RFC 9110 14.1.1; no sign, no
+// white space). A value beyond int64 saturates to MaxInt64, which is beyond every object, so a
+// huge last-pos or suffix-length means "to the end" and a huge first-pos is unsatisfiable.
+func rangeNumber(s string) (int64, bool) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return math.MaxInt64, true // only a range error is left: too many digits
+	}
+	return n, true
+}
+
 // byteRange is a resolved plaintext range.
 type byteRange struct{ off, length int64 }
 
@@ -310,8 +325,8 @@ func parseRange(h string, size int64) (*byteRange, *s3err.Error) {
 	case first == "" && last == "":
 		return nil, nil
 	case first == "": // suffix
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
+		n, ok := rangeNumber(last)
+		if !ok {
 			return nil, nil
 		}
 		if n == 0 || size == 0 {
@@ -320,13 +335,13 @@ func parseRange(h string, size int64) (*byteRange, *s3err.Error) {
 		n = min(n, size)
 		return &byteRange{size - n, n}, nil
 	default:
-		a, err := strconv.ParseInt(first, 10, 64)
-		if err != nil || a < 0 {
+		a, ok := rangeNumber(first)
+		if !ok {
 			return nil, nil
 		}
 		b := size - 1
 		if last != "" {
-			if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
+			if b, ok = rangeNumber(last); !ok || b < a {
 				return nil, nil
 			}
 		}

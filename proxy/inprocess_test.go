@@ -165,7 +165,7 @@ func TestInProcessCopyObject(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {
 			if c.src == "mpsrc" {
-						}
+			}
 			dst := c.src + "-copy"
 			r := f.do(http.MethodPut, "/"+ipBucket+"/"+dst, nil, map[string]string{"X-Amz-Copy-Source": "/" + ipBucket + "/" + c.src})
 			if r.status != http.StatusOK || !bytes.Contains(r.body, []byte("CopyObjectResult")) {

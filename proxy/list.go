@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -56,6 +57,9 @@ type listEntry struct {
 	haveFacts bool
 }
 
+// errDuplicateListText: a listing entry with more than one Size or ETag element or text run.
+var errDuplicateListText = errors.New("listing entry with more than one Size or ETag text")
+
 // parseListing finds the Contents entries of a ListBucketResult (v1 or v2), or the Version
 // entries of a ListVersionsResult. Offsets point into doc so that everything else is sent back
 // byte for byte.
@@ -64,6 +68,7 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 	var entries []*listEntry
 	var cur *listEntry
 	var path []string
+	var rewritten map[string]bool // Size and ETag elements seen in cur
 	urlEncoded := false
 	for {
 		before := dec.InputOffset()
@@ -80,6 +85,15 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 			if len(path) == 2 && (t.Name.Local == "Contents" || t.Name.Local == "Version") {
 				cur = &listEntry{sizeAt: [2]int64{-1, -1}, etagAt: [2]int64{-1, -1}}
 				entries = append(entries, cur)
+				rewritten = map[string]bool{}
+			}
+			// A second Size or ETag of an entry, or one whose text is split (by a comment, say),
+			// would leave backend text that a client reads next to the rewritten one.
+			if cur != nil && len(path) == 3 && (t.Name.Local == "Size" || t.Name.Local == "ETag") {
+				if rewritten[t.Name.Local] {
+					return nil, false, errDuplicateListText
+				}
+				rewritten[t.Name.Local] = true
 			}
 		case xml.EndElement:
 			if len(path) == 2 && (path[1] == "Contents" || path[1] == "Version") {
@@ -105,9 +119,15 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 			case "VersionId":
 				cur.version = text
 			case "Size":
+				if cur.sizeAt[0] >= 0 {
+					return nil, false, errDuplicateListText
+				}
 				cur.size, _ = strconv.ParseInt(text, 10, 64)
 				cur.sizeAt = [2]int64{before, dec.InputOffset()}
 			case "ETag":
+				if cur.etagAt[0] >= 0 {
+					return nil, false, errDuplicateListText
+				}
 				cur.etag = text
 				cur.etagAt = [2]int64{before, dec.InputOffset()}
 			}

@@ -77,7 +77,7 @@ func (nopObserver) KeyUse(KeyUse)              {}
 // truncated (kind=tamper).
 type countingReader struct {
 	r io.Reader
-	n *atomic.Int64
+	n *atomic.Int64 // shared by the parallel reads of one request
 }
 
 func (c countingReader) Read(p []byte) (int, error) {

@@ -201,7 +201,8 @@ type request struct {
 	ssec       *customerKey
 	ssecParsed bool
 	// Body bytes: from the client, to the backend, from the backend (the client's share is
-	// counted by the responseWriter).
+	// counted by the responseWriter). storedIn and storedOut are atomic: the reads of one request
+	// may run in parallel (the part-boundary check of a multipart GET).
 	plainIn             int64
 	storedOut, storedIn atomic.Int64
 }

@@ -357,4 +357,3 @@ func methodIs(m string) func(*http.Request) bool {
 }
 
 var errInjected = errors.New("injected transport failure")
-

@@ -209,10 +209,11 @@ func openGatewayLogs(t testing.TB, path, bin string, args []string, listen strin
 	}
 }
 
-// gatewayEnv is the clean base environment (PATH, HOME unless removed) plus vars, sorted.
+// gatewayEnv is the clean base environment (PATH, HOME and GORACE, for a gateway built with
+// -race, unless removed) plus vars, sorted.
 func gatewayEnv(vars map[string]string, removed map[string]bool) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME"} {
+	for _, k := range []string{"PATH", "HOME", "GORACE"} {
 		if _, set := vars[k]; !set && !removed[k] {
 			if v, ok := os.LookupEnv(k); ok {
 				env = append(env, k+"="+v)

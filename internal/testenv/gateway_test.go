@@ -81,6 +81,9 @@ func TestStartGatewayEnvironmentAndLogs(t *testing.T) {
 			"GATEWAY_REGION":            "eu-west-1",
 			"EXTRA":                     "x",
 		}
+		if v, ok := os.LookupEnv("GORACE"); ok { // forwarded to -race gateways
+			want["GORACE"] = v
+		}
 		if !maps.Equal(env1, want) {
 			t.Errorf("gateway 1 environment\n got %v\nwant %v", env1, want)
 		}
