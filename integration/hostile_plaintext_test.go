@@ -19,7 +19,7 @@ import (
 // legacy/ (GATEWAY_ALLOW_UNENCRYPTED=<bucket>/legacy/) refuses them outside that prefix, and
 // inside it still refuses every read that asks for encryption (SSE-C headers: 400
 // InvalidRequest, as S3 answers encryption parameters for an object not stored with them;
-// SSE-KMS headers likewise); only a plain read inside the scope gets the stored bytes. No
+// SSE-KMS headers: 400 InvalidArgument, as on any GET); only a plain read inside the scope gets the stored bytes. No
 // refusal carries the substituted bytes.
 func TestHostilePlaintextSubstitution(t *testing.T) {
 	m := testenv.NewMinIO(t)
@@ -87,7 +87,8 @@ func TestHostilePlaintextSubstitution(t *testing.T) {
 		{"scoped, outside, SSE-C", scoped, "ssec", ssecHdr, http.StatusForbidden, "AccessDenied"},
 		{"scoped, inside, SSE-C", scoped, "legacy/ssec", ssecHdr, http.StatusBadRequest, "InvalidRequest"},
 		{"scoped, inside, SSE-C", scoped, "legacy/obj", ssecHdr, http.StatusBadRequest, "InvalidRequest"},
-		{"scoped, inside, SSE-KMS", scoped, "legacy/obj", http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"}}, http.StatusBadRequest, "InvalidRequest"},
+		// SSE-KMS headers are refused on any GET/HEAD, as S3 and MinIO do (InvalidArgument).
+		{"scoped, inside, SSE-KMS", scoped, "legacy/obj", http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"}}, http.StatusBadRequest, "InvalidArgument"},
 	}
 	for _, c := range cases {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {

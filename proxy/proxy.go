@@ -419,7 +419,7 @@ func (g *Gateway) toS3Error(q *request, err error) *s3err.Error {
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) {
 		g.obs.BackendError(q.op)
-		g.log.Warn("backend unreachable", "request_id", q.id, "op", q.op, "err", err)
+		g.log.Warn("backend unreachable", "kind", "io", "request_id", q.id, "op", q.op, "err", err)
 		return s3err.New("ServiceUnavailable", "The storage backend is unreachable.")
 	}
 	g.log.Error("internal error", "kind", "io", "request_id", q.id, "op", q.op, "bucket", q.bucket, "key", q.key, "err", err)
