@@ -9,10 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 
-	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/s3err"
 )
 
@@ -183,23 +180,18 @@ func (g *Gateway) listObjects(q *request) error {
 			spans = append(spans, span{e.etagAt[0], e.etagAt[1], escapeXMLText(e.facts.etag)})
 		}
 	}
-	out := splice(doc, spans)
-	h := q.w.Header()
-	h.Set("Content-Type", "application/xml")
-	h.Set("Content-Length", strconv.Itoa(len(out)))
-	q.w.WriteHeader(http.StatusOK)
-	_, _ = q.w.Write(out)
+	writeXML(q, http.StatusOK, splice(doc, spans))
 	return nil
 }
 
 // listFacts fills in the plaintext facts of every entry: from the cache, or by asking the
-// backend (bounded concurrency). An entry whose facts cannot be learned keeps its stored values
+// backend (bounded concurrency). Nothing in a listing entry tells a single-part object from a
+// format-2 multipart object (after its manifest copy the backend may hold it as one part, with
+// a plain ETag), so no size is computed from the stored size alone. An entry whose facts cannot be learned keeps its stored values
 // and is logged.
 func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
-	// Without unencrypted objects and with backend ETags, sizes need no request at all.
-	assumeEncrypted := g.cfg.ETag == ETagBackend && !g.plaintextBucket(q.bucket)
-	sem := make(chan struct{}, listConcurrency)
-	var wg sync.WaitGroup
+	var pending []*listEntry
+	var keys []string
 	for _, e := range entries {
 		key := e.key
 		if urlEncoded {
@@ -211,34 +203,22 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 			e.facts, e.haveFacts = f, true
 			continue
 		}
-		if assumeEncrypted && !strings.Contains(e.etag, "-") { // multipart objects need their layout
-			if p, err := format.DecryptedSize(e.size); err == nil {
-				e.facts, e.haveFacts = objectFacts{encrypted: true, plainSize: p, etag: e.etag}, true
-			}
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(e *listEntry, key string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			version := e.version
-			if version == "null" {
-				version = ""
-			}
-			sub := sourceRequest(q, q.bucket, key, version)
-			_, f, k, err := g.stat(sub)
-			if k != nil {
-				k.Zero()
-			}
-			if err != nil {
-				g.log.Warn("listing: cannot read object facts", "request_id", q.id, "bucket", q.bucket, "key", key, "err", err)
-				return
-			}
-			e.facts, e.haveFacts = f, true
-		}(e, key)
+		pending, keys = append(pending, e), append(keys, key)
 	}
-	wg.Wait()
+	g.parallel(len(pending), func(i int) {
+		e, key := pending[i], keys[i]
+		version := e.version
+		if version == "null" {
+			version = ""
+		}
+		_, f, k, err := g.stat(sourceRequest(q, q.bucket, key, version))
+		k.Zero()
+		if err != nil {
+			g.log.Warn("listing: cannot read object facts", "request_id", q.id, "bucket", q.bucket, "key", key, "err", err)
+			return
+		}
+		e.facts, e.haveFacts = f, true
+	})
 }
 
 // listBuckets forwards ListBuckets, showing a restricted credential only its buckets.
@@ -260,12 +240,7 @@ func (g *Gateway) listBuckets(q *request) error {
 	if err != nil {
 		return s3err.New("InternalError", "The backend sent a bucket list that is not valid XML.")
 	}
-	out := splice(doc, spans)
-	h := q.w.Header()
-	h.Set("Content-Type", "application/xml")
-	h.Set("Content-Length", strconv.Itoa(len(out)))
-	q.w.WriteHeader(http.StatusOK)
-	_, _ = q.w.Write(out)
+	writeXML(q, http.StatusOK, splice(doc, spans))
 	return nil
 }
 

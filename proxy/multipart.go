@@ -163,12 +163,9 @@ func (g *Gateway) uploadPart(q *request) error {
 		return err
 	}
 	defer t.key.Zero()
-	size := q.auth.DecodedLength
-	if size < 0 {
-		return s3err.New("MissingContentLength", "")
-	}
-	if size > maxPutSize {
-		return s3err.New("EntityTooLarge", "")
+	size, err := payloadSize(q)
+	if err != nil {
+		return err
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()

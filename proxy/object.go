@@ -23,12 +23,9 @@ func (g *Gateway) putObject(q *request) error {
 		return err
 	}
 	defer choice.ssec.zero()
-	size := q.auth.DecodedLength
-	if size < 0 {
-		return s3err.New("MissingContentLength", "")
-	}
-	if size > maxPutSize {
-		return s3err.New("EntityTooLarge", "")
+	size, err := payloadSize(q)
+	if err != nil {
+		return err
 	}
 	h := outboundHeaders(r.Header)
 	if err := g.translateConditions(q, h); err != nil {
@@ -52,6 +49,18 @@ func (g *Gateway) putObject(q *request) error {
 	w.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// payloadSize is the plaintext size of a PUT or UploadPart body: required, and at most 5 GiB.
+func payloadSize(q *request) (int64, error) {
+	size := q.auth.DecodedLength
+	if size < 0 {
+		return 0, s3err.New("MissingContentLength", "")
+	}
+	if size > maxPutSize {
+		return 0, s3err.New("EntityTooLarge", "")
+	}
+	return size, nil
 }
 
 // putResult is what putEncrypted stored.
