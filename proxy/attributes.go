@@ -24,6 +24,13 @@ func (g *Gateway) getObjectAttributes(q *request) error {
 	if len(want) == 0 {
 		return s3err.New("InvalidArgument", "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")
 	}
+	for a := range want {
+		switch a {
+		case "ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize":
+		default:
+			return s3err.New("InvalidArgument", "Invalid attribute name specified.")
+		}
+	}
 	o, f, key, err := g.stat(q)
 	if key != nil {
 		key.Zero()

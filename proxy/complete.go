@@ -122,7 +122,7 @@ func (g *Gateway) backendCompleteRequest(parts []completePart, stored map[int]ba
 	for i, p := range parts {
 		bp, ok := stored[p.PartNumber]
 		if !ok {
-			return nil, nil, s3err.Newf("InvalidPart", "Part %d was not uploaded.", p.PartNumber)
+			return nil, nil, invalidPart() // not uploaded
 		}
 		plain, err := format.PartDecryptedSize(bp.size)
 		if err != nil {
@@ -132,7 +132,7 @@ func (g *Gateway) backendCompleteRequest(parts []completePart, stored map[int]ba
 			return nil, nil, s3err.Newf("EntityTooSmall", "Part %d is %d bytes; every part but the last must be at least 5 MiB.", p.PartNumber, plain)
 		}
 		if g.cfg.ETag == ETagBackend && !sameETag(p.ETag, bp.etag) {
-			return nil, nil, invalidPart(p.PartNumber)
+			return nil, nil, invalidPart()
 		}
 		sizes[i] = bp.size
 		fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", p.PartNumber, escapeXMLText(bp.etag))
@@ -141,9 +141,8 @@ func (g *Gateway) backendCompleteRequest(parts []completePart, stored map[int]ba
 	return b.Bytes(), sizes, nil
 }
 
-func invalidPart(n int) *s3err.Error {
-	return s3err.Newf("InvalidPart", "Part %d is not the part uploaded with the ETag given (it may have been uploaded again).", n)
-}
+// invalidPart is S3's InvalidPart, with S3's message (clients match it).
+func invalidPart() *s3err.Error { return s3err.New("InvalidPart", "") }
 
 // sameETag compares two ETags, quotes and case aside.
 func sameETag(a, b string) bool {
@@ -193,7 +192,7 @@ func checkPartETags(cl checkedLayout, parts []completePart, plaintext bool) erro
 	}
 	for i, p := range parts {
 		if cl.md5s[i] == nil || !sameETag(p.ETag, hex.EncodeToString(cl.md5s[i])) {
-			return invalidPart(p.PartNumber)
+			return invalidPart()
 		}
 	}
 	return nil

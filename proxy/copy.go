@@ -52,8 +52,9 @@ func copySource(h string) (bucket, key, version string, e *s3err.Error) {
 func unchangedSelfCopy(q *request) *s3err.Error {
 	h := q.r.Header
 	bucket, key, version, e := copySource(h.Get("X-Amz-Copy-Source"))
+	d := strings.ToUpper(h.Get("X-Amz-Metadata-Directive"))
 	if e != nil || bucket != q.bucket || key != q.key || version != "" ||
-		strings.EqualFold(h.Get("X-Amz-Metadata-Directive"), "REPLACE") ||
+		(d != "" && d != "COPY") || // REPLACE, or an invalid directive (InvalidArgument later)
 		h.Get("X-Amz-Storage-Class") != "" || h.Get("X-Amz-Website-Redirect-Location") != "" {
 		return nil
 	}

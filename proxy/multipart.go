@@ -79,7 +79,9 @@ type uploadTarget struct {
 func (g *Gateway) openUpload(q *request) (string, *format.ObjectKey, error) {
 	u, err := format.ParseUploadID(q.r.URL.Query().Get("uploadId"))
 	if err != nil {
-		return "", nil, s3err.New("NoSuchUpload", "The upload id was not issued by this gateway (or by an older version of it, or is truncated): start the upload again.")
+		// Also an id of an older gateway version, or one cut short: S3's message, which
+		// clients match.
+		return "", nil, s3err.New("NoSuchUpload", "")
 	}
 	h := http.Header{}
 	if u.Context != "" {
@@ -88,7 +90,7 @@ func (g *Gateway) openUpload(q *request) (string, *format.ObjectKey, error) {
 	key, err := g.openKey(q, &storedObject{header: h, env: u.Envelope})
 	if errors.Is(err, format.ErrAuth) {
 		// An id made for another bucket or key, or altered.
-		return "", nil, s3err.New("NoSuchUpload", "The upload id does not belong to this bucket and key.")
+		return "", nil, s3err.New("NoSuchUpload", "")
 	}
 	if err != nil {
 		return "", nil, err
