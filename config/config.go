@@ -186,13 +186,21 @@ type Backend struct {
 
 // Keys selects the key provider.
 type Keys struct {
-	// Provider is "kms" or "local". Default: local in embedded mode, kms when kms.key_id is set,
-	// local otherwise. Env GATEWAY_KEY_PROVIDER.
+	// Provider is "kms", "local" or "pkcs11", configured by the section of that name. Default:
+	// local in embedded mode, kms when kms.key_id is set, local otherwise. With Providers set,
+	// it names the default provider among them instead. Env GATEWAY_KEY_PROVIDER.
 	Provider string `yaml:"provider"`
 	KMS      KMS    `yaml:"kms"`
 	Local    Local  `yaml:"local"`
-	// BucketKeyIDs sets a bucket's default key (a KMS key id or a local key name), used when
-	// a client asks for no particular key.
+	PKCS11   PKCS11 `yaml:"pkcs11"`
+	// Providers names several providers (docs/KEYS.md), each with a type (kms, local, pkcs11)
+	// and that type's settings. Key ids recorded in envelopes are then "<name>:<key id>", so
+	// reads need no mapping; ids without a known prefix (objects written before Providers was
+	// set) belong to the default provider, keys.provider.
+	Providers map[string]NamedProvider `yaml:"providers"`
+	// BucketKeyIDs sets a bucket's default key, used when a client asks for no particular key:
+	// a KMS key id or a local key name, or with Providers "<provider>:<key>" or "<provider>:"
+	// (that provider's own default key).
 	BucketKeyIDs map[string]string `yaml:"bucket_key_ids"`
 }
 

@@ -95,6 +95,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("GATEWAY_KMS_ACCESS_KEY_ID", &c.Keys.KMS.AccessKeyID)
 	str("GATEWAY_KMS_SECRET_ACCESS_KEY", &c.Keys.KMS.SecretAccessKey)
 	str("GATEWAY_LOCAL_KEY_FILE", &c.Keys.Local.File)
+	str("GATEWAY_PKCS11_MODULE", &c.Keys.PKCS11.Module)
+	str("GATEWAY_PKCS11_TOKEN_LABEL", &c.Keys.PKCS11.TokenLabel)
+	str("GATEWAY_PKCS11_KEY", &c.Keys.PKCS11.Key)
 	boolean("GATEWAY_CACHE_DISABLED", &c.Cache.Disabled)
 	str("GATEWAY_ETAG", &c.Encryption.ETag)
 	if v := getenv("GATEWAY_ALLOW_UNENCRYPTED"); v != "" {
@@ -200,14 +203,9 @@ func (c *Config) defaults(getenv func(string) string) error {
 			c.Keys.Provider = ProviderLocal
 		}
 	}
-	if c.Keys.KMS.Region == "" {
-		c.Keys.KMS.Region = c.Region
-	}
-	if c.Keys.KMS.Timeout == 0 {
-		c.Keys.KMS.Timeout = 5 * time.Second
-	}
-	if c.Keys.KMS.MaxAttempts == 0 {
-		c.Keys.KMS.MaxAttempts = 4
+	kmsDefaults(&c.Keys.KMS, c.Region)
+	if err := c.keysDefaults(getenv); err != nil {
+		return err
 	}
 	if c.Keys.Local.File == "" {
 		c.Keys.Local.File = filepath.Join(c.DataDir, "keys.yaml")

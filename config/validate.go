@@ -14,15 +14,7 @@ func (c *Config) Validate() error {
 	default:
 		add("mode %q: want %q or %q", c.Mode, ModeEmbedded, ModeS3)
 	}
-	switch c.Keys.Provider {
-	case ProviderLocal:
-	case ProviderKMS:
-		if c.Keys.KMS.KeyID == "" {
-			add("keys.provider is kms but keys.kms.key_id (GATEWAY_KMS_KEY_ID) is empty")
-		}
-	default:
-		add("keys.provider %q: want %q or %q", c.Keys.Provider, ProviderKMS, ProviderLocal)
-	}
+	c.validateKeys(add)
 	if c.Mode == ModeS3 && len(c.Credentials) == 0 {
 		add("no client credentials: set credentials in the file or GATEWAY_ACCESS_KEY_ID/GATEWAY_SECRET_ACCESS_KEY")
 	}
@@ -41,9 +33,6 @@ func (c *Config) Validate() error {
 	}
 	if (c.Backend.AccessKeyID == "") != (c.Backend.SecretAccessKey == "") {
 		add("backend: access_key_id and secret_access_key must be set together")
-	}
-	if (c.Keys.KMS.AccessKeyID == "") != (c.Keys.KMS.SecretAccessKey == "") {
-		add("keys.kms: access_key_id and secret_access_key must be set together")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls: cert_file and key_file must be set together")
@@ -100,6 +89,21 @@ func (c *Config) Redacted() Config {
 	}
 	if r.Keys.KMS.SecretAccessKey != "" {
 		r.Keys.KMS.SecretAccessKey = "REDACTED"
+	}
+	if r.Keys.PKCS11.PIN != "" {
+		r.Keys.PKCS11.PIN = "REDACTED"
+	}
+	if len(c.Keys.Providers) > 0 {
+		r.Keys.Providers = make(map[string]NamedProvider, len(c.Keys.Providers))
+		for name, p := range c.Keys.Providers {
+			if p.KMS.SecretAccessKey != "" {
+				p.KMS.SecretAccessKey = "REDACTED"
+			}
+			if p.PKCS11.PIN != "" {
+				p.PKCS11.PIN = "REDACTED"
+			}
+			r.Keys.Providers[name] = p
+		}
 	}
 	return r
 }

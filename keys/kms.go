@@ -250,3 +250,35 @@ func classifyKMS(err error) error {
 	// No answer at all: connection refused, DNS, TLS, timeouts, retries exhausted.
 	return ErrUnavailable
 }
+
+// CreateKey creates a symmetric KMS key for the gateway (key spec SYMMETRIC_DEFAULT, usage
+// ENCRYPT_DECRYPT: what GenerateDataKey and Decrypt need) and, when alias is not "", the alias
+// ("alias/" is added when missing). It returns the key's ARN. KMS rotates the key material of
+// such keys itself (EnableKeyRotation): envelopes name the key, not a version, so nothing
+// needs to be rewrapped.
+func (k *KMS) CreateKey(ctx context.Context, alias, description string) (arn string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	out, err := k.client.CreateKey(ctx, &kms.CreateKeyInput{
+		KeySpec:     types.KeySpecSymmetricDefault,
+		KeyUsage:    types.KeyUsageTypeEncryptDecrypt,
+		Description: aws.String(description),
+		Tags:        []types.Tag{{TagKey: aws.String("created-by"), TagValue: aws.String("s3seal")}},
+	})
+	if err != nil {
+		return "", kmsError("CreateKey", "", err)
+	}
+	if out.KeyMetadata == nil || out.KeyMetadata.Arn == nil {
+		return "", errors.New("keys: kms CreateKey: no key ARN in the answer")
+	}
+	arn = *out.KeyMetadata.Arn
+	if alias != "" {
+		if len(alias) < 6 || alias[:6] != "alias/" {
+			alias = "alias/" + alias
+		}
+		if _, err := k.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+			return arn, kmsError("CreateAlias", arn, err)
+		}
+	}
+	return arn, nil
+}

@@ -139,6 +139,17 @@ func validKeyName(name string) error {
 // CreateLocalFile creates a new key file (it must not exist) with mode 0600 and one random
 // active key "k1". A missing parent directory is created with mode 0700.
 func CreateLocalFile(path string) (*LocalFile, error) {
+	return CreateLocalFileWithKey(path, firstKeyName)
+}
+
+// CreateLocalFileWithKey is CreateLocalFile with name as the first (active) key.
+func CreateLocalFileWithKey(path, name string) (*LocalFile, error) {
+	if n, v := splitVersion(name); v != 1 || n != name {
+		return nil, fmt.Errorf("keys: key name %q ends like a version (%s<N>)", name, versionSep)
+	}
+	if err := validKeyName(name); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("keys: create key file directory: %w", err)
 	}
@@ -146,7 +157,7 @@ func CreateLocalFile(path string) (*LocalFile, error) {
 	if _, err := rand.Read(k); err != nil {
 		return nil, fmt.Errorf("keys: random key: %w", err)
 	}
-	l := &LocalFile{path: path, active: firstKeyName, keys: map[string][]byte{firstKeyName: k}}
+	l := &LocalFile{path: path, active: name, keys: map[string][]byte{name: k}}
 	data := l.marshal()
 	defer clear(data)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -260,28 +271,12 @@ func (l *LocalFile) save() error {
 
 // AddKey adds a new random key under name (not made active) and rewrites the file.
 func (l *LocalFile) AddKey(name string) error {
-	if err := validKeyName(name); err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
-	if _, ok := l.keys[name]; ok {
-		return fmt.Errorf("keys: key %q already exists", name)
-	}
-	k := make([]byte, DataKeySize)
-	if _, err := rand.Read(k); err != nil {
-		return fmt.Errorf("keys: random key: %w", err)
-	}
-	l.keys[name] = k
-	if err := l.save(); err != nil {
-		delete(l.keys, name)
-		clear(k)
-		return err
-	}
-	return nil
+	return l.addLocked(name)
 }
 
 // SetActive makes name the key for new data keys and rewrites the file.
@@ -349,17 +344,16 @@ func (l *LocalFile) GenerateDataKey(ctx context.Context, keyID string, encCtx ma
 	return plaintext, wrapped, err
 }
 
-// GenerateDataKeyID is GenerateDataKey that also returns the name of the key used (the active
-// key when keyID is ""), which is what must be recorded with the wrapped key.
+// GenerateDataKeyID is GenerateDataKey that also returns the name of the key used, which is
+// what must be recorded with the wrapped key: the active key when keyID is "", the newest
+// version when keyID names a key family (local_versions.go), else keyID itself.
 func (l *LocalFile) GenerateDataKeyID(_ context.Context, keyID string, encCtx map[string]string) (usedKeyID string, plaintext, wrapped []byte, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return "", nil, nil, ErrClosed
 	}
-	if keyID == "" {
-		keyID = l.active
-	}
+	keyID = l.resolveLocked(keyID)
 	kek, ok := l.keys[keyID]
 	if !ok {
 		return "", nil, nil, fmt.Errorf("keys: local key %q: %w", keyID, ErrKeyNotFound)

@@ -20,6 +20,9 @@ type RewrapOptions struct {
 	To KeySource
 	// ToKey is the target key: KMS key id, ARN or alias, or a local key name. Required.
 	ToKey string
+	// FromKey, when set, limits the run to objects whose envelope names this key id (a key
+	// version to be retired); other objects are counted as skipped.
+	FromKey string
 	// CopyThreshold: objects with more stored bytes are copied part by part (UploadPartCopy);
 	// default and maximum MaxCopySize, S3's CopyObject limit.
 	CopyThreshold int64
@@ -72,8 +75,10 @@ type rewrapper struct {
 	target string // o.ToKey as the provider reports it
 }
 
+// isTarget reports whether keyID is the target key as the provider names it in envelopes
+// (ToKey itself may be an alias, or a key name whose newest version is another id).
 func (r *rewrapper) isTarget(keyID string) bool {
-	return format.SameKeyID(keyID, r.o.ToKey) || format.SameKeyID(keyID, r.target)
+	return format.SameKeyID(keyID, r.target)
 }
 
 // one rewraps one object.
@@ -97,7 +102,7 @@ func (r *rewrapper) one(ctx context.Context, it item) (Outcome, error) {
 	if env.Wrap == format.WrapCustomerKey {
 		return CustomerKey, nil
 	}
-	if r.isTarget(env.KeyID) {
+	if r.isTarget(env.KeyID) || (r.o.FromKey != "" && !format.SameKeyID(env.KeyID, r.o.FromKey)) {
 		return Skipped, nil
 	}
 	if !r.lim.claim() {

@@ -17,7 +17,6 @@ import (
 	"github.com/s3seal/s3seal/cache"
 	"github.com/s3seal/s3seal/config"
 	"github.com/s3seal/s3seal/embedded"
-	"github.com/s3seal/s3seal/keys"
 	"github.com/s3seal/s3seal/metrics"
 	"github.com/s3seal/s3seal/proxy"
 )
@@ -61,12 +60,16 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 	if err != nil {
 		return nil, err
 	}
-	rawProvider, err := buildKeys(ctx, cfg, log, a)
+	providers, err := openProviders(ctx, cfg, log, openOrCreate)
 	if err != nil {
 		return nil, err
 	}
+	a.closers = append(a.closers, func() error { providers.Close(); return nil })
 	a.metrics = metrics.New(metrics.Options{Version: version()})
-	provider := instrumentedKeys{src: rawProvider, m: a.metrics, provider: cfg.Keys.Provider}
+	provider, err := providers.provider(a.metrics)
+	if err != nil {
+		return nil, err
+	}
 	a.keyID = provider.DefaultKeyID()
 	if cfg.Audit.File != "" {
 		if a.audit, err = audit.Open(cfg.Audit.File); err != nil {
@@ -196,34 +199,4 @@ func buildBackend(ctx context.Context, cfg *config.Config, log *slog.Logger, a *
 		Transport:   tr,
 		Payload:     cfg.Backend.Payload,
 	}, nil
-}
-
-// buildKeys opens the configured key provider.
-func buildKeys(ctx context.Context, cfg *config.Config, log *slog.Logger, a *app) (keyProvider, error) {
-	switch cfg.Keys.Provider {
-	case config.ProviderKMS:
-		k, err := keys.NewKMS(ctx, keys.KMSConfig{
-			Endpoint:        cfg.Keys.KMS.Endpoint,
-			Region:          cfg.Keys.KMS.Region,
-			AccessKeyID:     cfg.Keys.KMS.AccessKeyID,
-			SecretAccessKey: cfg.Keys.KMS.SecretAccessKey,
-			KeyID:           cfg.Keys.KMS.KeyID,
-			Timeout:         cfg.Keys.KMS.Timeout,
-			MaxAttempts:     cfg.Keys.KMS.MaxAttempts,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("kms: %w", err)
-		}
-		return k, nil
-	default:
-		lf, created, err := keys.LoadOrCreateLocalFile(cfg.Keys.Local.File)
-		if err != nil {
-			return nil, fmt.Errorf("local key file: %w", err)
-		}
-		if created {
-			log.Warn("created a new local key file: back it up, objects cannot be read without it", "file", cfg.Keys.Local.File)
-		}
-		a.closers = append(a.closers, func() error { lf.Close(); return nil })
-		return lf, nil
-	}
 }

@@ -30,7 +30,7 @@ func main() {
 
 // run is main without the process globals, so that it can be tested.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if code, ok := runTool(args, getenv, stdout, stderr); ok { // presign, rewrap, migrate, decrypt
+	if code, ok := runTool(args, getenv, stdout, stderr); ok { // presign, rewrap, migrate, decrypt, keys
 		return code
 	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
@@ -38,7 +38,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	configPath := fs.String("config", "", "YAML configuration file (see config.example.yaml); GATEWAY_* environment variables override it")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: gateway [-config FILE]\n"+
-			"       gateway presign|rewrap|migrate|decrypt [flags] ... (see gateway <command> -h)\n\n"+
+			"       gateway presign|rewrap|migrate|decrypt|keys [flags] ... (see gateway <command> -h)\n\n"+
 			"Runs the s3seal encrypting S3 gateway.\n\n")
 		fs.PrintDefaults()
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3seal/s3seal/config"
-	"github.com/s3seal/s3seal/keys"
 )
 
 // The subcommands (presign, rewrap, migrate, decrypt) read the gateway's own configuration, so
@@ -84,8 +83,6 @@ func toolBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s3
 	return s3.New(opts), a.Close, nil
 }
 
-// toolKeys opens the key provider `provider` ("" = the configured one) of cfg. Unlike the
-// gateway it never creates a local key file: a new file could not open any existing object.
 // toolSetup loads a tool's configuration and opens the configured key provider; on success the
 // caller must call closeKeys.
 func toolSetup(ctx context.Context, configPath string, tio toolIO) (cfg *config.Config, log *slog.Logger, kp keyProvider, closeKeys func(), err error) {
@@ -93,33 +90,23 @@ func toolSetup(ctx context.Context, configPath string, tio toolIO) (cfg *config.
 		return nil, nil, nil, nil, err
 	}
 	log = toolLogger(tio.stderr)
-	if kp, closeKeys, err = toolKeys(ctx, cfg, "", log); err != nil {
+	if kp, closeKeys, err = toolKeys(ctx, cfg, log); err != nil {
 		return nil, nil, nil, nil, err
 	}
 	return cfg, log, kp, closeKeys, nil
 }
 
-func toolKeys(ctx context.Context, cfg *config.Config, provider string, log *slog.Logger) (keyProvider, func(), error) {
-	c := *cfg
-	if provider != "" {
-		c.Keys.Provider = provider
+// toolKeys opens the key providers of cfg, without ever creating a local key file (a new
+// file could not open any existing object).
+func toolKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (keyProvider, func(), error) {
+	set, err := openProviders(ctx, cfg, log, openExisting)
+	if err != nil {
+		return nil, nil, err
 	}
-	switch c.Keys.Provider {
-	case config.ProviderKMS:
-		a := &app{}
-		k, err := buildKeys(ctx, &c, log, a)
-		if err != nil {
-			a.Close()
-			return nil, nil, err
-		}
-		return k, a.Close, nil
-	case config.ProviderLocal:
-		lf, err := keys.OpenLocalFile(c.Keys.Local.File)
-		if err != nil {
-			return nil, nil, fmt.Errorf("local key file %s: %w", c.Keys.Local.File, err)
-		}
-		return lf, func() { _ = lf.Close() }, nil
-	default:
-		return nil, nil, fmt.Errorf("key provider %q: want %q or %q", c.Keys.Provider, config.ProviderKMS, config.ProviderLocal)
+	p, err := set.provider(nil)
+	if err != nil {
+		set.Close()
+		return nil, nil, err
 	}
+	return p, set.Close, nil
 }

@@ -29,7 +29,7 @@ type toolIO struct {
 	stdout, stderr io.Writer
 }
 
-// runTool runs the subcommand named by args[0] (presign, rewrap, migrate, decrypt); ok is false
+// runTool runs the subcommand named by args[0] (presign, rewrap, migrate, decrypt, keys); ok is false
 // when args do not start with one, and the gateway runs as usual.
 func runTool(args []string, getenv func(string) string, stdout, stderr io.Writer) (code int, ok bool) {
 	if len(args) == 0 {
@@ -45,6 +45,8 @@ func runTool(args []string, getenv func(string) string, stdout, stderr io.Writer
 		cmd = cmdMigrate
 	case "decrypt":
 		cmd = cmdDecrypt
+	case "keys":
+		cmd = cmdKeys
 	default:
 		return 0, false
 	}
@@ -173,8 +175,9 @@ running it again. Current object versions only.`
 func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
 	fs, configPath := newToolFlags("rewrap", rewrapUsage, tio)
 	rf := addRunFlags(fs)
-	toKey := fs.String("to-key", "", "target key: KMS key id, ARN or alias, or a local key name (default: the bucket's key from keys.bucket_key_ids, else the provider's configured key)")
-	toProvider := fs.String("to-provider", "", "provider of the target key: kms or local (default: the configured provider)")
+	toKey := fs.String("to-key", "", "target key: KMS key id, ARN or alias, a local or PKCS#11 key name, or with keys.providers \"<provider>:<key>\" (default: the bucket's key from keys.bucket_key_ids, else the default provider's key)")
+	toProvider := fs.String("to-provider", "", "provider of the target key: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)")
+	fromVersion := fs.String("from-version", "", "rewrap only the objects under this key version (an id from `gateway keys list`), e.g. to retire it; the target is then the newest version of the bucket's key unless -to-key says otherwise")
 	threshold := fs.Int64("copy-threshold", tools.MaxCopySize, "objects with more stored bytes are copied part by part (UploadPartCopy); at most 5 GiB")
 	bucket, prefix, code := parseToolArgs(fs, args, tio)
 	if code >= 0 {
@@ -189,42 +192,32 @@ func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
 		fmt.Fprintf(tio.stderr, "gateway rewrap: %v\n", cmpErr(err, fmt.Errorf("-copy-threshold %d: want 1..%d", *threshold, int64(tools.MaxCopySize))))
 		return exitUsage
 	}
-	switch *toProvider {
-	case "", config.ProviderKMS, config.ProviderLocal:
-	default:
-		fmt.Fprintf(tio.stderr, "gateway rewrap: -to-provider %q: want kms or local\n", *toProvider)
-		return exitUsage
+	cfg, err := loadToolConfig(*configPath, tio.getenv)
+	if err != nil {
+		return fail(err)
 	}
-	cfg, log, from, closeFrom, err := toolSetup(ctx, *configPath, tio)
+	log := toolLogger(tio.stderr)
+	from, closeFrom, err := toolKeys(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeFrom()
-	to := from
-	if *toProvider != "" && *toProvider != cfg.Keys.Provider {
-		var closeTo func()
-		if to, closeTo, err = toolKeys(ctx, cfg, *toProvider, log); err != nil {
-			return fail(err)
-		}
-		defer closeTo()
-	}
-	if *toKey == "" && *toProvider == "" {
-		*toKey = cfg.Keys.BucketKeyIDs[bucket] // the bucket's own default key, if it has one
-	}
-	if *toKey == "" {
-		*toKey = to.DefaultKeyID()
-	}
-	if *toKey == "" {
-		fmt.Fprintln(tio.stderr, "gateway rewrap: no target key: give -to-key (or configure keys.kms.key_id)")
+	to, target, err := rewrapTarget(ctx, cfg, log, from, rewrapTargetFlags{bucket: bucket, key: *toKey, provider: *toProvider})
+	if err != nil {
+		fmt.Fprintf(tio.stderr, "gateway rewrap: %v\n", err)
 		return exitUsage
 	}
+	if to.close != nil {
+		defer to.close()
+	}
+	*toKey = target
 	b, closeBackend, err := toolBackend(ctx, cfg, log)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeBackend()
 	s, err := tools.Rewrap(ctx, b, tools.RewrapOptions{
-		RunOptions: opts, From: from, To: to, ToKey: *toKey, CopyThreshold: *threshold,
+		RunOptions: opts, From: from, To: to.p, ToKey: *toKey, FromKey: *fromVersion, CopyThreshold: *threshold,
 	})
 	return report("rewrap", "s3://"+bucket+"/"+prefix, s, opts.DryRun, err, tio)
 }
