@@ -78,7 +78,7 @@ func ReadSecrets(dir string) ([]Secret, error) {
 func recordGatewaySecrets(t testing.TB, vars map[string]string, args []string) {
 	t.Helper()
 	for k, v := range vars {
-		if strings.Contains(k, "SECRET") {
+		if strings.Contains(k, "SECRET") || strings.HasSuffix(k, "_PIN") {
 			RecordSecret(t, k, v)
 		}
 	}
