@@ -223,6 +223,10 @@ func (g *Gateway) classify(q *request) handler {
 			return write("CopyObject", g.copyObject)
 		case sub == "uploadId":
 			return write("UploadPart", g.uploadPart)
+		case sub == "" && r.Header.Get("X-Amz-Write-Offset-Bytes") != "":
+			// An append (S3 Express One Zone): forwarding the encrypted body as an append would
+			// break the format, and dropping the header would overwrite the object.
+			return write("PutObject", g.notImplemented("Appending to an object (x-amz-write-offset-bytes)"))
 		case sub == "" && onlyAuthParams(v):
 			return write("PutObject", g.putObject)
 		case sub == "":

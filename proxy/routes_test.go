@@ -148,6 +148,7 @@ func TestClassifyTable(t *testing.T) {
 		{"DELETE", "/b/k?acl", nil, classified{op: "Unknown", notImpl: true}},
 		{"GET", "/b/k?restore", nil, classified{op: "Unknown", notImpl: true}},
 		{"PUT", "/b/k?foo", nil, classified{op: "PutObject", write: true, notImpl: true}},
+		{"PUT", "/b/k", map[string]string{"X-Amz-Write-Offset-Bytes": "100"}, classified{op: "PutObject", write: true, notImpl: true}},
 		{"POST", "/b/k?select&select-type=2", nil, classified{op: "Unknown", notImpl: true}},
 		{"POST", "/b/k?select", nil, classified{op: "SelectObjectContent", notImpl: true}},
 		{"GET", "/b/k?torrent", nil, classified{op: "GetObjectTorrent", notImpl: true}},
