@@ -315,7 +315,10 @@ func (g *Gateway) authorize(q *request, h handler) *s3err.Error {
 // setsAccessControl reports whether h sets an ACL other than the default (x-amz-acl other
 // than private, x-amz-grant-*), object ownership or object lock on a new bucket: headers of
 // CreateBucket, PutObject, CopyObject and CreateMultipartUpload that the backend applies like
-// PutBucketAcl, PutObjectAcl or PutObjectLockConfiguration.
+// PutBucketAcl, PutObjectAcl or PutObjectLockConfiguration; or whether it bypasses an object's
+// governance-mode retention (x-amz-bypass-governance-retention on DeleteObject, DeleteObjects
+// and PutObjectRetention, which S3 allows only with s3:BypassGovernanceRetention): without an
+// admin credential, object lock must hold.
 func setsAccessControl(h http.Header) bool {
 	for name, vals := range h {
 		switch n := strings.ToLower(name); {
@@ -327,7 +330,7 @@ func setsAccessControl(h http.Header) bool {
 			}
 		case strings.HasPrefix(n, "x-amz-grant-"), n == "x-amz-object-ownership":
 			return true
-		case n == "x-amz-bucket-object-lock-enabled":
+		case n == "x-amz-bucket-object-lock-enabled", n == "x-amz-bypass-governance-retention":
 			for _, v := range vals {
 				if !strings.EqualFold(strings.TrimSpace(v), "false") {
 					return true

@@ -237,6 +237,9 @@ func TestAuthorizeAdmin(t *testing.T) {
 		{"user CreateBucket public-read", user, "PUT", "/nb", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
 		{"user CreateBucket grant", user, "PUT", "/nb", "", map[string]string{"X-Amz-Grant-Read": "id=x"}, 403, "AccessDenied"},
 		{"user CreateBucket object lock", user, "PUT", "/nb", "", map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, 403, "AccessDenied"},
+		{"user DeleteObject bypassing governance", user, "DELETE", "/b/k?versionId=v1", "", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
+		{"user DeleteObjects bypassing governance", user, "POST", "/b?delete", "<Delete><Object><Key>k</Key></Object></Delete>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
+		{"user PutObjectRetention bypassing governance", user, "PUT", "/b/k?retention", "<Retention/>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
 		{"read-only admin PutBucketPolicy", roAdmin, "PUT", "/b?policy", policy, nil, 403, "AccessDenied"},
 		{"user RestoreObject SELECT", user, "POST", "/b/k?restore", restoreSelect, nil, 501, "NotImplemented"},
 		{"admin RestoreObject SELECT", admin, "POST", "/b/k?restore", restoreSelect, nil, 501, "NotImplemented"},
@@ -252,6 +255,8 @@ func TestAuthorizeAdmin(t *testing.T) {
 		{"admin PutBucketAcl", admin, "PUT", "/b?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 200, ""},
 		{"admin PutBucketVersioning", admin, "PUT", "/b?versioning", "<VersioningConfiguration/>", nil, 200, ""},
 		{"admin PutObjectAcl", admin, "PUT", "/b/k?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 200, ""},
+		{"user PutObjectRetention", user, "PUT", "/b/k?retention", "<Retention/>", nil, 200, ""},
+		{"admin PutObjectRetention bypassing governance", admin, "PUT", "/b/k?retention", "<Retention/>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 200, ""},
 		{"admin CreateBucket object lock", admin, "PUT", "/nb", "", map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, 200, ""},
 	}
 	for _, c := range cases {
