@@ -132,6 +132,28 @@ func (g *Gateway) notImplemented(what string) func(q *request) error {
 	}
 }
 
+// readParamsError checks the parameters of a GET or HEAD of an object that S3 checks before it
+// looks for the object (a malformed partNumber, or partNumber with Range, is 400 even for a key
+// that does not exist).
+func readParamsError(r *http.Request) *s3err.Error {
+	v := r.URL.Query()
+	if !has(v, "partNumber") {
+		return nil
+	}
+	if _, e := partNumber(v); e != nil {
+		return e
+	}
+	if r.Header.Get("Range") != "" {
+		return s3err.New("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+	}
+	return nil
+}
+
+// refuse is a handler that answers e.
+func refuse(e *s3err.Error) func(*request) error {
+	return func(*request) error { return e }
+}
+
 // has reports whether the query has parameter name (with or without a value).
 func has(v url.Values, name string) bool {
 	_, ok := v[name]
@@ -204,6 +226,9 @@ func (g *Gateway) classify(q *request) handler {
 	case http.MethodGet:
 		switch sub {
 		case "":
+			if e := readParamsError(r); e != nil {
+				return read("GetObject", refuse(e))
+			}
 			return read("GetObject", g.getObject)
 		case "uploadId":
 			return read("ListParts", g.listParts)
@@ -214,6 +239,9 @@ func (g *Gateway) classify(q *request) handler {
 		}
 		return g.forwardSub(q, objectSubresources, sub, v)
 	case http.MethodHead:
+		if e := readParamsError(r); e != nil {
+			return read("HeadObject", refuse(e))
+		}
 		return read("HeadObject", g.headObject)
 	case http.MethodPut:
 		switch {

@@ -275,3 +275,31 @@ func TestAuthorizeAdmin(t *testing.T) {
 		}
 	}
 }
+
+// TestReadParamsCheckedFirst: a malformed partNumber, or partNumber with Range, is 400 before
+// the backend is asked anything (S3 answers so even for a key that does not exist).
+func TestReadParamsCheckedFirst(t *testing.T) {
+	user := Credential{AccessKeyID: "USER", SecretAccessKey: "usersecret"}
+	g, rb := newTestGateway(t, user)
+	for _, c := range []struct {
+		method, target string
+		hdr            map[string]string
+		code           string
+	}{
+		{"GET", "/b/k?partNumber=-3", nil, "InvalidArgument"},
+		{"HEAD", "/b/k?partNumber=-3", nil, ""},
+		{"HEAD", "/b/k?partNumber=0", nil, ""},
+		{"GET", "/b/k?partNumber=10001", nil, "InvalidArgument"},
+		{"GET", "/b/k?partNumber=x", nil, "InvalidArgument"},
+		{"GET", "/b/k?partNumber=1", map[string]string{"Range": "bytes=0-1"}, "InvalidRequest"},
+	} {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, signedRequest(t, user, c.method, c.target, "", c.hdr))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), c.code) {
+			t.Errorf("%s %s: %d %s, want 400 %s", c.method, c.target, rec.Code, rec.Body.String(), c.code)
+		}
+		if seen := rb.take(); len(seen) != 0 {
+			t.Errorf("%s %s: the backend saw %v", c.method, c.target, seen)
+		}
+	}
+}
