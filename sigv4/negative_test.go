@@ -205,13 +205,20 @@ func TestPresignedV4(t *testing.T) {
 	}{
 		{"expired", presign(t, http.MethodGet, testURL, "60", testNow.Add(-2*time.Minute), testSecret), CodeAccessDenied, "Request has expired"},
 		{"not yet valid", presign(t, http.MethodGet, testURL, "60", testNow.Add(time.Hour), testSecret), CodeAccessDenied, "Request is not valid yet"},
-		{"expires too long", presign(t, http.MethodGet, testURL, "604801", testNow, testSecret), CodeAuthorizationQueryParamsError, ""},
+		// Messages are S3's (as the versitygw suite checks them).
+		{"expires too long", presign(t, http.MethodGet, testURL, "604801", testNow, testSecret), CodeAuthorizationQueryParamsError,
+			"X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"},
+		{"expires negative", presign(t, http.MethodGet, testURL, "-3", testNow, testSecret), CodeAuthorizationQueryParamsError, "X-Amz-Expires must be non-negative"},
+		{"expires not a number", presign(t, http.MethodGet, testURL, "1h", testNow, testSecret), CodeAuthorizationQueryParamsError, "X-Amz-Expires should be a number"},
+		{"credential malformed", strings.Replace(good, "%2Fus-east-1%2F", "%2F", 1), CodeAuthorizationQueryParamsError,
+			`Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`},
 		{"expires zero", presign(t, http.MethodGet, testURL, "0", testNow, testSecret), CodeAuthorizationQueryParamsError, ""},
 		{"wrong secret", presign(t, http.MethodGet, testURL, "60", testNow, "bad"), CodeSignatureDoesNotMatch, ""},
 		{"tampered expires", strings.Replace(good, "X-Amz-Expires=3600", "X-Amz-Expires=7200", 1), CodeSignatureDoesNotMatch, ""},
 		{"tampered path", strings.Replace(good, "/bucket/key", "/bucket/kez", 1), CodeSignatureDoesNotMatch, ""},
 		{"added param", good + "&acl=", CodeSignatureDoesNotMatch, ""},
-		{"missing signature", strings.Split(good, "&X-Amz-Signature=")[0], CodeAuthorizationQueryParamsError, ""},
+		{"missing signature", strings.Split(good, "&X-Amz-Signature=")[0], CodeAuthorizationQueryParamsError,
+			"Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."},
 		{"duplicate date", good + "&X-Amz-Date=20250314T150926Z", CodeAuthorizationQueryParamsError, ""},
 	}
 	for _, c := range cases {

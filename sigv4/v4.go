@@ -121,10 +121,19 @@ func parseAuthorizationV4(h string) (v4Authorization, *Error) {
 	return out, nil
 }
 
+// credentialContext is how S3 begins a message about the credential: which part of the
+// request it was parsing.
+func credentialContext(code string) string {
+	if code == CodeAuthorizationQueryParamsError {
+		return "Error parsing the X-Amz-Credential parameter; "
+	}
+	return "The authorization header is malformed; "
+}
+
 func parseCredential(s, code string) (v4Credential, *Error) {
 	parts := strings.Split(s, "/")
 	if len(parts) != 5 {
-		return v4Credential{}, newError(code, "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"")
+		return v4Credential{}, newError(code, credentialContext(code)+"the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
 	}
 	for _, p := range parts {
 		if p == "" {
@@ -434,7 +443,7 @@ func (v *Verifier) authenticatePresignedV4(r *http.Request, params []queryParam)
 	for i, n := range names {
 		val, count := singleParam(params, n)
 		if count != 1 {
-			return nil, newError(code, "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters, each exactly once.")
+			return nil, newError(code, "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 		}
 		vals[i] = val
 	}
@@ -468,10 +477,14 @@ func (v *Verifier) authenticatePresignedV4(r *http.Request, params []queryParam)
 		return nil, newError(code, "Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
 	expires, perr := strconv.Atoi(expiresStr)
-	if perr != nil || strings.Trim(expiresStr, "0123456789") != "" {
+	switch {
+	case perr != nil || strings.Trim(strings.TrimPrefix(expiresStr, "-"), "0123456789") != "":
 		return nil, newError(code, "X-Amz-Expires should be a number")
-	}
-	if expires < 1 || expires > maxPresignExpires {
+	case expires < 0:
+		return nil, newError(code, "X-Amz-Expires must be non-negative")
+	case expires > maxPresignExpires:
+		return nil, newError(code, "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds")
+	case expires == 0: // AWS documents 1 second as the minimum
 		return nil, newError(code, "X-Amz-Expires must be between 1 and 604800 seconds (one week)")
 	}
 	secret, err := v.lookupSecret(c.accessKeyID)
