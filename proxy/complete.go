@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -76,10 +77,17 @@ func (g *Gateway) complete(q *request) error {
 		o.storedSize += s
 	}
 	final, f, err := g.sealParts(q, o, key, parts, sizes)
-	if err != nil {
+	switch {
+	case errors.Is(err, errSuperseded):
+		// Another write of the key landed after this Complete (unversioned bucket): on S3 this
+		// Complete succeeded and was overwritten. The object is not ours to check or discard.
+		g.log.Info("multipart object overwritten before its manifest was written", "request_id", q.id, "bucket", q.bucket, "key", q.key)
+		final, f = o, objectFacts{etag: supersededETag(parts, o.backendETag, g.cfg.ETag == ETagPlaintext)}
+	case err != nil:
 		return err
+	default:
+		g.objects.Add(factsKey(q.bucket, q.key, final.backendETag), f)
 	}
-	g.objects.Add(factsKey(q.bucket, q.key, final.backendETag), f)
 	var spans []span
 	for _, hit := range hits {
 		switch hit.path {
@@ -159,7 +167,9 @@ func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, 
 		err = checkPartETags(cl, parts, g.cfg.ETag == ETagPlaintext)
 	}
 	if err != nil {
-		g.discardVersion(q, o)
+		if isPreconditionFailed(err) || g.discardVersion(q, o) {
+			return nil, objectFacts{}, errSuperseded // o is gone: never delete what replaced it
+		}
 		return nil, objectFacts{}, err
 	}
 	var etagMD5 []byte
@@ -175,6 +185,9 @@ func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, 
 		return nil, objectFacts{}, err
 	}
 	final, err := g.writeManifest(q, o, cl.layout, manifest)
+	if isPreconditionFailed(err) {
+		return nil, objectFacts{}, errSuperseded
+	}
 	if err != nil {
 		return nil, objectFacts{}, err
 	}
@@ -183,6 +196,36 @@ func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, 
 		f.etag = multipartETag(etagMD5, len(cl.layout))
 	}
 	return final, f, nil
+}
+
+// errSuperseded: the object a Complete made was replaced by another write before the gateway
+// had checked it and added its manifest. Every backend request of those steps is conditional
+// on the completed object's ETag (or names its version), so the replacement shows as 412.
+var errSuperseded = errors.New("the completed object was overwritten")
+
+// isPreconditionFailed reports a backend 412 (the gateway's own If-Match conditions: the
+// client's conditions apply to the backend Complete only).
+func isPreconditionFailed(err error) bool {
+	var e *s3err.Error
+	return errors.As(err, &e) && e.Code == "PreconditionFailed"
+}
+
+// supersededETag is the ETag answered for a Complete whose object was overwritten: S3's
+// multipart ETag of the client's part ETags (which the gateway could no longer compare with
+// the parts), or the backend's ETag when ETags are the backend's.
+func supersededETag(parts []completePart, backendETag string, plaintext bool) string {
+	if !plaintext {
+		return backendETag
+	}
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil || len(b) != md5.Size {
+			return backendETag
+		}
+		h.Write(b)
+	}
+	return multipartETag(h.Sum(nil), len(parts))
 }
 
 // checkPartETags compares the client's part ETags with the parts' sealed plaintext MD5s.
@@ -199,17 +242,25 @@ func checkPartETags(cl checkedLayout, parts []completePart, plaintext bool) erro
 }
 
 // discardVersion deletes the object version o (best effort: a failure is logged; the object
-// has no manifest and is refused by readers anyway).
-func (g *Gateway) discardVersion(q *request, o *storedObject) {
+// has no manifest and is refused by readers anyway). In an unversioned bucket it first checks
+// that the key still holds o: another writer may have replaced it since the Complete, and that
+// object is not the gateway's to delete. replaced reports that case (nothing was deleted).
+func (g *Gateway) discardVersion(q *request, o *storedObject) (replaced bool) {
+	if o.versionID == "" {
+		if _, err := g.headVersion(q, o); isPreconditionFailed(err) {
+			return true
+		}
+	}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodDelete, target{q.bucket, q.key, o.query(q)}, nil, nil)
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode/100 == 2 {
-			return
+			return false
 		}
 		err = fmt.Errorf("backend status %d", resp.StatusCode)
 	}
 	g.log.Warn("could not delete a refused multipart object", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
+	return false
 }
 
 // manifestCopyHeaders are the headers of a copy of o onto itself that keeps everything the
@@ -265,6 +316,16 @@ func (g *Gateway) writeManifest(q *request, o *storedObject, l format.Layout, ma
 	return final, nil
 }
 
+// sameObject checks that a backend answer about o (asked with If-Match) is about o: a backend
+// that ignores If-Match answers for whatever the key holds now. A different ETag is answered
+// as S3 answers a failed If-Match.
+func sameObject(o *storedObject, resp *http.Response) error {
+	if e := resp.Header.Get("ETag"); o.backendETag != "" && e != "" && !sameETag(e, o.backendETag) {
+		return s3err.New("PreconditionFailed", "")
+	}
+	return nil
+}
+
 // headVersion reads the headers of exactly the version o.
 func (g *Gateway) headVersion(q *request, o *storedObject) (*storedObject, error) {
 	t := target{q.bucket, q.key, o.query(q)}
@@ -275,6 +336,9 @@ func (g *Gateway) headVersion(q *request, o *storedObject) (*storedObject, error
 		return nil, err
 	}
 	resp.Body.Close()
+	if err := sameObject(o, resp); err != nil {
+		return nil, err
+	}
 	return &storedObject{header: resp.Header}, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -226,3 +228,33 @@ func storedSize(t *testing.T, f *fixture, key string) int64 {
 }
 
 var contentRangeTotalRE = regexp.MustCompile(`^bytes \d+-\d+/(\d+)$`)
+
+// TestCompleteOverwrittenBeforeManifest: another PUT of the key lands between the backend's
+// CompleteMultipartUpload and the gateway's manifest copy (concurrent writers of one key, as in
+// versitygw's CompleteMultipartUpload_racey_success). S3 answers both with success and keeps the
+// later object; the gateway must not fail the Complete with 412, and above all must not delete
+// the object that replaced the one it completed.
+func TestCompleteOverwrittenBeforeManifest(t *testing.T) {
+	f := newFixture(t)
+	const marker = "PLAINTEXT-MARKER-superseded"
+	p1, p2 := plaintext(5<<20, marker), plaintext(1000, marker)
+	later := plaintext(3000, "LATER-WRITER")
+	var once sync.Once
+	f.faults.set(fault{observe: func(r *http.Request, resp *http.Response) {
+		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") && resp.StatusCode == http.StatusOK {
+			once.Do(func() { f.put("race", later) })
+		}
+	}})
+	r := f.uploadMultipart("race", p1, p2)
+	f.faults.set(fault{})
+	if r.status != http.StatusOK {
+		t.Fatalf("Complete overwritten by a later PUT: %d %s, want 200 as on S3", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), strings.Trim(multipartETag(p1, p2), `"`)) {
+		t.Errorf("Complete answer %s lacks the multipart ETag %s", r.body, multipartETag(p1, p2))
+	}
+	g := f.do(http.MethodGet, "/"+ipBucket+"/race", nil, nil)
+	if g.status != http.StatusOK || !bytes.Equal(g.body, later) {
+		t.Fatalf("after the race: GET %d, %d bytes; want the later PUT's %d bytes", g.status, len(g.body), len(later))
+	}
+}

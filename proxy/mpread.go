@@ -30,6 +30,9 @@ func (g *Gateway) headPart(q *request, o *storedObject, n int) (size int64, coun
 	if resp.StatusCode/100 != 2 {
 		return 0, 0, g.backendError(q, resp, t)
 	}
+	if err := sameObject(o, resp); err != nil {
+		return 0, 0, err
+	}
 	// Both numbers come from the backend and size allocations and requests: bounded by S3's
 	// limits (10,000 parts; a part no larger than the object).
 	count = 1
@@ -58,6 +61,10 @@ func (g *Gateway) readStored(q *request, o *storedObject, off, n int64) (io.Read
 	}
 	if resp.StatusCode != http.StatusPartialContent && resp.StatusCode != http.StatusOK {
 		return nil, g.backendError(q, resp, t)
+	}
+	if err := sameObject(o, resp); err != nil {
+		resp.Body.Close()
+		return nil, err
 	}
 	return struct {
 		io.Reader
