@@ -157,9 +157,10 @@ func (p *PKCS11) acquire() (*p11conn, error) {
 }
 
 // release ends a call's use of c. When the call's error says that the token went away or
-// that the session or login was lost, the connection is dropped, so that the next call
-// reconnects (once; later attempts wait for the retry interval) and finds a token that came
-// back. A generic failure (CKR_GENERAL_ERROR, ...) drops it only when the token is gone.
+// that the session or login was lost, the connection is dropped, so that a later call
+// reconnects and finds a token that came back. The retry interval counts from the last
+// connection attempt, so a connection that keeps being lost is not logged in again more often
+// than that. A generic failure (CKR_GENERAL_ERROR, ...) drops it only when the token is gone.
 func (p *PKCS11) release(c *p11conn, err error) {
 	drop := err != nil && p.lostConnection(c, err)
 	p.mu.Lock()
@@ -168,7 +169,6 @@ func (p *PKCS11) release(c *p11conn, err error) {
 		p.conn = nil
 		c.dead = true
 		p.lastErr = err
-		p.lastTry = time.Time{} // the first reconnection is not delayed
 	}
 	closeNow := c.dead && c.refs == 0
 	p.mu.Unlock()

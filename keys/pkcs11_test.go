@@ -394,3 +394,28 @@ func TestPKCS11Concurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// panickyAEAD is a cipher.AEAD whose Seal panics, as crypto11's does when the token call fails.
+type panickyAEAD struct{ v any }
+
+func (panickyAEAD) NonceSize() int { return pkcs11NonceSize }
+func (panickyAEAD) Overhead() int  { return pkcs11TagSize }
+func (a panickyAEAD) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
+	panic(a.v)
+}
+func (panickyAEAD) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
+	return nil, errors.New("not used")
+}
+
+func TestPKCS11SealRecovering(t *testing.T) {
+	cause := errors.New("C_Encrypt: pkcs11: 0x5: CKR_GENERAL_ERROR")
+	for _, v := range []any{cause, "a string"} {
+		out, err := sealRecovering(panickyAEAD{v}, make([]byte, pkcs11NonceSize), make([]byte, DataKeySize), nil)
+		if err == nil || out != nil {
+			t.Errorf("panic %v: got %d bytes, %v; want an error", v, len(out), err)
+		}
+	}
+	if _, err := sealRecovering(panickyAEAD{cause}, nil, nil, nil); !errors.Is(err, cause) {
+		t.Errorf("the panic's error is not kept: %v", err)
+	}
+}
