@@ -3,6 +3,7 @@ package keys
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,21 @@ type PKCS11Config struct {
 	Key        string // key name used for new objects; its newest version is used
 	Sessions   int    // session pool size; 0 = DefaultPKCS11Sessions
 }
+
+// String shows the configuration without the PIN, so that printing it (%v, %+v) cannot leak it.
+func (c PKCS11Config) String() string {
+	pin := "(none)"
+	if c.PIN != "" {
+		pin = "(redacted)"
+	}
+	return fmt.Sprintf("{Module:%s TokenLabel:%s PIN:%s Key:%s Sessions:%d}", c.Module, c.TokenLabel, pin, c.Key, c.Sessions)
+}
+
+// GoString is String, for %#v.
+func (c PKCS11Config) GoString() string { return "keys.PKCS11Config" + c.String() }
+
+// LogValue is String, for log/slog.
+func (c PKCS11Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // KeyVersion is one version of a named key-encryption key, as listed by the providers' key
 // lifecycle methods (KeyVersions, CreateKey, RotateKey).

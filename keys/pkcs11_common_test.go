@@ -2,7 +2,10 @@ package keys
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +72,19 @@ func TestSortKeyVersions(t *testing.T) {
 	want := []KeyVersion{{Name: "b", Version: 1, Active: true}, {Name: "k", Version: 2}, {Name: "k", Version: 9}, {Name: "k", Version: 10, Active: true}}
 	if !slices.Equal(vs, want) {
 		t.Errorf("sorted = %+v, want %+v", vs, want)
+	}
+}
+
+func TestPKCS11ConfigHidesPIN(t *testing.T) {
+	c := PKCS11Config{Module: "/lib/x.so", TokenLabel: "tok", PIN: "s3cr3t-PIN", Key: "k", Sessions: 3}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("open", "cfg", c)
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", &c), logged.String()} {
+		if strings.Contains(out, c.PIN) {
+			t.Errorf("the PIN is shown: %s", out)
+		}
+		if !strings.Contains(out, "tok") || !strings.Contains(out, "(redacted)") {
+			t.Errorf("not the configuration: %s", out)
+		}
 	}
 }
