@@ -225,7 +225,7 @@ func TestPKCS11KEKNonExtractable(t *testing.T) {
 	}
 
 	// It cannot be wrapped out under a key of the caller's choosing.
-	gen := func(extractable bool) pkcs11.ObjectHandle {
+	gen := func(extractable *pkcs11.Attribute) pkcs11.ObjectHandle {
 		t.Helper()
 		h, err := m.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
@@ -234,15 +234,15 @@ func TestPKCS11KEKNonExtractable(t *testing.T) {
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
 			pkcs11.NewAttribute(pkcs11.CKA_WRAP, true),
 			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false),
-			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, extractable),
+			extractable,
 		})
 		if err != nil {
 			t.Fatalf("GenerateKey: %v", err)
 		}
 		return h
 	}
-	wrapping := gen(false)
-	control := gen(true)
+	wrapping := gen(pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false))
+	control := gen(pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true))
 	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP, nil)}
 	if out, err := m.WrapKey(sh, mech, wrapping, control); err != nil || len(out) != DataKeySize+8 {
 		t.Fatalf("control: wrapping an extractable key: %d bytes, %v", len(out), err)
