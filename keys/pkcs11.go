@@ -15,15 +15,8 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// PKCS#11 connection defaults.
-const (
-	// DefaultPKCS11RetryInterval is the least time between two attempts to open the token
-	// (C_Initialize, find the token, C_Login). Real HSMs lock a token after a few wrong PINs, so
-	// a gateway must not log in in a loop.
-	DefaultPKCS11RetryInterval = 5 * time.Second
-	// pkcs11PoolWait bounds the wait for a free session of the pool.
-	pkcs11PoolWait = 10 * time.Second
-)
+// pkcs11PoolWait bounds the wait for a free session of the pool.
+const pkcs11PoolWait = 10 * time.Second
 
 // PKCS11 is a key provider whose key-encryption keys are non-extractable AES-256 keys in a
 // PKCS#11 token (an HSM, or SoftHSM2 in the tests), used through

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrPKCS11NeedsCgo is what OpenPKCS11 returns in a gateway built without cgo (the static
@@ -51,6 +52,10 @@ type KeyVersion struct {
 const (
 	// DefaultPKCS11Sessions is the session pool size when PKCS11Config.Sessions is 0.
 	DefaultPKCS11Sessions = 8
+	// DefaultPKCS11RetryInterval is the least time between two attempts to open the token
+	// (C_Initialize, find the token, C_Login). Real HSMs lock a token after a few wrong PINs, so
+	// a gateway must not log in in a loop.
+	DefaultPKCS11RetryInterval = 5 * time.Second
 	// PKCS11MechGCM is the wrap mechanism of a key id "<name>/v<N>/gcm": AES-256-GCM computed
 	// in the token (CKM_AES_GCM) with the encryption context in the additional data.
 	PKCS11MechGCM = "gcm"
