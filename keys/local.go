@@ -412,23 +412,9 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 }
 
 // localAAD is "s3seal/1 local" ‖ lp(name) ‖ context, context being the pairs sorted by key,
-// each lp(k) ‖ lp(v).
+// each lp(k) ‖ lp(v) (contextAAD).
 func localAAD(name string, encCtx map[string]string) []byte {
-	n := len(localAADPrefix) + 4 + len(name)
-	ks := make([]string, 0, len(encCtx))
-	for k, v := range encCtx {
-		ks = append(ks, k)
-		n += 8 + len(k) + len(v)
-	}
-	slices.Sort(ks)
-	b := make([]byte, 0, n)
-	b = append(b, localAADPrefix...)
-	b = appendLP(b, name)
-	for _, k := range ks {
-		b = appendLP(b, k)
-		b = appendLP(b, encCtx[k])
-	}
-	return b
+	return contextAAD(localAADPrefix, name, encCtx)
 }
 
 func appendLP(b []byte, s string) []byte {
