@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,6 +118,30 @@ func pkcs11Defaults(p *PKCS11, getenv func(string) string) error {
 	return nil
 }
 
+// ValidateKeys checks keys.provider, keys.providers and keys.bucket_key_ids for contradictions,
+// without insisting on a default KMS key: what the offline tools (decrypt, rewrap, keys) need.
+// Validate also wants a key_id for every kms provider, which a gateway writes with.
+func (c *Config) ValidateKeys() error {
+	var errs []error
+	c.validateKeys(func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) })
+	return errors.Join(errs...)
+}
+
+// validateKMSKeys wants a key_id for every kms provider.
+func (c *Config) validateKMSKeys(add func(format string, args ...any)) {
+	named, single := c.Keys.Named()
+	for name, p := range named {
+		if p.Type != ProviderKMS || p.KMS.KeyID != "" {
+			continue
+		}
+		if single {
+			add("keys.provider is kms but keys.kms.key_id (GATEWAY_KMS_KEY_ID) is empty")
+		} else {
+			add("keys.providers.%s: a kms provider needs kms.key_id", name)
+		}
+	}
+}
+
 // validateKeys checks keys.provider, keys.providers and keys.bucket_key_ids.
 func (c *Config) validateKeys(add func(format string, args ...any)) {
 	if len(c.Keys.Providers) == 0 {
@@ -150,9 +175,6 @@ func validateProvider(where, typ string, p NamedProvider, add func(format string
 	switch typ {
 	case ProviderLocal:
 	case ProviderKMS:
-		if p.KMS.KeyID == "" {
-			add("%s: a kms provider needs kms.key_id (GATEWAY_KMS_KEY_ID)", where)
-		}
 		if (p.KMS.AccessKeyID == "") != (p.KMS.SecretAccessKey == "") {
 			add("%s.kms: access_key_id and secret_access_key must be set together", where)
 		}

@@ -15,6 +15,7 @@ func (c *Config) Validate() error {
 		add("mode %q: want %q or %q", c.Mode, ModeEmbedded, ModeS3)
 	}
 	c.validateKeys(add)
+	c.validateKMSKeys(add)
 	if c.Mode == ModeS3 && len(c.Credentials) == 0 {
 		add("no client credentials: set credentials in the file or GATEWAY_ACCESS_KEY_ID/GATEWAY_SECRET_ACCESS_KEY")
 	}

@@ -130,31 +130,35 @@ func TestKeysPKCS11Failures(t *testing.T) {
 	}
 	good.Stop(t)
 
-	check := func(t *testing.T, gw *testenv.Gateway) {
+	// want is the status docs/KEYS.md gives: 403 AccessDenied (wrong PIN), 503
+	// ServiceUnavailable (token gone), as for a KMS that refuses or is down.
+	check := func(t *testing.T, gw *testenv.Gateway, want int) {
 		t.Helper()
 		for _, key := range []string{"new-1", "new-2"} {
 			st, resp := keysRaw(t, gw, http.MethodPut, bucket, key, body)
-			if st < 400 || !strings.Contains(resp, "<Error>") {
-				t.Errorf("PUT with the token refusing: %d %q, want an S3 error", st, resp)
+			if st != want || !strings.Contains(resp, "<Error>") {
+				t.Errorf("PUT with the token refusing: %d %q, want %d and an S3 error", st, resp, want)
 			}
+			t.Logf("PUT %s: %d %s", key, st, s3ErrorCode([]byte(resp)))
 		}
 		st, resp := keysRaw(t, gw, http.MethodGet, bucket, "a", nil)
-		if st < 400 || !strings.Contains(resp, "<Error>") || strings.Contains(resp, string(body[:64])) {
-			t.Errorf("GET with the token refusing: %d, want an S3 error and no plaintext (%d bytes)", st, len(resp))
+		if st != want || !strings.Contains(resp, "<Error>") || strings.Contains(resp, string(body[:64])) {
+			t.Errorf("GET with the token refusing: %d, want %d, an S3 error and no plaintext (%d bytes)", st, want, len(resp))
 		}
+		t.Logf("GET a: %d %s", st, s3ErrorCode([]byte(resp)))
 		for key := range w.keyIDs(t, bucket) {
 			if key != "a" {
 				t.Errorf("object %s stored while the token refused", key)
 			}
 		}
-		if st, _ := keysRaw(t, gw, http.MethodGet, bucket, "a", nil); st < 400 {
+		if st, _ := keysRaw(t, gw, http.MethodGet, bucket, "a", nil); st != want {
 			t.Errorf("second GET: %d", st) // still running and still refusing
 		}
 	}
 	t.Run("wrong-pin", func(t *testing.T) {
 		env := maps(w.env, map[string]string{"HSM_PIN": "wrong-" + w.tok.PIN})
 		gw := testenv.StartGatewayWithArgs(t, env, "-config", w.cfg)
-		check(t, gw)
+		check(t, gw, http.StatusForbidden)
 		gw.Stop(t)
 	})
 	t.Run("token-removed", func(t *testing.T) {
@@ -164,7 +168,7 @@ func TestKeysPKCS11Failures(t *testing.T) {
 			t.Fatal("object does not read before the token goes away")
 		}
 		w.tok.DeleteToken(t)
-		check(t, gw)
+		check(t, gw, http.StatusServiceUnavailable)
 		gw.Stop(t)
 	})
 }

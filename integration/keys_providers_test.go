@@ -165,7 +165,8 @@ func TestKeysThreeProviders(t *testing.T) {
 	ctx := context.Background()
 	small := testenv.RandomBytes(t, 70_000, marker)
 	big := testenv.RandomBytes(t, 6<<20+123, marker)
-	wantPrefix := map[string]string{"aws": "aws:" + w.arn, "files": "files:k1", "hsm": "hsm:s3seal/v1/"}
+	// KMS records the key's ARN (w.arn is its key id).
+	wantPrefix := map[string]string{"aws": "aws:arn:aws:kms:", "files": "files:k1", "hsm": "hsm:s3seal/v1/"}
 	for p, bucket := range w.buckets {
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("one"), Body: bytes.NewReader(small)}); err != nil {
 			t.Fatalf("%s: PUT: %v", p, err)
@@ -187,7 +188,7 @@ func TestKeysThreeProviders(t *testing.T) {
 			}
 		}
 		for key, id := range w.keyIDs(t, bucket) {
-			if !strings.HasPrefix(id, wantPrefix[p]) {
+			if !strings.HasPrefix(id, wantPrefix[p]) || (p == "aws" && !strings.HasSuffix(id, ":key/"+w.arn)) {
 				t.Errorf("%s: %s stored under key %q, want %q...", p, key, id, wantPrefix[p])
 			}
 		}

@@ -61,7 +61,8 @@ func (l *LocalFile) resolveLocked(keyID string) string {
 }
 
 // KeyVersions lists every key version in the file, sorted by name and version. Active marks
-// the version new objects get when no key is asked for (the file's active key).
+// the newest version of each name: the one new objects asking for that name get (the file's
+// active key, used when no key is asked for, is DefaultKeyID).
 func (l *LocalFile) KeyVersions() ([]KeyVersion, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -71,7 +72,7 @@ func (l *LocalFile) KeyVersions() ([]KeyVersion, error) {
 	out := make([]KeyVersion, 0, len(l.keys))
 	for stored := range l.keys {
 		n, v := splitVersion(stored)
-		out = append(out, KeyVersion{ID: stored, Name: n, Version: v, Active: stored == l.active})
+		out = append(out, KeyVersion{ID: stored, Name: n, Version: v, Active: stored == l.newestLocked(n)})
 	}
 	slices.SortFunc(out, func(a, b KeyVersion) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
@@ -99,7 +100,7 @@ func (l *LocalFile) CreateKey(name string) (KeyVersion, error) {
 	if err := l.addLocked(name); err != nil {
 		return KeyVersion{}, err
 	}
-	return KeyVersion{ID: name, Name: name, Version: 1}, nil
+	return KeyVersion{ID: name, Name: name, Version: 1, Active: true}, nil
 }
 
 // RotateKey adds the next version of family name and rewrites the file. New data keys asked
@@ -128,7 +129,7 @@ func (l *LocalFile) RotateKey(name string) (KeyVersion, error) {
 		l.active = oldActive
 		return KeyVersion{}, err
 	}
-	return KeyVersion{ID: next, Name: name, Version: v + 1, Active: l.active == next}, nil
+	return KeyVersion{ID: next, Name: name, Version: v + 1, Active: true}, nil
 }
 
 // RetireKey removes version id from the file (its key bytes are zeroed). The newest version of

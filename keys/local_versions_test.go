@@ -62,8 +62,9 @@ func TestLocalRotateRetire(t *testing.T) {
 		t.Fatal(err)
 	}
 	vs, err := lf2.KeyVersions()
+	def := lf2.DefaultKeyID()
 	lf2.Close()
-	if err != nil || len(vs) != 2 || vs[0].ID != "team" || vs[1].ID != "team.v2" || vs[0].Active || !vs[1].Active {
+	if err != nil || len(vs) != 2 || vs[0].ID != "team" || vs[1].ID != "team.v2" || vs[0].Active || !vs[1].Active || def != "team.v2" {
 		t.Fatalf("versions on disk: %+v, %v", vs, err)
 	}
 	if err := lf.RetireKey("team.v2"); err == nil {
@@ -102,7 +103,7 @@ func TestLocalCreateKey(t *testing.T) {
 	if _, err := lf.CreateKey("other"); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := lf.RotateKey("other"); err != nil || v.Active || v.ID != "other.v2" {
+	if v, err := lf.RotateKey("other"); err != nil || !v.Active || v.ID != "other.v2" {
 		t.Fatalf("rotate other: %+v %v", v, err)
 	}
 	if lf.DefaultKeyID() != "k1" {

@@ -32,16 +32,11 @@ func loadToolConfig(path string, getenv func(string) string) (*config.Config, er
 	default:
 		errs = append(errs, fmt.Errorf("config: mode %q: want %q or %q", cfg.Mode, config.ModeEmbedded, config.ModeS3))
 	}
-	switch cfg.Keys.Provider {
-	case config.ProviderKMS, config.ProviderLocal:
-	default:
-		errs = append(errs, fmt.Errorf("config: keys.provider %q: want %q or %q", cfg.Keys.Provider, config.ProviderKMS, config.ProviderLocal))
+	if err := cfg.ValidateKeys(); err != nil {
+		errs = append(errs, err)
 	}
 	if (cfg.Backend.AccessKeyID == "") != (cfg.Backend.SecretAccessKey == "") {
 		errs = append(errs, errors.New("config: backend: access_key_id and secret_access_key must be set together"))
-	}
-	if (cfg.Keys.KMS.AccessKeyID == "") != (cfg.Keys.KMS.SecretAccessKey == "") {
-		errs = append(errs, errors.New("config: keys.kms: access_key_id and secret_access_key must be set together"))
 	}
 	switch cfg.Encryption.ETag {
 	case config.ETagPlaintext, config.ETagBackend:

@@ -35,6 +35,7 @@ apply.`
 
 // lifecycle is what a provider with key versions offers (keys.LocalFile, keys.PKCS11).
 type lifecycle interface {
+	DefaultKeyID() string
 	CreateKey(name string) (keys.KeyVersion, error)
 	RotateKey(name string) (keys.KeyVersion, error)
 	KeyVersions() ([]keys.KeyVersion, error)
@@ -222,20 +223,21 @@ func (k *keysCmd) list() int {
 	if err != nil {
 		return k.fail(err)
 	}
-	fmt.Fprintf(k.tio.stdout, "%-40s %-8s %s\n", "ID", "ACTIVE", "BUCKETS (keys.bucket_key_ids)")
+	def := lc.DefaultKeyID()
+	fmt.Fprintf(k.tio.stdout, "%-40s %-8s %s\n", "ID", "ACTIVE", "BUCKETS (keys.bucket_key_ids; (default): buckets without one)")
 	for _, v := range vs {
 		active := ""
 		if v.Active {
 			active = "yes"
 		}
-		fmt.Fprintf(k.tio.stdout, "%-40s %-8s %s\n", k.id(v.ID), active, strings.Join(k.bucketsOf(v), " "))
+		fmt.Fprintf(k.tio.stdout, "%-40s %-8s %s\n", k.id(v.ID), active, strings.Join(k.bucketsOf(v, def), " "))
 	}
 	return exitOK
 }
 
 // bucketsOf lists the buckets whose configured key is v's key (its name or exactly v), and
-// "(default)" when v is what other buckets get.
-func (k *keysCmd) bucketsOf(v keys.KeyVersion) []string {
+// "(default)" when v is what other buckets get (def is the provider's default key).
+func (k *keysCmd) bucketsOf(v keys.KeyVersion, def string) []string {
 	var out []string
 	for bucket, id := range k.cfg.Keys.BucketKeyIDs {
 		if prov, inner, ok := strings.Cut(id, keys.RouteSep); k.routed && ok {
@@ -246,12 +248,12 @@ func (k *keysCmd) bucketsOf(v keys.KeyVersion) []string {
 		} else if k.routed && k.name != k.cfg.Keys.Provider {
 			continue
 		}
-		if id == v.Name || id == v.ID || (id == "" && v.Active) {
+		if (v.Active && (id == v.Name || (id == "" && (def == v.Name || def == v.ID)))) || (id == v.ID && id != v.Name) {
 			out = append(out, bucket)
 		}
 	}
 	slices.Sort(out)
-	if v.Active && (!k.routed || k.name == k.cfg.Keys.Provider) {
+	if v.Active && (def == v.Name || def == v.ID) && (!k.routed || k.name == k.cfg.Keys.Provider) {
 		out = append(out, "(default)")
 	}
 	return out
