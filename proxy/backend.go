@@ -227,7 +227,9 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 // MinIO answers 499, with no body, to every later request on a keep-alive connection on which a
 // request timed out. Such a connection is not reused (the idle pool is dropped when its body is
 // closed), and a GET or HEAD without a body, which cannot have changed anything, is sent once
-// more on a new connection.
+// more on a new connection. Such a GET or HEAD answered 503 (SlowDown: MinIO answers
+// SlowDownRead when many requests wait for one object's lock) is sent again after a short
+// pause, up to slowDownRetries times, as the SDKs do.
 func (b *backend) send(ctx context.Context, method string, t target, h http.Header, body io.Reader, length int64, payloadHash string) (*http.Response, error) {
 	retryable := (method == http.MethodGet || method == http.MethodHead) && (body == nil || length == 0)
 	var saved http.Header
@@ -235,19 +237,48 @@ func (b *backend) send(ctx context.Context, method string, t target, h http.Head
 		saved = h.Clone() // signing adds headers
 	}
 	resp, err := b.sendOnce(ctx, method, t, h, body, length, payloadHash)
+	for attempt := 1; retryable && err == nil && resp.StatusCode == http.StatusServiceUnavailable && attempt <= slowDownRetries; attempt++ {
+		drain(resp)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt) * slowDownPause):
+		}
+		resp, err = b.sendOnce(ctx, method, t, cloneHeader(saved), nil, 0, payloadHash)
+	}
 	if err != nil || resp.StatusCode < 400 || s3err.IsS3Status(resp.StatusCode) {
 		return resp, err
 	}
 	if retryable {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
+		drain(resp)
 		b.client.CloseIdleConnections()
-		if resp, err = b.sendOnce(ctx, method, t, saved, nil, 0, payloadHash); err != nil || resp.StatusCode < 400 || s3err.IsS3Status(resp.StatusCode) {
+		if resp, err = b.sendOnce(ctx, method, t, cloneHeader(saved), nil, 0, payloadHash); err != nil || resp.StatusCode < 400 || s3err.IsS3Status(resp.StatusCode) {
 			return resp, err
 		}
 	}
 	resp.Body = dropConnOnClose{resp.Body, b.client}
 	return resp, nil
+}
+
+// Retries of a bodyless GET or HEAD answered 503: attempt n waits n × slowDownPause.
+const (
+	slowDownRetries = 3
+	slowDownPause   = 150 * time.Millisecond
+)
+
+// drain reads a little of an answer that is thrown away (so its connection can be reused) and
+// closes it.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// cloneHeader copies h (nil stays nil).
+func cloneHeader(h http.Header) http.Header {
+	if h == nil {
+		return nil
+	}
+	return h.Clone()
 }
 
 // dropConnOnClose closes a response body and then the client's idle connections, so the

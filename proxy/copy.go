@@ -173,7 +173,7 @@ func copyHeaders(r *http.Request, src *storedObject) (http.Header, *s3err.Error)
 		}
 	case "REPLACE":
 	default:
-		return nil, s3err.Newf("InvalidArgument", "Unknown metadata directive %q", d)
+		return nil, s3err.New("InvalidArgument", "Unknown metadata directive.") // S3's words
 	}
 	out.Del("X-Amz-Metadata-Directive")
 	out.Set("X-Amz-Metadata-Directive", "REPLACE") // the envelope always changes

@@ -258,3 +258,37 @@ func TestCompleteOverwrittenBeforeManifest(t *testing.T) {
 		t.Fatalf("after the race: GET %d, %d bytes; want the later PUT's %d bytes", g.status, len(g.body), len(later))
 	}
 }
+
+// TestSlowDownReadRetried: a GET answered 503 (MinIO's SlowDownRead under lock contention) is
+// sent again after a pause, so a short burst of 503s does not reach the client; a PUT is never
+// sent twice.
+func TestSlowDownReadRetried(t *testing.T) {
+	f := newFixture(t)
+	body := plaintext(3000, "PLAINTEXT-MARKER-slowdown")
+	f.put("k", body)
+	var n atomic.Int32
+	f.faults.set(fault{kind: badStatus, status: http.StatusServiceUnavailable, on: func(r *http.Request) bool {
+		return isObjectGet(r) && n.Add(1) <= 2
+	}})
+	g := f.do(http.MethodGet, "/"+ipBucket+"/k", nil, nil)
+	if g.status != http.StatusOK || !bytes.Equal(g.body, body) {
+		t.Fatalf("GET after two 503s: %d, %d bytes", g.status, len(g.body))
+	}
+	if f.faults.hitCount() != 2 {
+		t.Fatalf("%d injected 503s, want 2", f.faults.hitCount())
+	}
+	var puts atomic.Int32
+	f.faults.set(fault{kind: badStatus, status: http.StatusServiceUnavailable, on: func(r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			puts.Add(1)
+			return true
+		}
+		return false
+	}})
+	if p := f.do(http.MethodPut, "/"+ipBucket+"/k2", body, nil); p.status != http.StatusServiceUnavailable {
+		t.Fatalf("PUT answered 503 by the backend: %d", p.status)
+	}
+	if puts.Load() != 1 {
+		t.Fatalf("the PUT was sent %d times", puts.Load())
+	}
+}
