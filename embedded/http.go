@@ -1,12 +1,15 @@
 package embedded
 
 import (
+	"bytes"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/johannesboyne/gofakes3"
 )
 
 // handler sits in front of gofakes3's HTTP handler and adds what gofakes3 lacks:
@@ -15,7 +18,12 @@ import (
 //     x-amz-mp-parts-count, as S3 answers;
 //   - the multipart ETag ("<hex>-N") on GET/HEAD of multipart objects;
 //   - UploadPartCopy is refused with NotImplemented (gofakes3 would read the empty body);
-//   - CopyObject learns which metadata names the request itself carried.
+//   - CopyObject learns which metadata names the request itself carried;
+//   - object tagging (tagging.go), which gofakes3 lacks: without this, PUT ?tagging would
+//     store the tag XML as the object and DELETE ?tagging delete it;
+//   - other sub-resources S3 has and gofakes3 does not (acl, policy, lifecycle, ...) are
+//     refused with NotImplemented, for the same reason;
+//   - the 507 status of XMinioStorageFull (gofakes3 answers 500 for codes it does not know).
 type handler struct {
 	next http.Handler
 	be   *backend
@@ -36,13 +44,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ew := &etagWriter{ResponseWriter: w}
 
 	switch {
+	case q.Has("tagging") && key != "":
+		h.tagging(w, r, bucket, key)
+		return
+	case unsupportedSub(q):
+		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "This sub-resource is not supported by the embedded store")
+		return
 	case r.Method == http.MethodPut && isUpload && copySource != "":
 		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "UploadPartCopy is not supported by the embedded store")
 		return
 	case r.Method == http.MethodPut && copySource != "" && key != "":
 		var names []string
 		for k := range r.Header {
-			if strings.HasPrefix(k, userMetaPrefix) || (isStandardMeta(k) && k != lastModified) {
+			if strings.HasPrefix(k, userMetaPrefix) || isStandardMeta(k) {
 				names = append(names, k)
 			}
 		}
@@ -54,6 +68,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.next.ServeHTTP(ew, r)
 	ew.fix()
+	ew.release()
 }
 
 // partNumber rewrites a GET/HEAD ?partNumber=N into a Range request. It returns false when it
@@ -108,11 +123,35 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 	_ = xml.NewEncoder(w).Encode(errorBody{Code: code, Message: msg, Resource: r.URL.Path})
 }
 
+// unsupportedSub reports a sub-resource of S3's that gofakes3 would not recognise and serve
+// as a plain object or bucket request instead.
+func unsupportedSub(q url.Values) bool {
+	for k := range q {
+		if unsupportedSubs[k] {
+			return true
+		}
+	}
+	return false
+}
+
+var unsupportedSubs = map[string]bool{
+	"accelerate": true, "acl": true, "analytics": true, "attributes": true, "cors": true,
+	"encryption": true, "intelligent-tiering": true, "inventory": true, "legal-hold": true,
+	"lifecycle": true, "logging": true, "metrics": true, "notification": true, "object-lock": true,
+	"ownershipControls": true, "policy": true, "policyStatus": true, "publicAccessBlock": true,
+	"replication": true, "requestPayment": true, "restore": true, "retention": true, "select": true,
+	"tagging": true, "torrent": true, "website": true,
+}
+
 // etagWriter replaces the ETag of a multipart object by the multipart ETag the backend left
-// in the metaETag header, and removes internal headers, before the headers go out.
+// in the metaETag header, and removes internal headers, before the headers go out. A 500 is
+// held back until its body shows the code: gofakes3 answers 500 for every code it does not
+// know, such as XMinioStorageFull (sent as 507) and InvalidTag (400), see errorStatus.
 type etagWriter struct {
 	http.ResponseWriter
 	done bool
+	held bool         // a 500 not yet written
+	body bytes.Buffer // what was written after it
 }
 
 func (w *etagWriter) fix() {
@@ -125,23 +164,53 @@ func (w *etagWriter) fix() {
 		hdr.Set("ETag", etag)
 	}
 	hdr.Del(metaETag)
-	hdr.Del(metaParts)
 }
 
 func (w *etagWriter) WriteHeader(code int) {
 	w.fix()
+	if code == http.StatusInternalServerError && !w.held {
+		w.held = true
+		return
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *etagWriter) Write(p []byte) (int, error) {
 	w.fix()
+	if w.held {
+		if w.body.Len()+len(p) <= 64<<10 {
+			return w.body.Write(p)
+		}
+		w.release()
+	}
 	return w.ResponseWriter.Write(p)
+}
+
+// release writes a held 500 (or 507) and what was written after it.
+func (w *etagWriter) release() {
+	if !w.held {
+		return
+	}
+	w.held = false
+	code := http.StatusInternalServerError
+	var e errorBody
+	if xml.Unmarshal(w.body.Bytes(), &e) == nil && e.Code != "" {
+		code = errorStatus(gofakes3.ErrorCode(e.Code))
+	}
+	w.ResponseWriter.WriteHeader(code)
+	_, _ = w.ResponseWriter.Write(w.body.Bytes())
+	w.body.Reset()
 }
 
 // ReadFrom keeps the server's sendfile path for object bodies.
 func (w *etagWriter) ReadFrom(r io.Reader) (int64, error) {
 	w.fix()
+	if w.held {
+		return io.Copy(writerOnly{w}, r)
+	}
 	return io.Copy(w.ResponseWriter, r)
 }
+
+type writerOnly struct{ io.Writer }
 
 func (w *etagWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
