@@ -125,7 +125,13 @@ func (f *files) write(r io.Reader, size int64) (string, []byte, error) {
 	}()
 	sum, err := copyExactly(tmp, r, size)
 	if err != nil {
-		return "", nil, storageErr(err)
+		err = storageErr(err)
+		if gofakes3.HasErrorCode(err, errStorageFull) {
+			// Read the rest of the body, so that the client, still sending, gets the answer
+			// rather than a connection closed under it.
+			_, _ = io.Copy(io.Discard, io.LimitReader(r, size))
+		}
+		return "", nil, err
 	}
 	if err := tmp.Sync(); err != nil {
 		return "", nil, storageErr(err)

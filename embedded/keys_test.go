@@ -147,7 +147,7 @@ func TestAnyS3Key(t *testing.T) {
 // always read one of the two bodies whole, never a mix, a short body or NoSuchKey. 1,000
 // overwrites, two readers (the machine has two cores).
 func TestOverwriteIsAtomic(t *testing.T) {
-	s := startStore(t, shortDir(t))
+	s := startStore(t, memDir(t))
 	c := newClient(s, false)
 	mustBucket(t, c, "race")
 	bodies := [2][]byte{randBytes(64 << 10), randBytes(64 << 10)}
