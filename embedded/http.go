@@ -23,7 +23,8 @@ import (
 //     store the tag XML as the object and DELETE ?tagging delete it;
 //   - other sub-resources S3 has and gofakes3 does not (acl, policy, lifecycle, ...) are
 //     refused with NotImplemented, for the same reason;
-//   - the 507 status of XMinioStorageFull (gofakes3 answers 500 for codes it does not know).
+//   - the 507 status of XMinioStorageFull (gofakes3 answers 500 for codes it does not know)
+//     and If-Match on GET and HEAD (see etagWriter).
 type handler struct {
 	next http.Handler
 	be   *backend
@@ -41,7 +42,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	_, isUpload := q["uploadId"]
 	copySource := r.Header.Get("X-Amz-Copy-Source")
-	ew := &etagWriter{ResponseWriter: w}
+	ew := &etagWriter{ResponseWriter: w, req: r}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && key != "" && !isUpload {
+		ew.ifMatch = r.Header.Get("If-Match")
+	}
 
 	switch {
 	case q.Has("tagging") && key != "":
@@ -67,7 +71,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.next.ServeHTTP(ew, r)
-	ew.fix()
+	if !ew.started { // a HEAD, or an empty body: the status is decided here
+		ew.WriteHeader(http.StatusOK)
+	}
 	ew.release()
 }
 
@@ -144,14 +150,23 @@ var unsupportedSubs = map[string]bool{
 }
 
 // etagWriter replaces the ETag of a multipart object by the multipart ETag the backend left
-// in the metaETag header, and removes internal headers, before the headers go out. A 500 is
-// held back until its body shows the code: gofakes3 answers 500 for every code it does not
-// know, such as XMinioStorageFull (sent as 507) and InvalidTag (400), see errorStatus.
+// in the metaETag header, and removes internal headers, before the headers go out. It also
+//   - holds a 500 back until its body shows the code: gofakes3 answers 500 for every code it
+//     does not know, such as XMinioStorageFull (sent as 507) and InvalidTag (400), see
+//     errorStatus;
+//   - applies If-Match on GET and HEAD, which gofakes3 ignores: the ETag compared is the one of
+//     the object gofakes3 has opened, so a reader that asks for one version (as the gateway
+//     does when it reads an object in several requests) never gets bytes of another.
 type etagWriter struct {
 	http.ResponseWriter
-	done bool
-	held bool         // a 500 not yet written
-	body bytes.Buffer // what was written after it
+	req     *http.Request
+	ifMatch string // of a GET or HEAD of an object
+
+	done    bool         // headers fixed
+	started bool         // status decided
+	held    bool         // a 500 not yet written
+	refused bool         // answered 412; the body gofakes3 writes is dropped
+	body    bytes.Buffer // what was written after a held 500
 }
 
 func (w *etagWriter) fix() {
@@ -168,16 +183,44 @@ func (w *etagWriter) fix() {
 
 func (w *etagWriter) WriteHeader(code int) {
 	w.fix()
-	if code == http.StatusInternalServerError && !w.held {
-		w.held = true
+	if w.started {
 		return
 	}
-	w.ResponseWriter.WriteHeader(code)
+	w.started = true
+	switch {
+	case code == http.StatusInternalServerError:
+		w.held = true
+	case code/100 == 2 && w.ifMatch != "" && !etagMatches(w.ifMatch, w.Header().Get("ETag")):
+		w.refused = true
+		for _, k := range []string{"Content-Length", "Content-Range", "Content-Type", "Accept-Ranges", "Last-Modified", "ETag"} {
+			w.Header().Del(k)
+		}
+		writeError(w.ResponseWriter, w.req, http.StatusPreconditionFailed, "PreconditionFailed",
+			"At least one of the pre-conditions you specified did not hold")
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+// etagMatches reports whether an If-Match value (a list of ETags, or "*") names etag.
+func etagMatches(cond, etag string) bool {
+	for c := range strings.SplitSeq(cond, ",") {
+		c = strings.TrimSpace(c)
+		if c == "*" || (etag != "" && strings.Trim(c, `"`) == strings.Trim(etag, `"`)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *etagWriter) Write(p []byte) (int, error) {
-	w.fix()
-	if w.held {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case w.refused:
+		return len(p), nil
+	case w.held:
 		if w.body.Len()+len(p) <= 64<<10 {
 			return w.body.Write(p)
 		}
@@ -204,8 +247,13 @@ func (w *etagWriter) release() {
 
 // ReadFrom keeps the server's sendfile path for object bodies.
 func (w *etagWriter) ReadFrom(r io.Reader) (int64, error) {
-	w.fix()
-	if w.held {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case w.refused:
+		return 0, nil
+	case w.held:
 		return io.Copy(writerOnly{w}, r)
 	}
 	return io.Copy(w.ResponseWriter, r)
