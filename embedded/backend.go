@@ -24,7 +24,10 @@ const (
 	userMetaPrefix = "X-Amz-Meta-"
 	lastModified   = "Last-Modified"
 	hdrTagging     = "X-Amz-Tagging"
-	hdrTagCount    = "X-Amz-Tagging-Count"
+	// hdrTaggingDirective on CopyObject: COPY (default) keeps the source's tags, REPLACE
+	// takes x-amz-tagging.
+	hdrTaggingDirective = "X-Amz-Tagging-Directive"
+	hdrTagCount         = "X-Amz-Tagging-Count"
 
 	// metaETag is set by this package only, on objects handed to gofakes3: the multipart ETag
 	// ("<hex>-N"), which the HTTP layer turns into the ETag header. It is not an X-Amz-* name,
@@ -477,7 +480,7 @@ func (b *backend) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDele
 // the REPLACE directive only the request's own metadata is kept (the HTTP layer lists its
 // names in hdrCopyKeys); otherwise the source's stored metadata is copied, as S3 does. The
 // body is shared by a hard link (bodies never change), or copied where links fail. Tags are
-// copied, as S3 does by default (x-amz-tagging-directive COPY).
+// copied, or with x-amz-tagging-directive REPLACE taken from x-amz-tagging, as in S3.
 func (b *backend) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
 	var res gofakes3.CopyObjectResult
 	if err := checkKey(dstKey); err != nil {
@@ -510,8 +513,15 @@ func (b *backend) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta m
 		b.files.remove(id)
 		return res, err
 	}
+	tags := src.Tags
+	if strings.EqualFold(meta[hdrTaggingDirective], "REPLACE") {
+		if tags, err = parseTagging(meta[hdrTagging]); err != nil {
+			b.files.remove(id)
+			return res, err
+		}
+	}
 	now := b.now()
-	rec := &objectRec{Body: id, Size: src.Size, MD5: src.MD5, Meta: newMeta, Modified: now, Tags: src.Tags}
+	rec := &objectRec{Body: id, Size: src.Size, MD5: src.MD5, Meta: newMeta, Modified: now, Tags: tags}
 	if err := b.commit(dstBucket, dstKey, rec, nil); err != nil {
 		return res, err
 	}

@@ -119,6 +119,13 @@ func TestObjectTagging(t *testing.T) {
 	if got := tagsOf("copy"); got != "z=,ключ=значение" {
 		t.Errorf("tags of a copy: %q", got)
 	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("tags"), Key: aws.String("copy2"), CopySource: aws.String("tags/k"),
+		TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String("new=tag")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagsOf("copy2"); got != "new=tag" {
+		t.Errorf("tags of a copy with REPLACE: %q", got)
+	}
 	var eleven []types.Tag
 	for i := range 11 {
 		eleven = append(eleven, types.Tag{Key: aws.String(fmt.Sprint("t", i)), Value: aws.String("v")})
