@@ -15,16 +15,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// mountTmpfs mounts a tmpfs of size bytes on a new dir, unmounted at the end of the test.
-func mountTmpfs(t *testing.T, size int) string {
+// tryTmpfs mounts a tmpfs of size bytes on a new dir, unmounted at the end of the test.
+func tryTmpfs(t *testing.T, size int) (string, error) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "full")
+	dir, err := os.MkdirTemp("", "tfs")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
 		_ = os.Remove(dir)
-		t.Skipf("cannot mount a tmpfs to fill up (needs root or CAP_SYS_ADMIN): %v: %s", err, out)
+		return "", fmt.Errorf("%v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -33,6 +33,16 @@ func mountTmpfs(t *testing.T, size int) string {
 		}
 		_ = os.Remove(dir)
 	})
+	return dir, nil
+}
+
+// mountTmpfs is tryTmpfs, skipping the test where mounting is not permitted.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir, err := tryTmpfs(t, size)
+	if err != nil {
+		t.Skipf("cannot mount a tmpfs to fill up (needs root or CAP_SYS_ADMIN): %v", err)
+	}
 	return dir
 }
 
@@ -40,22 +50,11 @@ func mountTmpfs(t *testing.T, size int) string {
 // and are not about durability; without permission to mount, an ordinary temp dir.
 func memDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "mem")
+	dir, err := tryTmpfs(t, 256<<20)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256m,mode=0700", "tmpfs", dir).Run(); err != nil {
-		_ = os.Remove(dir)
 		t.Logf("no tmpfs (%v): using a disk dir, this test will be slower", err)
 		return shortDir(t)
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			return
-		}
-		_ = os.Remove(dir)
-	})
 	return filepath.Join(dir, "data")
 }
 

@@ -448,9 +448,9 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	}
 }
 
-// embeddedTmpfs mounts a tmpfs of size bytes, unmounted at the end of the test; it skips
-// (a failure under CI=true) where mounting is not permitted.
-func embeddedTmpfs(t *testing.T, size int) string {
+// embeddedTryTmpfs mounts a tmpfs of size bytes on a new dir, unmounted (lazily: the
+// gateway may still be stopping) at the end of the test.
+func embeddedTryTmpfs(t *testing.T, size int) (string, error) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tfs")
 	if err != nil {
@@ -458,7 +458,7 @@ func embeddedTmpfs(t *testing.T, size int) string {
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
 		_ = os.Remove(dir)
-		testenv.Require(t, fmt.Sprintf("permission to mount a tmpfs (root or CAP_SYS_ADMIN): %v: %s", err, out), false)
+		return "", fmt.Errorf("%v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
@@ -467,27 +467,27 @@ func embeddedTmpfs(t *testing.T, size int) string {
 		}
 		_ = os.Remove(dir)
 	})
+	return dir, nil
+}
+
+// embeddedTmpfs is embeddedTryTmpfs; where mounting is not permitted it skips (a failure
+// under CI=true).
+func embeddedTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir, err := embeddedTryTmpfs(t, size)
+	if err != nil {
+		testenv.Require(t, fmt.Sprintf("permission to mount a tmpfs (root or CAP_SYS_ADMIN): %v", err), false)
+	}
 	return dir
 }
 
 // embeddedMemDir is a data dir on a 256 MiB tmpfs, or on disk where mounting is not permitted.
 func embeddedMemDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "mem")
+	dir, err := embeddedTryTmpfs(t, 256<<20)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if exec.Command("mount", "-t", "tmpfs", "-o", "size=256m,mode=0700", "tmpfs", dir).Run() != nil {
-		_ = os.Remove(dir)
-		t.Log("no tmpfs: the data dir is on disk, this test is slower")
+		t.Logf("no tmpfs (%v): the data dir is on disk, this test is slower", err)
 		return embeddedDataDir(t)
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			return
-		}
-		_ = os.Remove(dir)
-	})
 	return filepath.Join(dir, "data")
 }
