@@ -5,16 +5,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
-	"path"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/spf13/afero"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Metadata names. gofakes3 hands the backend every X-Amz-* request header plus a few standard
@@ -22,11 +23,18 @@ import (
 const (
 	userMetaPrefix = "X-Amz-Meta-"
 	lastModified   = "Last-Modified"
+	hdrTagging     = "X-Amz-Tagging"
+	// hdrTaggingDirective on CopyObject: COPY (default) keeps the source's tags, REPLACE
+	// takes x-amz-tagging.
+	hdrTaggingDirective = "X-Amz-Tagging-Directive"
+	hdrTagCount         = "X-Amz-Tagging-Count"
 
-	// Internal metadata written by this package only. They are not X-Amz-* names, so gofakes3
-	// never copies them from a request, and they are removed before anything is returned.
-	metaParts = "X-S3seal-Parts" // comma-separated stored sizes of the parts of a multipart object
-	metaETag  = "X-S3seal-Etag"  // the multipart ETag ("<hex>-N"); the HTTP layer turns it into ETag
+	// metaETag is set by this package only, on objects handed to gofakes3: the multipart ETag
+	// ("<hex>-N"), which the HTTP layer turns into the ETag header. It is not an X-Amz-* name,
+	// so gofakes3 never copies it from a request. metaParts is where the s3afero layout of
+	// earlier versions kept the part sizes (read by the migration only).
+	metaETag  = "X-S3seal-Etag"
+	metaParts = "X-S3seal-Parts"
 
 	// Set by the HTTP layer on CopyObject requests: the request's own metadata names, so that
 	// CopyObject can tell them from the source's (gofakes3 merges both into one map).
@@ -40,69 +48,38 @@ const (
 	// (signature date, payload hash, checksums, ...); S3 limits the whole header block to 8 KB.
 	maxAllMeta = 8192
 
-	// maxKeyLen: s3afero keeps an object's metadata in one file named after the whole key plus
-	// a 33-byte hash suffix, so a key longer than NAME_MAX-33 could be written but never read.
-	maxKeyLen = 255 - 33
+	// maxKeyLen is S3's limit on key length, in bytes of UTF-8.
+	maxKeyLen = gofakes3.KeySizeLimit
 )
+
+// backend is the gofakes3.Backend (and MultipartBackend) over bbolt metadata and body files
+// named by id (db.go). Beyond what S3 semantics need, it makes sure that:
+//   - an upload whose body ends early leaves no object and does not touch an existing one;
+//   - an overwrite replaces the metadata, and stores only object metadata, not the request's
+//     protocol headers;
+//   - listings are sorted and paginated, and delimiters grouped, like S3 does;
+//   - multipart uploads are kept on disk and in the database, and survive a restart.
+type backend struct {
+	db    *bolt.DB
+	files *files
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// checkKey refuses keys S3 refuses: longer than 1,024 bytes (KeyTooLongError) or not UTF-8.
+func checkKey(key string) error {
+	if len(key) > maxKeyLen {
+		return gofakes3.ResourceError(gofakes3.ErrKeyTooLong, key)
+	}
+	if key == "" || !utf8.ValidString(key) {
+		return gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "Object keys must be 1 to 1024 bytes of UTF-8")
+	}
+	return nil
+}
 
 // standardMeta lists the non-user headers gofakes3 captures that are part of an object.
 func isStandardMeta(k string) bool {
-	return k == "Content-Type" || k == "Content-Disposition" || k == "Content-Encoding" || k == lastModified
-}
-
-// backend wraps the s3afero backend. It fixes what the gateway cannot live with:
-//   - PutObject and CopyObject spool the body to a temp file and check its length before the
-//     stored object is touched, so a cut-off upload leaves nothing behind;
-//   - an overwrite replaces the metadata (s3afero merges the old object's into it);
-//   - only object metadata is stored, not the request's protocol headers;
-//   - keys that do not map one-to-one onto file names are refused;
-//   - listings are sorted and paginated, and delimiters grouped, like S3 does;
-//   - multipart uploads are kept on disk, not in memory (multipart.go).
-type backend struct {
-	gofakes3.Backend // the s3afero MultiBucketBackend
-
-	fs     afero.Fs // the same file system s3afero works in
-	tmpDir string
-	log    *slog.Logger
-	now    func() time.Time
-
-	// commitMu orders every change of stored objects made through this wrapper: the
-	// delete-then-put pair of an overwrite, and the pruning of empty directories.
-	commitMu sync.Mutex
-
-	mpMu    sync.Mutex
-	uploads map[gofakes3.UploadID]*upload
-}
-
-func newBackend(inner gofakes3.Backend, fs afero.Fs, tmpDir string, log *slog.Logger) *backend {
-	return &backend{
-		Backend: inner,
-		fs:      fs,
-		tmpDir:  tmpDir,
-		log:     log,
-		now:     time.Now,
-		uploads: map[gofakes3.UploadID]*upload{},
-	}
-}
-
-// validKey reports whether an object key can be stored as a file under exactly its own name:
-// no empty, "." or ".." segments (they would be cleaned into another key, or out of the
-// bucket), no trailing slash, no NUL, and short enough for s3afero's metadata file name.
-func validKey(key string) bool {
-	if key == "" || len(key) > maxKeyLen || strings.IndexByte(key, 0) >= 0 {
-		return false
-	}
-	for seg := range strings.SplitSeq(key, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-	}
-	return true
-}
-
-func invalidKey(key string) error {
-	return gofakes3.ErrorMessagef(gofakes3.ErrInvalidArgument,
-		"object key not supported by the embedded store (empty, '.' or '..' segments, trailing slash, or longer than %d bytes)", maxKeyLen)
+	return k == "Content-Type" || k == "Content-Disposition" || k == "Content-Encoding"
 }
 
 // storableMeta keeps user metadata and the standard object headers, and drops everything
@@ -135,33 +112,6 @@ func checkMetaSize(meta map[string]string) error {
 	return nil
 }
 
-func (b *backend) BucketExists(name string) (bool, error) {
-	if gofakes3.ValidateBucketName(name) != nil {
-		return false, nil
-	}
-	return b.Backend.BucketExists(name)
-}
-
-// spool copies exactly size bytes from r into a new temp file in dir, positioned at its start, and
-// returns it with the MD5 of the bytes. A body that ends early (or runs long) is
-// IncompleteBody; errors of gofakes3's readers (BadDigest) are passed on.
-func (b *backend) spool(dir string, r io.Reader, size int64) (*os.File, []byte, error) {
-	f, err := os.CreateTemp(dir, "spool-*")
-	if err != nil {
-		return nil, nil, err
-	}
-	sum, err := copyExactly(f, r, size)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		discard(f)
-		b.log.Debug("embedded: upload body refused", "err", err)
-		return nil, nil, err
-	}
-	return f, sum, nil
-}
-
 // copyExactly copies r to w, which must be exactly size bytes, and returns their MD5.
 func copyExactly(w io.Writer, r io.Reader, size int64) ([]byte, error) {
 	h := md5.New()
@@ -182,126 +132,328 @@ func copyExactly(w io.Writer, r io.Reader, size int64) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func discard(f *os.File) {
-	_ = f.Close()
-	_ = os.Remove(f.Name())
+// parseTagging reads an x-amz-tagging header ("k1=v1&k2=v2") and checks S3's tag limits.
+func parseTagging(v string) ([]tag, error) {
+	if v == "" {
+		return nil, nil
+	}
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return nil, gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+	}
+	tags := make([]tag, 0, len(q))
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return nil, gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+		}
+		tags = append(tags, tag{Key: k, Value: vs[0]})
+	}
+	return tags, checkTags(tags)
+}
+
+// checkTags checks S3's limits on an object's tag set and sorts it by key.
+func checkTags(tags []tag) error {
+	if len(tags) > 10 {
+		return gofakes3.ErrorMessage("BadRequest", "Object tags cannot be greater than 10")
+	}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if t.Key == "" || utf8.RuneCountInString(t.Key) > 128 || !utf8.ValidString(t.Key) {
+			return gofakes3.ErrorMessage("InvalidTag", "The TagKey you have provided is invalid")
+		}
+		if utf8.RuneCountInString(t.Value) > 256 || !utf8.ValidString(t.Value) {
+			return gofakes3.ErrorMessage("InvalidTag", "The TagValue you have provided is invalid")
+		}
+		if seen[t.Key] {
+			return gofakes3.ErrorMessage("InvalidTag", "Cannot provide multiple Tags with the same key")
+		}
+		seen[t.Key] = true
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Key < tags[j].Key })
+	return nil
+}
+
+func (b *backend) ListBuckets() ([]gofakes3.BucketInfo, error) {
+	var out []gofakes3.BucketInfo
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(rootBuckets).ForEach(func(k, v []byte) error {
+			var rec bucketRec
+			_, err := getJSON(tx.Bucket(rootBuckets), k, &rec)
+			out = append(out, gofakes3.BucketInfo{Name: string(k), CreationDate: gofakes3.NewContentTime(rec.Created)})
+			return err
+		})
+	})
+	return out, err
+}
+
+func (b *backend) CreateBucket(name string) error {
+	return storageErr(b.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(rootBuckets).Get([]byte(name)) != nil {
+			return gofakes3.ResourceError(gofakes3.ErrBucketAlreadyExists, name)
+		}
+		if _, err := tx.Bucket(rootObjects).CreateBucketIfNotExists([]byte(name)); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(rootBuckets), []byte(name), bucketRec{Created: b.now()})
+	}))
+}
+
+func (b *backend) BucketExists(name string) (bool, error) {
+	var ok bool
+	err := b.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(rootBuckets).Get([]byte(name)) != nil
+		return nil
+	})
+	return ok, err
+}
+
+func (b *backend) DeleteBucket(name string) error { return b.deleteBucket(name, false) }
+
+func (b *backend) ForceDeleteBucket(name string) error { return b.deleteBucket(name, true) }
+
+// deleteBucket removes a bucket, which must be empty unless force is set, and the uploads in
+// progress into it.
+func (b *backend) deleteBucket(name string, force bool) error {
+	var unused []string
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		objs := tx.Bucket(rootObjects).Bucket([]byte(name))
+		if objs == nil {
+			return gofakes3.BucketNotFound(name)
+		}
+		if k, _ := objs.Cursor().First(); k != nil && !force {
+			return gofakes3.ResourceError(gofakes3.ErrBucketNotEmpty, name)
+		}
+		err := objs.ForEach(func(_, v []byte) error {
+			var o objectRec
+			if err := jsonInto(v, &o); err != nil {
+				return err
+			}
+			unused = append(unused, o.Body)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ids, err := deleteUploads(tx, func(u *uploadRec) bool { return u.Bucket == name })
+		if err != nil {
+			return err
+		}
+		unused = append(unused, ids...)
+		if err := tx.Bucket(rootObjects).DeleteBucket([]byte(name)); err != nil {
+			return err
+		}
+		return tx.Bucket(rootBuckets).Delete([]byte(name))
+	})
+	if err != nil {
+		return storageErr(err)
+	}
+	b.files.remove(unused...)
+	return nil
+}
+
+// lookup reads the record of key in a read transaction.
+func lookup(tx *bolt.Tx, bucket, key string, rec *objectRec) error {
+	objs := tx.Bucket(rootObjects).Bucket([]byte(bucket))
+	if objs == nil {
+		return gofakes3.BucketNotFound(bucket)
+	}
+	found, err := getJSON(objs, []byte(key), rec)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return gofakes3.KeyNotFound(key)
+	}
+	return nil
+}
+
+func (b *backend) record(bucket, key string) (*objectRec, error) {
+	var rec objectRec
+	if checkKey(key) != nil {
+		return nil, gofakes3.KeyNotFound(key)
+	}
+	err := b.db.View(func(tx *bolt.Tx) error { return lookup(tx, bucket, key, &rec) })
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// object is the gofakes3 view of a record, without its contents.
+func object(key string, rec *objectRec) *gofakes3.Object {
+	meta := make(map[string]string, len(rec.Meta)+3)
+	for k, v := range rec.Meta {
+		meta[k] = v
+	}
+	meta[lastModified] = rec.Modified.UTC().Format(http.TimeFormat)
+	if rec.ETag != "" {
+		meta[metaETag] = rec.ETag
+	}
+	if len(rec.Tags) > 0 {
+		meta[hdrTagCount] = strconv.Itoa(len(rec.Tags))
+	}
+	return &gofakes3.Object{Name: key, Metadata: meta, Size: rec.Size, Hash: rec.MD5}
+}
+
+func (b *backend) HeadObject(bucket, key string) (*gofakes3.Object, error) {
+	rec, err := b.record(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	obj := object(key, rec)
+	obj.Contents = io.NopCloser(strings.NewReader(""))
+	return obj, nil
+}
+
+type sectionFile struct {
+	io.Reader
+	f *os.File
+}
+
+func (s sectionFile) Close() error { return s.f.Close() }
+
+func (b *backend) GetObject(bucket, key string, rng *gofakes3.ObjectRangeRequest) (*gofakes3.Object, error) {
+	if checkKey(key) != nil {
+		return nil, gofakes3.KeyNotFound(key)
+	}
+	var rec objectRec
+	f, err := b.files.open(func() (string, error) {
+		err := b.db.View(func(tx *bolt.Tx) error { return lookup(tx, bucket, key, &rec) })
+		return rec.Body, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	obj := object(key, &rec)
+	obj.Range, err = rng.Range(rec.Size)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	obj.Contents = f
+	if obj.Range != nil {
+		obj.Contents = sectionFile{Reader: io.NewSectionReader(f, obj.Range.Start, obj.Range.Length), f: f}
+	}
+	return obj, nil
 }
 
 func (b *backend) PutObject(bucket, key string, meta map[string]string, input io.Reader, size int64,
 	cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
-	if !validKey(key) {
-		return gofakes3.PutObjectResult{}, invalidKey(key)
+	if err := checkKey(key); err != nil {
+		return gofakes3.PutObjectResult{}, err
+	}
+	tags, err := parseTagging(meta[hdrTagging])
+	if err != nil {
+		return gofakes3.PutObjectResult{}, err
 	}
 	meta = storableMeta(meta)
 	if err := checkMetaSize(meta); err != nil {
 		return gofakes3.PutObjectResult{}, err
 	}
-	f, _, err := b.spool(b.tmpDir, input, size)
+	if ok, err := b.BucketExists(bucket); err != nil || !ok {
+		return gofakes3.PutObjectResult{}, errors.Join(err, gofakes3.BucketNotFound(bucket))
+	}
+	id, sum, err := b.files.write(input, size)
 	if err != nil {
+		b.log.Debug("embedded: upload body refused", "err", err)
 		return gofakes3.PutObjectResult{}, err
 	}
-	defer discard(f)
-	return b.commit(bucket, key, meta, f, size, cond)
+	rec := &objectRec{Body: id, Size: size, MD5: sum, Meta: meta, Modified: b.now(), Tags: tags}
+	return gofakes3.PutObjectResult{}, b.commit(bucket, key, rec, cond)
 }
 
-// commit stores a complete, length-checked body. s3afero would merge the metadata of an
-// object it overwrites into the new one, and truncates the file that concurrent GETs may be
-// reading; deleting the old object first avoids both (readers keep the old inode).
-func (b *backend) commit(bucket, key string, meta map[string]string, body io.Reader, size int64,
-	cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
-	b.commitMu.Lock()
-	defer b.commitMu.Unlock()
-
-	old, err := b.Backend.HeadObject(bucket, key)
-	err = notFound(err, key)
-	exists := err == nil
-	if err != nil && !gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) {
-		return gofakes3.PutObjectResult{}, err
-	}
-	if exists {
-		_ = old.Contents.Close()
-	}
-	if cond != nil {
-		info := &gofakes3.ConditionalObjectInfo{Exists: exists}
-		if exists {
-			info.Hash = old.Hash
-		}
-		if err := gofakes3.CheckPutConditions(cond, info); err != nil {
-			return gofakes3.PutObjectResult{}, err
-		}
-	}
-	if err := b.checkNoConflictLocked(bucket, key); err != nil {
-		return gofakes3.PutObjectResult{}, err
-	}
-	if exists {
-		if _, err := b.Backend.DeleteObject(bucket, key); err != nil {
-			return gofakes3.PutObjectResult{}, err
-		}
-	}
-	res, err := b.Backend.PutObject(bucket, key, meta, body, size, nil)
-	if err != nil {
-		b.log.Warn("embedded: storing object failed", "bucket", bucket, "err", err)
-		b.pruneLocked(bucket, key)
-	}
-	return res, err
+// commit publishes rec, whose body is in place, as the object key in one transaction, and
+// then removes the body it replaces. If the transaction fails, rec's body is removed and the
+// old object stays as it was.
+func (b *backend) commit(bucket, key string, rec *objectRec, cond *gofakes3.PutConditions) error {
+	return b.commitTx(bucket, key, rec, func(tx *bolt.Tx, old *objectRec) ([]string, error) {
+		return nil, checkConditions(cond, old)
+	})
 }
 
-// checkNoConflictLocked refuses key when the file layout cannot hold it next to the objects
-// there: an object named like one of its parent directories ("a" when storing "a/b"), or keys
-// below it ("a/b" when storing "a"). S3 holds both; storing one here would need the other's
-// file or directory removed, so the request fails instead (400, nothing changes).
-func (b *backend) checkNoConflictLocked(bucket, key string) error {
-	for dir := path.Dir(key); dir != "." && dir != "/"; dir = path.Dir(dir) {
-		if fi, err := b.fs.Stat(path.Join("buckets", bucket, dir)); err == nil && !fi.IsDir() {
-			return gofakes3.ErrorMessagef(gofakes3.ErrInvalidArgument,
-				"the embedded store cannot hold %q: an object %q exists and keys cannot extend an object's name with '/'", key, dir)
+// commitTx is commit with more to do in the same transaction: also runs before the record is
+// written, gets the record replaced (nil if none), and returns more bodies to remove after
+// the commit.
+func (b *backend) commitTx(bucket, key string, rec *objectRec,
+	also func(tx *bolt.Tx, old *objectRec) ([]string, error)) error {
+	var unused []string
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		objs := tx.Bucket(rootObjects).Bucket([]byte(bucket))
+		if objs == nil {
+			return gofakes3.BucketNotFound(bucket)
 		}
+		var prev objectRec
+		found, err := getJSON(objs, []byte(key), &prev)
+		if err != nil {
+			return err
+		}
+		old := &prev
+		if !found {
+			old = nil
+		}
+		more, err := also(tx, old)
+		if err != nil {
+			return err
+		}
+		if err := putJSON(objs, []byte(key), rec); err != nil {
+			return err
+		}
+		if old != nil {
+			unused = append(unused, old.Body)
+		}
+		unused = append(unused, more...)
+		return nil
+	})
+	if err != nil {
+		b.files.remove(rec.Body)
+		b.log.Debug("embedded: storing object failed", "bucket", bucket, "err", err)
+		return storageErr(err)
 	}
-	if fi, err := b.fs.Stat(path.Join("buckets", bucket, key)); err == nil && fi.IsDir() {
-		return gofakes3.ErrorMessagef(gofakes3.ErrInvalidArgument,
-			"the embedded store cannot hold %q: objects with keys starting %q exist", key, key+"/")
+	b.files.remove(unused...)
+	return nil
+}
+
+// checkConditions is S3's If-Match / If-None-Match on PUT, against the stored ETag.
+func checkConditions(cond *gofakes3.PutConditions, old *objectRec) error {
+	if cond == nil {
+		return nil
+	}
+	if cond.IfNoneMatch != nil && *cond.IfNoneMatch == "*" && old != nil {
+		return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The object already exists")
+	}
+	if cond.IfMatch != nil {
+		if old == nil {
+			return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The object does not exist")
+		}
+		if strings.Trim(*cond.IfMatch, `"`) != strings.Trim(old.etag(), `"`) {
+			return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The ETag does not match")
+		}
 	}
 	return nil
 }
 
-// pruneLocked removes the directories left empty by deleting key, up to the bucket, so that
-// they neither show up as common prefixes nor keep the bucket from being deleted. Only
-// directories: after a failed store of "a/b", "a" may be an object.
-func (b *backend) pruneLocked(bucket, key string) {
-	for dir := path.Dir(key); dir != "." && dir != "/"; dir = path.Dir(dir) {
-		p := path.Join("buckets", bucket, dir)
-		if fi, err := b.fs.Stat(p); err != nil || !fi.IsDir() || b.fs.Remove(p) != nil {
-			return // not empty, or gone: either way the parents stay
-		}
-	}
-}
-
-// notFound turns "a parent of this key is an object, not a directory" into NoSuchKey.
-func notFound(err error, key string) error {
-	if errors.Is(err, syscall.ENOTDIR) {
-		return gofakes3.KeyNotFound(key)
-	}
-	return err
-}
-
 func (b *backend) DeleteObject(bucket, key string) (gofakes3.ObjectDeleteResult, error) {
-	if !validKey(key) {
-		// It cannot exist; S3 answers a delete of a missing key with success.
-		if ok, err := b.BucketExists(bucket); err != nil || !ok {
-			return gofakes3.ObjectDeleteResult{}, gofakes3.BucketNotFound(bucket)
+	var gone string
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		objs := tx.Bucket(rootObjects).Bucket([]byte(bucket))
+		if objs == nil {
+			return gofakes3.BucketNotFound(bucket)
 		}
-		return gofakes3.ObjectDeleteResult{}, nil
+		var rec objectRec
+		found, err := getJSON(objs, []byte(key), &rec)
+		if err != nil || !found {
+			return err // S3 answers a delete of a missing key with success
+		}
+		gone = rec.Body
+		return objs.Delete([]byte(key))
+	})
+	if err != nil {
+		return gofakes3.ObjectDeleteResult{}, storageErr(err)
 	}
-	b.commitMu.Lock()
-	defer b.commitMu.Unlock()
-	res, err := b.Backend.DeleteObject(bucket, key)
-	if errors.Is(err, syscall.ENOTDIR) {
-		return res, nil // a parent is an object: this key cannot exist
+	if gone != "" {
+		b.files.remove(gone)
 	}
-	if err == nil {
-		b.pruneLocked(bucket, key)
-	}
-	return res, err
+	return gofakes3.ObjectDeleteResult{}, nil
 }
 
 func (b *backend) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDeleteResult, error) {
@@ -324,64 +476,30 @@ func (b *backend) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDele
 	return out, nil
 }
 
-// publicObject removes the internal metadata that must not become response headers, except
-// metaETag, which the HTTP layer consumes.
-func publicObject(obj *gofakes3.Object) *gofakes3.Object {
-	meta := make(map[string]string, len(obj.Metadata))
-	for k, v := range obj.Metadata {
-		if k != metaParts {
-			meta[k] = v
-		}
-	}
-	obj.Metadata = meta
-	return obj
-}
-
-func (b *backend) HeadObject(bucket, key string) (*gofakes3.Object, error) {
-	if !validKey(key) {
-		return nil, gofakes3.KeyNotFound(key)
-	}
-	obj, err := b.Backend.HeadObject(bucket, key)
-	if err != nil {
-		return nil, notFound(err, key)
-	}
-	return publicObject(obj), nil
-}
-
-func (b *backend) GetObject(bucket, key string, rng *gofakes3.ObjectRangeRequest) (*gofakes3.Object, error) {
-	if !validKey(key) {
-		return nil, gofakes3.KeyNotFound(key)
-	}
-	obj, err := b.Backend.GetObject(bucket, key, rng)
-	if err != nil {
-		return nil, notFound(err, key)
-	}
-	return publicObject(obj), nil
-}
-
 // CopyObject gets the merged metadata of gofakes3 (request headers over the source's). With
 // the REPLACE directive only the request's own metadata is kept (the HTTP layer lists its
 // names in hdrCopyKeys); otherwise the source's stored metadata is copied, as S3 does. The
-// source is spooled before the destination is touched, so copying an object onto itself
-// works (s3afero alone would truncate the file it is reading).
+// body is shared by a hard link (bodies never change), or copied where links fail. Tags are
+// copied, or with x-amz-tagging-directive REPLACE taken from x-amz-tagging, as in S3.
 func (b *backend) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
 	var res gofakes3.CopyObjectResult
-	if !validKey(srcKey) {
-		return res, gofakes3.KeyNotFound(srcKey)
-	}
-	if !validKey(dstKey) {
-		return res, invalidKey(dstKey)
+	if err := checkKey(dstKey); err != nil {
+		return res, err
 	}
 	replace := strings.EqualFold(meta[hdrDirective], "REPLACE")
 	if srcBucket == dstBucket && srcKey == dstKey && !replace {
 		return res, gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument,
 			"This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
 	}
-	src, err := b.Backend.GetObject(srcBucket, srcKey, nil)
+	var src objectRec
+	id, err := b.files.link(func() (string, int64, error) {
+		err := b.db.View(func(tx *bolt.Tx) error { return lookup(tx, srcBucket, srcKey, &src) })
+		return src.Body, src.Size, err
+	})
 	if err != nil {
 		return res, err
 	}
-	var newMeta map[string]string
+	newMeta := storableMeta(src.Meta)
 	if replace {
 		newMeta = map[string]string{}
 		for name := range strings.SplitSeq(meta[hdrCopyKeys], ",") {
@@ -390,84 +508,22 @@ func (b *backend) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta m
 			}
 		}
 		newMeta = storableMeta(newMeta)
-	} else {
-		newMeta = storableMeta(src.Metadata) // drops metaParts/metaETag: a copy is single-part, as in S3
 	}
-	newMeta[lastModified] = meta[lastModified]
 	if err := checkMetaSize(newMeta); err != nil {
-		_ = src.Contents.Close()
+		b.files.remove(id)
 		return res, err
 	}
-	f, sum, err := b.spool(b.tmpDir, src.Contents, src.Size)
-	_ = src.Contents.Close()
-	if err != nil {
-		return res, err // not wrapped: gofakes3 renders only its own error types
+	tags := src.Tags
+	if strings.EqualFold(meta[hdrTaggingDirective], "REPLACE") {
+		if tags, err = parseTagging(meta[hdrTagging]); err != nil {
+			b.files.remove(id)
+			return res, err
+		}
 	}
-	defer discard(f)
-	if _, err := b.commit(dstBucket, dstKey, newMeta, f, src.Size, nil); err != nil {
+	now := b.now()
+	rec := &objectRec{Body: id, Size: src.Size, MD5: src.MD5, Meta: newMeta, Modified: now, Tags: tags}
+	if err := b.commit(dstBucket, dstKey, rec, nil); err != nil {
 		return res, err
 	}
-	return gofakes3.CopyObjectResult{ETag: gofakes3.FormatETag(sum), LastModified: gofakes3.NewContentTime(b.now())}, nil
-}
-
-// ListBucket lists the whole bucket from s3afero without a delimiter (its directory-walking
-// path for "/" delimiters gets nested common prefixes wrong and reports a missing prefix
-// directory as NoSuchBucket), then groups, sorts and pages the result itself.
-func (b *backend) ListBucket(bucket string, prefix *gofakes3.Prefix, page gofakes3.ListBucketPage) (*gofakes3.ObjectList, error) {
-	var p gofakes3.Prefix
-	if prefix != nil {
-		p = *prefix
-	}
-	all, err := b.Backend.ListBucket(bucket, &gofakes3.Prefix{HasPrefix: p.HasPrefix, Prefix: p.Prefix}, gofakes3.ListBucketPage{})
-	if err != nil {
-		return nil, err
-	}
-	type entry struct {
-		name    string
-		content *gofakes3.Content
-	}
-	var entries []entry
-	seen := map[string]bool{}
-	for _, c := range all.Contents {
-		if p.HasPrefix && !strings.HasPrefix(c.Key, p.Prefix) {
-			continue
-		}
-		if p.HasDelimiter {
-			rest := c.Key[len(p.Prefix):]
-			if i := strings.Index(rest, p.Delimiter); i >= 0 {
-				cp := p.Prefix + rest[:i+len(p.Delimiter)]
-				if !seen[cp] {
-					seen[cp] = true
-					entries = append(entries, entry{name: cp})
-				}
-				continue
-			}
-		}
-		entries = append(entries, entry{name: c.Key, content: c})
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
-	if page.HasMarker {
-		i := sort.Search(len(entries), func(i int) bool { return entries[i].name > page.Marker })
-		entries = entries[i:]
-	}
-	out := gofakes3.NewObjectList()
-	if page.MaxKeys > 0 && int64(len(entries)) > page.MaxKeys {
-		entries = entries[:page.MaxKeys]
-		out.IsTruncated = true
-		out.NextMarker = entries[len(entries)-1].name
-	}
-	for _, e := range entries {
-		if e.content == nil {
-			out.AddPrefix(e.name)
-			continue
-		}
-		if obj, err := b.Backend.HeadObject(bucket, e.content.Key); err == nil {
-			if etag := obj.Metadata[metaETag]; etag != "" {
-				e.content.ETag = etag
-			}
-			_ = obj.Contents.Close()
-		}
-		out.Add(e.content)
-	}
-	return out, nil
+	return gofakes3.CopyObjectResult{ETag: gofakes3.FormatETag(src.MD5), LastModified: gofakes3.NewContentTime(now)}, nil
 }

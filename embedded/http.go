@@ -1,12 +1,15 @@
 package embedded
 
 import (
+	"bytes"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/johannesboyne/gofakes3"
 )
 
 // handler sits in front of gofakes3's HTTP handler and adds what gofakes3 lacks:
@@ -15,7 +18,13 @@ import (
 //     x-amz-mp-parts-count, as S3 answers;
 //   - the multipart ETag ("<hex>-N") on GET/HEAD of multipart objects;
 //   - UploadPartCopy is refused with NotImplemented (gofakes3 would read the empty body);
-//   - CopyObject learns which metadata names the request itself carried.
+//   - CopyObject learns which metadata names the request itself carried;
+//   - object tagging (tagging.go), which gofakes3 lacks: without this, PUT ?tagging would
+//     store the tag XML as the object and DELETE ?tagging delete it;
+//   - other sub-resources S3 has and gofakes3 does not (acl, policy, lifecycle, ...) are
+//     refused with NotImplemented, for the same reason;
+//   - the 507 status of XMinioStorageFull (gofakes3 answers 500 for codes it does not know)
+//     and If-Match on GET and HEAD (see etagWriter).
 type handler struct {
 	next http.Handler
 	be   *backend
@@ -33,16 +42,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	_, isUpload := q["uploadId"]
 	copySource := r.Header.Get("X-Amz-Copy-Source")
-	ew := &etagWriter{ResponseWriter: w}
+	ew := &etagWriter{ResponseWriter: w, req: r}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && key != "" && !isUpload {
+		ew.ifMatch = r.Header.Get("If-Match")
+	}
 
 	switch {
+	case q.Has("tagging") && key != "":
+		h.tagging(w, r, bucket, key)
+		return
+	case unsupportedSub(q):
+		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "This sub-resource is not supported by the embedded store")
+		return
 	case r.Method == http.MethodPut && isUpload && copySource != "":
 		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "UploadPartCopy is not supported by the embedded store")
 		return
 	case r.Method == http.MethodPut && copySource != "" && key != "":
 		var names []string
 		for k := range r.Header {
-			if strings.HasPrefix(k, userMetaPrefix) || (isStandardMeta(k) && k != lastModified) {
+			if strings.HasPrefix(k, userMetaPrefix) || isStandardMeta(k) {
 				names = append(names, k)
 			}
 		}
@@ -53,7 +71,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.next.ServeHTTP(ew, r)
-	ew.fix()
+	if !ew.started { // a HEAD, or an empty body: the status is decided here
+		ew.WriteHeader(http.StatusOK)
+	}
+	ew.release()
 }
 
 // partNumber rewrites a GET/HEAD ?partNumber=N into a Range request. It returns false when it
@@ -108,11 +129,44 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 	_ = xml.NewEncoder(w).Encode(errorBody{Code: code, Message: msg, Resource: r.URL.Path})
 }
 
+// unsupportedSub reports a sub-resource of S3's that gofakes3 would not recognise and serve
+// as a plain object or bucket request instead.
+func unsupportedSub(q url.Values) bool {
+	for k := range q {
+		if unsupportedSubs[k] {
+			return true
+		}
+	}
+	return false
+}
+
+var unsupportedSubs = map[string]bool{
+	"accelerate": true, "acl": true, "analytics": true, "attributes": true, "cors": true,
+	"encryption": true, "intelligent-tiering": true, "inventory": true, "legal-hold": true,
+	"lifecycle": true, "logging": true, "metrics": true, "notification": true, "object-lock": true,
+	"ownershipControls": true, "policy": true, "policyStatus": true, "publicAccessBlock": true,
+	"replication": true, "requestPayment": true, "restore": true, "retention": true, "select": true,
+	"tagging": true, "torrent": true, "website": true,
+}
+
 // etagWriter replaces the ETag of a multipart object by the multipart ETag the backend left
-// in the metaETag header, and removes internal headers, before the headers go out.
+// in the metaETag header, and removes internal headers, before the headers go out. It also
+//   - holds a 500 back until its body shows the code: gofakes3 answers 500 for every code it
+//     does not know, such as XMinioStorageFull (sent as 507) and InvalidTag (400), see
+//     errorStatus;
+//   - applies If-Match on GET and HEAD, which gofakes3 ignores: the ETag compared is the one of
+//     the object gofakes3 has opened, so a reader that asks for one version (as the gateway
+//     does when it reads an object in several requests) never gets bytes of another.
 type etagWriter struct {
 	http.ResponseWriter
-	done bool
+	req     *http.Request
+	ifMatch string // of a GET or HEAD of an object
+
+	done    bool         // headers fixed
+	started bool         // status decided
+	held    bool         // a 500 not yet written
+	refused bool         // answered 412; the body gofakes3 writes is dropped
+	body    bytes.Buffer // what was written after a held 500
 }
 
 func (w *etagWriter) fix() {
@@ -125,23 +179,86 @@ func (w *etagWriter) fix() {
 		hdr.Set("ETag", etag)
 	}
 	hdr.Del(metaETag)
-	hdr.Del(metaParts)
 }
 
 func (w *etagWriter) WriteHeader(code int) {
 	w.fix()
-	w.ResponseWriter.WriteHeader(code)
+	if w.started {
+		return
+	}
+	w.started = true
+	switch {
+	case code == http.StatusInternalServerError:
+		w.held = true
+	case code/100 == 2 && w.ifMatch != "" && !etagMatches(w.ifMatch, w.Header().Get("ETag")):
+		w.refused = true
+		for _, k := range []string{"Content-Length", "Content-Range", "Content-Type", "Accept-Ranges", "Last-Modified", "ETag"} {
+			w.Header().Del(k)
+		}
+		writeError(w.ResponseWriter, w.req, http.StatusPreconditionFailed, "PreconditionFailed",
+			"At least one of the pre-conditions you specified did not hold")
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+// etagMatches reports whether an If-Match value (a list of ETags, or "*") names etag.
+func etagMatches(cond, etag string) bool {
+	for c := range strings.SplitSeq(cond, ",") {
+		c = strings.TrimSpace(c)
+		if c == "*" || (etag != "" && strings.Trim(c, `"`) == strings.Trim(etag, `"`)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *etagWriter) Write(p []byte) (int, error) {
-	w.fix()
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case w.refused:
+		return len(p), nil
+	case w.held:
+		if w.body.Len()+len(p) <= 64<<10 {
+			return w.body.Write(p)
+		}
+		w.release()
+	}
 	return w.ResponseWriter.Write(p)
+}
+
+// release writes a held 500 (or 507) and what was written after it.
+func (w *etagWriter) release() {
+	if !w.held {
+		return
+	}
+	w.held = false
+	code := http.StatusInternalServerError
+	var e errorBody
+	if xml.Unmarshal(w.body.Bytes(), &e) == nil && e.Code != "" {
+		code = errorStatus(gofakes3.ErrorCode(e.Code))
+	}
+	w.ResponseWriter.WriteHeader(code)
+	_, _ = w.ResponseWriter.Write(w.body.Bytes())
+	w.body.Reset()
 }
 
 // ReadFrom keeps the server's sendfile path for object bodies.
 func (w *etagWriter) ReadFrom(r io.Reader) (int64, error) {
-	w.fix()
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case w.refused:
+		return 0, nil
+	case w.held:
+		return io.Copy(writerOnly{w}, r)
+	}
 	return io.Copy(w.ResponseWriter, r)
 }
+
+type writerOnly struct{ io.Writer }
 
 func (w *etagWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

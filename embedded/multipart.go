@@ -2,122 +2,125 @@ package embedded
 
 import (
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Multipart uploads on disk. Without a gofakes3.MultipartBackend, gofakes3 keeps every part
 // in memory until Complete and then builds the whole object in memory once more; aws-cli
-// uploading a 10 GB file would need 20 GB of RAM. Here each part is spooled to
-// <dir>/tmp/mpu-<id>/, its length checked, and Complete streams the part files into the
-// object. Upload state (ids, part ETags) is in memory: uploads in progress do not survive a
-// restart (Start empties <dir>/tmp).
+// uploading a 10 GB file would need 20 GB of RAM. Here each part is a body file like an
+// object's, fsynced, and named in the upload's record in the database, so an upload in
+// progress survives a restart. Complete streams the part files into the object's body.
 
 var _ gofakes3.MultipartBackend = (*backend)(nil)
 
+// upload is an entry of ListMultipartUploads.
 type upload struct {
-	id         gofakes3.UploadID
-	bucket     string
-	key        string
-	meta       map[string]string
-	initiated  time.Time
-	dir        string
-	parts      map[int]part
-	completing bool
+	id        gofakes3.UploadID
+	key       string
+	initiated time.Time
 }
 
-type part struct {
-	size     int64
-	md5      []byte
-	modified time.Time
-}
-
-func (p part) etag() string { return gofakes3.FormatETag(p.md5) }
-
-func partFile(dir string, n int) string { return filepath.Join(dir, fmt.Sprintf("part-%05d", n)) }
+func partETag(p partRec) string { return gofakes3.FormatETag(p.MD5) }
 
 func (b *backend) CreateMultipartUpload(bucket, key string, meta map[string]string) (gofakes3.UploadID, error) {
-	if !validKey(key) {
-		return "", invalidKey(key)
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	tags, err := parseTagging(meta[hdrTagging])
+	if err != nil {
+		return "", err
 	}
 	meta = storableMeta(meta)
 	if err := checkMetaSize(meta); err != nil {
 		return "", err
 	}
-	var raw [16]byte
-	_, _ = rand.Read(raw[:])
-	id := gofakes3.UploadID(hex.EncodeToString(raw[:]))
-	dir := filepath.Join(b.tmpDir, "mpu-"+string(id))
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", err
+	id := newID()
+	rec := uploadRec{Bucket: bucket, Key: key, Meta: meta, Tags: tags, Initiated: b.now(), Parts: map[int]partRec{}}
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(rootBuckets).Get([]byte(bucket)) == nil {
+			return gofakes3.BucketNotFound(bucket)
+		}
+		return putJSON(tx.Bucket(rootUploads), []byte(id), rec)
+	})
+	if err != nil {
+		return "", storageErr(err)
 	}
-	b.mpMu.Lock()
-	defer b.mpMu.Unlock()
-	b.uploads[id] = &upload{
-		id: id, bucket: bucket, key: key, meta: meta, initiated: b.now(), dir: dir, parts: map[int]part{},
-	}
-	return id, nil
+	return gofakes3.UploadID(id), nil
 }
 
-// lookupLocked finds an upload that is not being completed; b.mpMu must be held.
-func (b *backend) lookupLocked(bucket, key string, id gofakes3.UploadID) (*upload, error) {
-	u, ok := b.uploads[id]
-	if !ok || u.bucket != bucket || u.key != key || u.completing {
-		return nil, gofakes3.ErrNoSuchUpload
+// getUpload reads upload id of bucket/key in tx.
+func getUpload(tx *bolt.Tx, bucket, key string, id gofakes3.UploadID, u *uploadRec) error {
+	found, err := getJSON(tx.Bucket(rootUploads), []byte(id), u)
+	if err != nil {
+		return err
 	}
-	return u, nil
+	if !found || u.Bucket != bucket || u.Key != key {
+		return gofakes3.ErrNoSuchUpload
+	}
+	if u.Parts == nil {
+		u.Parts = map[int]partRec{}
+	}
+	return nil
 }
 
-// UploadPart spools the part next to the others and checks its length; a short body leaves
-// no part (and an earlier upload of the same part number in place).
+func (b *backend) viewUpload(bucket, key string, id gofakes3.UploadID) (*uploadRec, error) {
+	var u uploadRec
+	err := b.db.View(func(tx *bolt.Tx) error { return getUpload(tx, bucket, key, id, &u) })
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// UploadPart stores the part as a body file and names it in the upload's record; a short
+// body leaves no part (and an earlier upload of the same part number in place).
 func (b *backend) UploadPart(bucket, key string, id gofakes3.UploadID, n int, contentLength int64, input io.Reader) (string, error) {
 	if n < 1 || n > gofakes3.MaxUploadPartNumber {
 		return "", gofakes3.ErrInvalidPart
 	}
-	b.mpMu.Lock()
-	u, err := b.lookupLocked(bucket, key, id)
-	b.mpMu.Unlock()
-	if err != nil {
+	if _, err := b.viewUpload(bucket, key, id); err != nil {
 		return "", err
 	}
 	if contentLength < 0 {
 		return "", gofakes3.ErrMissingContentLength
 	}
-	f, sum, err := b.spool(u.dir, input, contentLength) // in the upload's dir: Rename stays on one device
+	body, sum, err := b.files.write(input, contentLength)
 	if err != nil {
 		return "", err
 	}
-	tmp := f.Name()
-	_ = f.Close()
-	defer os.Remove(tmp)
-
-	b.mpMu.Lock()
-	defer b.mpMu.Unlock()
-	if _, err := b.lookupLocked(bucket, key, id); err != nil {
-		return "", err // aborted or completed meanwhile
+	p := partRec{Body: body, Size: contentLength, MD5: sum, Modified: b.now()}
+	var old string
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		var u uploadRec
+		if err := getUpload(tx, bucket, key, id, &u); err != nil {
+			return err // aborted or completed meanwhile
+		}
+		old = u.Parts[n].Body
+		u.Parts[n] = p
+		return putJSON(tx.Bucket(rootUploads), []byte(id), u)
+	})
+	if err != nil {
+		b.files.remove(body)
+		return "", storageErr(err)
 	}
-	if err := os.Rename(tmp, partFile(u.dir, n)); err != nil {
-		return "", err
+	if old != "" {
+		b.files.remove(old)
 	}
-	p := part{size: contentLength, md5: sum, modified: b.now()}
-	u.parts[n] = p
-	return p.etag(), nil
+	return partETag(p), nil
 }
 
 func (b *backend) ListParts(bucket, key string, id gofakes3.UploadID, marker int, limit int64) (*gofakes3.ListMultipartUploadPartsResult, error) {
-	b.mpMu.Lock()
-	defer b.mpMu.Unlock()
-	u, err := b.lookupLocked(bucket, key, id)
+	u, err := b.viewUpload(bucket, key, id)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +128,8 @@ func (b *backend) ListParts(bucket, key string, id gofakes3.UploadID, marker int
 		Bucket: bucket, Key: key, UploadID: id, MaxParts: limit, PartNumberMarker: marker,
 		StorageClass: "STANDARD",
 	}
-	nums := make([]int, 0, len(u.parts))
-	for n := range u.parts {
+	nums := make([]int, 0, len(u.Parts))
+	for n := range u.Parts {
 		if n > marker {
 			nums = append(nums, n)
 		}
@@ -138,23 +141,31 @@ func (b *backend) ListParts(bucket, key string, id gofakes3.UploadID, marker int
 			res.NextPartNumberMarker = nums[i-1]
 			break
 		}
-		p := u.parts[n]
+		p := u.Parts[n]
 		res.Parts = append(res.Parts, gofakes3.ListMultipartUploadPartItem{
-			PartNumber: n, ETag: p.etag(), Size: p.size, LastModified: gofakes3.NewContentTime(p.modified),
+			PartNumber: n, ETag: partETag(p), Size: p.Size, LastModified: gofakes3.NewContentTime(p.Modified),
 		})
 	}
 	return res, nil
 }
 
 func (b *backend) ListMultipartUploads(bucket string, marker *gofakes3.UploadListMarker, prefix gofakes3.Prefix, limit int64) (*gofakes3.ListMultipartUploadsResult, error) {
-	b.mpMu.Lock()
 	var list []*upload
-	for _, u := range b.uploads {
-		if u.bucket == bucket && !u.completing {
-			list = append(list, u)
-		}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(rootUploads).ForEach(func(k, v []byte) error {
+			var u uploadRec
+			if err := jsonInto(v, &u); err != nil {
+				return err
+			}
+			if u.Bucket == bucket {
+				list = append(list, &upload{id: gofakes3.UploadID(k), key: u.Key, initiated: u.Initiated})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
-	b.mpMu.Unlock()
 	sort.Slice(list, func(i, j int) bool {
 		if list[i].key != list[j].key {
 			return list[i].key < list[j].key
@@ -212,92 +223,124 @@ func (b *backend) ListMultipartUploads(bucket string, marker *gofakes3.UploadLis
 	return res, nil
 }
 
+// deleteUploads deletes, in tx, the uploads match selects, and returns their part bodies.
+func deleteUploads(tx *bolt.Tx, match func(*uploadRec) bool) ([]string, error) {
+	var ids []string
+	var keys [][]byte
+	err := tx.Bucket(rootUploads).ForEach(func(k, v []byte) error {
+		var u uploadRec
+		if err := jsonInto(v, &u); err != nil {
+			return err
+		}
+		if match(&u) {
+			keys = append(keys, append([]byte(nil), k...))
+			for _, p := range u.Parts {
+				ids = append(ids, p.Body)
+			}
+		}
+		return nil
+	})
+	for _, k := range keys {
+		err = errors.Join(err, tx.Bucket(rootUploads).Delete(k))
+	}
+	return ids, err
+}
+
 func (b *backend) AbortMultipartUpload(bucket, key string, id gofakes3.UploadID) error {
-	b.mpMu.Lock()
-	u, err := b.lookupLocked(bucket, key, id)
-	if err == nil {
-		delete(b.uploads, id)
-	}
-	b.mpMu.Unlock()
+	var parts []string
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var u uploadRec
+		if err := getUpload(tx, bucket, key, id, &u); err != nil {
+			return err
+		}
+		for _, p := range u.Parts {
+			parts = append(parts, p.Body)
+		}
+		return tx.Bucket(rootUploads).Delete([]byte(id))
+	})
 	if err != nil {
-		return err
+		return storageErr(err)
 	}
-	return os.RemoveAll(u.dir)
+	b.files.remove(parts...)
+	return nil
 }
 
 // CompleteMultipartUpload checks the part list (ascending, every part uploaded with that
-// ETag), then streams the part files into the object. The object keeps the part sizes and
-// the multipart ETag in internal metadata, so that GET/HEAD with partNumber and the ETag
-// behave like S3's.
+// ETag), streams the part files into a new body, and then, in one transaction, publishes the
+// object and ends the upload, provided nobody changed the upload meanwhile. The object keeps
+// the part sizes and the multipart ETag, so that GET/HEAD with partNumber and the ETag behave
+// like S3's.
 func (b *backend) CompleteMultipartUpload(bucket, key string, id gofakes3.UploadID, in *gofakes3.CompleteMultipartUploadRequest) (gofakes3.VersionID, string, error) {
-	b.mpMu.Lock()
-	u, err := b.lookupLocked(bucket, key, id)
+	u, err := b.viewUpload(bucket, key, id)
 	if err != nil {
-		b.mpMu.Unlock()
 		return "", "", err
 	}
 	if len(in.Parts) == 0 {
-		b.mpMu.Unlock()
 		return "", "", gofakes3.ErrorMessage(gofakes3.ErrMalformedXML, "no parts given")
 	}
-	parts := make([]part, len(in.Parts))
+	parts := make([]partRec, len(in.Parts))
 	for i, cp := range in.Parts {
 		if i > 0 && cp.PartNumber <= in.Parts[i-1].PartNumber {
-			b.mpMu.Unlock()
 			return "", "", gofakes3.ErrInvalidPartOrder
 		}
-		p, ok := u.parts[cp.PartNumber]
-		if !ok || strings.Trim(cp.ETag, `"`) != hex.EncodeToString(p.md5) {
-			b.mpMu.Unlock()
+		p, ok := u.Parts[cp.PartNumber]
+		if !ok || strings.Trim(cp.ETag, `"`) != hex.EncodeToString(p.MD5) {
 			return "", "", gofakes3.ErrorMessagef(gofakes3.ErrInvalidPart, "part %d was not uploaded with that ETag", cp.PartNumber)
 		}
 		parts[i] = p
 	}
-	u.completing = true // keeps UploadPart, Abort and a second Complete away from the files
-	b.mpMu.Unlock()
-
-	etag, err := b.assemble(u, in.Parts, parts)
-
-	b.mpMu.Lock()
-	defer b.mpMu.Unlock()
+	rec, err := b.assemble(u, parts)
 	if err != nil {
-		u.completing = false
 		return "", "", err
 	}
-	delete(b.uploads, id)
-	_ = os.RemoveAll(u.dir)
-	return "", etag, nil
+	err = b.commitTx(bucket, key, rec, func(tx *bolt.Tx, _ *objectRec) ([]string, error) {
+		var now uploadRec
+		if err := getUpload(tx, bucket, key, id, &now); err != nil {
+			return nil, err // aborted or completed meanwhile
+		}
+		var unused []string
+		for n, p := range now.Parts {
+			if u.Parts[n].Body != p.Body {
+				return nil, gofakes3.ErrorMessagef(gofakes3.ErrInvalidPart, "part %d was uploaded again during Complete", n)
+			}
+			unused = append(unused, p.Body)
+		}
+		return unused, tx.Bucket(rootUploads).Delete([]byte(id))
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return "", rec.ETag, nil
 }
 
-func (b *backend) assemble(u *upload, list []gofakes3.CompletedPart, parts []part) (string, error) {
+// assemble writes the concatenation of parts into a new body file and returns the record of
+// the object it makes.
+func (b *backend) assemble(u *uploadRec, parts []partRec) (*objectRec, error) {
 	var (
 		readers = make([]io.Reader, 0, len(parts))
-		sizes   = make([]string, 0, len(parts))
+		sizes   = make([]int64, 0, len(parts))
 		total   int64
 		sums    = md5.New()
 	)
-	for i, cp := range list {
-		f, err := os.Open(partFile(u.dir, cp.PartNumber))
+	for _, p := range parts {
+		f, err := b.files.open(func() (string, error) { return p.Body, nil })
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		defer f.Close()
 		readers = append(readers, f)
-		sizes = append(sizes, strconv.FormatInt(parts[i].size, 10))
-		total += parts[i].size
-		sums.Write(parts[i].md5)
+		sizes = append(sizes, p.Size)
+		total += p.Size
+		sums.Write(p.MD5)
 	}
-	etag := fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sums.Sum(nil)), len(parts))
-	meta := make(map[string]string, len(u.meta)+2)
-	for k, v := range u.meta {
-		meta[k] = v
+	body, sum, err := b.files.write(io.MultiReader(readers...), total)
+	if err != nil {
+		return nil, err
 	}
-	meta[metaParts] = strings.Join(sizes, ",")
-	meta[metaETag] = etag
-	if _, err := b.commit(u.bucket, u.key, meta, io.MultiReader(readers...), total, nil); err != nil {
-		return "", err
-	}
-	return etag, nil
+	return &objectRec{
+		Body: body, Size: total, MD5: sum, Meta: u.Meta, Tags: u.Tags, Modified: b.now(), Parts: sizes,
+		ETag: fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(sums.Sum(nil)), len(parts)),
+	}, nil
 }
 
 // parseParts reads metaParts back: the part sizes, which must add up to the object's size.
@@ -324,16 +367,12 @@ func parseParts(v string, size int64) ([]int64, bool) {
 
 // partLayout returns the part sizes of a stored object; a single-part object has one part.
 func (b *backend) partLayout(bucket, key string) (sizes []int64, multipart bool, err error) {
-	if !validKey(key) {
-		return nil, false, gofakes3.KeyNotFound(key)
-	}
-	obj, err := b.Backend.HeadObject(bucket, key)
+	rec, err := b.record(bucket, key)
 	if err != nil {
-		return nil, false, notFound(err, key)
+		return nil, false, err
 	}
-	_ = obj.Contents.Close()
-	if sizes, ok := parseParts(obj.Metadata[metaParts], obj.Size); ok {
-		return sizes, true, nil
+	if len(rec.Parts) > 0 {
+		return rec.Parts, true, nil
 	}
-	return []int64{obj.Size}, false, nil
+	return []int64{rec.Size}, false, nil
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Options configures Start.
@@ -30,6 +30,7 @@ type Store struct {
 	srv       *http.Server
 	transport *http.Transport
 	lock      *os.File
+	db        *bolt.DB
 	served    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -45,9 +46,13 @@ const (
 // <dir>/run/s3.sock. Layout of the data dir:
 //
 //	lock          held (flock) while a Store runs on the dir
-//	objects/      s3afero: buckets/<bucket>/<key> and metadata/<bucket>/...
-//	tmp/          spooled uploads and multipart parts; emptied at every Start
+//	meta.db       bbolt: buckets, object records, multipart uploads in progress
+//	bodies/<id>   object bodies and multipart parts, named by random id
+//	tmp/          bodies being received; emptied at every Start
 //	run/s3.sock   the socket (dir 0700, socket 0600)
+//
+// A data dir written by an earlier version (s3afero's objects/ tree) is migrated at Start;
+// see migrate.go.
 func Start(o Options) (*Store, error) {
 	if o.Dir == "" {
 		return nil, errors.New("embedded: Options.Dir is empty")
@@ -83,42 +88,33 @@ func (s *Store) start(log *slog.Logger) error {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return err
 	}
-	fs, err := s3afero.FsPath(filepath.Join(s.dir, "objects"), s3afero.FsPathCreateAll)
+	f := &files{bodies: filepath.Join(s.dir, "bodies"), tmp: tmp}
+	if err := os.MkdirAll(f.bodies, 0o700); err != nil {
+		return err
+	}
+	db, err := openDB(filepath.Join(s.dir, "meta.db"))
 	if err != nil {
+		return err
+	}
+	s.db = db
+	be := &backend{db: db, files: f, log: log, now: time.Now}
+	if err := migrate(be, filepath.Join(s.dir, "objects")); err != nil {
+		_ = db.Close()
+		return err
+	}
+	if err := sweep(db, f); err != nil {
+		_ = db.Close()
 		return fmt.Errorf("embedded: %w", err)
 	}
-	inner, err := s3afero.MultiBucket(fs)
-	if err != nil {
-		return fmt.Errorf("embedded: %w", err)
-	}
-	be := newBackend(inner, fs, tmp, log)
 	faker := gofakes3.New(be,
 		gofakes3.WithLogger(slogLogger{log}),
 		gofakes3.WithMetadataSizeLimit(maxAllMeta),
 		gofakes3.WithTimeSkewLimit(0), // no authentication here, so nothing to protect from replay
 	)
 
-	run := filepath.Join(s.dir, "run")
-	if err := os.MkdirAll(run, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chmod(run, 0o700); err != nil {
-		return err
-	}
-	s.sock = filepath.Join(run, "s3.sock")
-	if len(s.sock) > maxSockPath {
-		return fmt.Errorf("embedded: socket path %s is longer than %d bytes; use a shorter data dir", s.sock, maxSockPath)
-	}
-	// A socket left by a process that died: ours to remove, we hold the lock.
-	if err := os.Remove(s.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	l, err := net.Listen("unix", s.sock)
+	l, err := s.listen()
 	if err != nil {
-		return fmt.Errorf("embedded: %w", err)
-	}
-	if err := os.Chmod(s.sock, 0o600); err != nil {
-		_ = l.Close()
+		_ = db.Close()
 		return err
 	}
 	s.srv = &http.Server{
@@ -148,6 +144,34 @@ func (s *Store) start(log *slog.Logger) error {
 	return nil
 }
 
+// listen creates <dir>/run/s3.sock.
+func (s *Store) listen() (net.Listener, error) {
+	run := filepath.Join(s.dir, "run")
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(run, 0o700); err != nil {
+		return nil, err
+	}
+	s.sock = filepath.Join(run, "s3.sock")
+	if len(s.sock) > maxSockPath {
+		return nil, fmt.Errorf("embedded: socket path %s is longer than %d bytes; use a shorter data dir", s.sock, maxSockPath)
+	}
+	// A socket left by a process that died: ours to remove, we hold the lock.
+	if err := os.Remove(s.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", s.sock)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	if err := os.Chmod(s.sock, 0o600); err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
 // Endpoint is the URL for path-style requests. The host name is never resolved: Transport
 // dials the socket whatever the address.
 func (s *Store) Endpoint() string { return "http://" + endpointHost }
@@ -174,7 +198,7 @@ func (s *Store) Close() error {
 			err = errors.Join(err, rmErr)
 		}
 		_ = os.RemoveAll(filepath.Join(s.dir, "tmp"))
-		s.closeErr = errors.Join(err, s.lock.Close())
+		s.closeErr = errors.Join(err, s.db.Close(), s.lock.Close())
 	})
 	return s.closeErr
 }

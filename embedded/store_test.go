@@ -404,19 +404,6 @@ func TestObjectsThroughSDK(t *testing.T) {
 			t.Errorf("put into a missing bucket: %v", err)
 		}
 	})
-
-	t.Run("unsupported keys", func(t *testing.T) {
-		for _, k := range []string{"a/../b", "dir/", "./x", strings.Repeat("k", 223)} {
-			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String(k), Body: bytes.NewReader([]byte("x"))})
-			if errCode(err) != "InvalidArgument" {
-				t.Errorf("key %q: %v", k, err)
-			}
-		}
-		put(t, c, "bkt", strings.Repeat("k", 222), []byte("longest"), nil)
-		if got, _ := get(t, c, "bkt", strings.Repeat("k", 222), ""); string(got) != "longest" {
-			t.Errorf("222-byte key: %q", got)
-		}
-	})
 }
 
 // TestSDKDefaultChecksums records what the SDK's default settings (CRC32 on PUT, signed
