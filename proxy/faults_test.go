@@ -292,3 +292,47 @@ func TestSlowDownReadRetried(t *testing.T) {
 		t.Fatalf("the PUT was sent %d times", puts.Load())
 	}
 }
+
+// TestReadOfReplacedObjectRetried: an object replaced between the gateway's backend requests of
+// one GET (each conditional on the ETag the first saw, so the backend answers 412) is read
+// again, since the client set no condition: it gets the new object, not a 412. A client that
+// set a condition gets its 412.
+func TestReadOfReplacedObjectRetried(t *testing.T) {
+	f := newFixture(t)
+	const marker = "PLAINTEXT-MARKER-reread"
+	p1, p2 := plaintext(5<<20, marker), plaintext(1000, marker)
+	if r := f.uploadMultipart("mp", p1, p2); r.status != http.StatusOK {
+		t.Fatalf("Complete: %d %s", r.status, r.body)
+	}
+	later := plaintext(7000, "LATER-WRITER")
+	// The gateway's first request of a read is unconditional (it learns the ETag from it); the
+	// object is replaced right after it.
+	replaceAfterFirstHead := func() {
+		var once sync.Once
+		f.faults.set(fault{observe: func(r *http.Request, resp *http.Response) {
+			if (r.Method == http.MethodHead || r.Method == http.MethodGet) && r.Header.Get("If-Match") == "" {
+				once.Do(func() { f.put("mp", later) })
+			}
+		}})
+	}
+	// A ranged GET: the object's facts (a small GET), then the covering stored bytes (GET,
+	// If-Match).
+	rng := map[string]string{"Range": "bytes=100-5300000"}
+	replaceAfterFirstHead()
+	g := f.do(http.MethodGet, "/"+ipBucket+"/mp", nil, rng)
+	f.faults.set(fault{})
+	if g.status != http.StatusPartialContent || !bytes.Equal(g.body, later[100:]) {
+		t.Fatalf("ranged GET of an object replaced mid-read: %d, %d bytes; want 206 and the new object's bytes 100-", g.status, len(g.body))
+	}
+
+	if r := f.uploadMultipart("mp", p1, p2); r.status != http.StatusOK {
+		t.Fatalf("Complete: %d %s", r.status, r.body)
+	}
+	etag := f.do(http.MethodHead, "/"+ipBucket+"/mp", nil, nil).header.Get("ETag")
+	replaceAfterFirstHead()
+	g = f.do(http.MethodGet, "/"+ipBucket+"/mp", nil, map[string]string{"If-Match": etag, "Range": rng["Range"]})
+	f.faults.set(fault{})
+	if g.status != http.StatusPreconditionFailed {
+		t.Fatalf("conditional GET of an object replaced mid-read: %d (%d bytes), want 412", g.status, len(g.body))
+	}
+}

@@ -284,7 +284,35 @@ func (g *Gateway) serve(q *request) error {
 		g.obs.AuthFailure(q.op, e.Code)
 		return e
 	}
-	return h.fn(q)
+	var before http.Header
+	if h.reread {
+		before = q.w.Header().Clone()
+	}
+	herr := h.fn(q)
+	for n := 1; h.reread && n <= maxRereads && !q.w.wroteHeader && isPreconditionFailed(herr) && !hasReadConditions(r.Header); n++ {
+		g.log.Debug("object replaced while being read: reading it again", "request_id", q.id, "bucket", q.bucket, "key", q.key)
+		hdr := q.w.Header()
+		clear(hdr)
+		for k, v := range before {
+			hdr[k] = v
+		}
+		herr = h.fn(q)
+	}
+	return herr
+}
+
+// maxRereads bounds how often a read is run again because the object kept changing under it.
+const maxRereads = 2
+
+// hasReadConditions reports whether the client made its read conditional: then a 412 is the
+// answer to its own condition.
+func hasReadConditions(h http.Header) bool {
+	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if h.Get(name) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // headerBytes is the size of r's request line and header section as sent.

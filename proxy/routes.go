@@ -12,6 +12,10 @@ type handler struct {
 	fn    func(q *request) error
 	write bool // refused for read-only credentials
 	admin bool // changes a bucket's configuration or access control: admin credentials only
+	// reread: a read of one object in several backend requests, each conditional on the ETag
+	// the first one saw. When the object is replaced in between, the backend answers 412, and
+	// a client that set no condition of its own gets the read run again on the new object.
+	reread bool
 }
 
 // subOp is one sub-resource operation the gateway forwards unchanged.
@@ -149,6 +153,12 @@ func readParamsError(r *http.Request) *s3err.Error {
 	return nil
 }
 
+// rereadable marks h as a read that may run again (handler.reread).
+func rereadable(h handler) handler {
+	h.reread = true
+	return h
+}
+
 // refuse is a handler that answers e.
 func refuse(e *s3err.Error) func(*request) error {
 	return func(*request) error { return e }
@@ -229,7 +239,7 @@ func (g *Gateway) classify(q *request) handler {
 			if e := readParamsError(r); e != nil {
 				return read("GetObject", refuse(e))
 			}
-			return read("GetObject", g.getObject)
+			return rereadable(read("GetObject", g.getObject))
 		case "uploadId":
 			return read("ListParts", g.listParts)
 		case "attributes":
@@ -242,7 +252,7 @@ func (g *Gateway) classify(q *request) handler {
 		if e := readParamsError(r); e != nil {
 			return read("HeadObject", refuse(e))
 		}
-		return read("HeadObject", g.headObject)
+		return rereadable(read("HeadObject", g.headObject))
 	case http.MethodPut:
 		switch {
 		case r.Header.Get("X-Amz-Copy-Source") != "" && sub == "uploadId":
