@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,6 +245,42 @@ func (m *MinIO) stop() error {
 	}
 	if _, err := terminate(pid, minioStopGrace); err != nil {
 		return err
+	}
+	host := strings.TrimPrefix(m.Endpoint, "http://")
+	for deadline := time.Now().Add(5 * time.Second); portOpen(host); {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("MinIO pid %d is gone but %s still accepts connections", pid, host)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// Kill ends the MinIO server with SIGKILL (a crash: nothing is flushed, open requests are cut)
+// and returns once it is gone and its port is closed. Start brings it back.
+func (m *MinIO) Kill(t testing.TB) {
+	t.Helper()
+	m.requireControl(t)
+	if err := m.kill(); err != nil {
+		t.Fatalf("testenv: killing MinIO: %v", err)
+	}
+}
+
+func (m *MinIO) kill() error {
+	m.ctl.mu.Lock()
+	defer m.ctl.mu.Unlock()
+	pid, err := readPID(m.ctl.pidFile)
+	if err != nil {
+		return err
+	}
+	if !procRuns(pid, m.Bin) {
+		return fmt.Errorf("MinIO pid %d is not running", pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL to pid %d: %w", pid, err)
+	}
+	if !waitGone(pid, 10*time.Second) {
+		return fmt.Errorf("MinIO pid %d still alive after SIGKILL", pid)
 	}
 	host := strings.TrimPrefix(m.Endpoint, "http://")
 	for deadline := time.Now().Add(5 * time.Second); portOpen(host); {
