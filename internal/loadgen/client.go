@@ -37,7 +37,7 @@ type client struct {
 }
 
 func newClient(c *s3.Client, cfg *Config, n int, res *Result, mu *sync.Mutex) *client {
-	prefix := fmt.Sprintf("c%03d/", n)
+	prefix := fmt.Sprintf("%sc%03d/", cfg.Prefix, n)
 	keys := make([]string, cfg.KeysPerClient)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%sk%02d", prefix, i)

@@ -3,7 +3,7 @@
 // gateway) for a fixed time, every answer checked against an in-memory model of what each key
 // holds, and every object verified by content hash at the end.
 //
-// Each client owns its keys (prefix "cNNN/"), so its model is exact: a key holds the last
+// Each client owns its keys (prefix Config.Prefix+"cNNN/"), so its model is exact: a key holds the last
 // content written to it, or, after a write that failed, either the old or the new content.
 // Contents are generated from a seed and a size, so the model keeps no object bytes. The
 // result counts operations, errors (by HTTP status; any 5xx is unexpected), corrupt reads (an
@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -37,6 +36,9 @@ type Config struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	Bucket          string // must exist
+	// Prefix of every key (client n's keys are Prefix+"cNNN/kMM"); the keys under it must not
+	// exist when the run starts.
+	Prefix string
 
 	Clients       int           // concurrent clients; default 16
 	Duration      time.Duration // how long operations are started; default 10s
@@ -172,11 +174,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, errors.New("loadgen: Endpoint and Bucket are required")
 	}
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConns = cfg.Clients * 2
-		tr.MaxIdleConnsPerHost = cfg.Clients * 2
-		tr.DisableCompression = true
-	})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = cfg.Clients * 2
+	tr.MaxIdleConnsPerHost = cfg.Clients * 2
+	tr.DisableCompression = true
+	defer tr.CloseIdleConnections() // the run leaves no connections behind
+	hc := &http.Client{Transport: tr}
 	s3c := s3.New(s3.Options{
 		Region:       cfg.Region,
 		BaseEndpoint: aws.String(cfg.Endpoint),
