@@ -102,7 +102,7 @@ func TestFaultKMSRefused(t *testing.T) {
 	faultMustRead(t, c, bucket, "kms/cached", a, "KMS up")
 	time.Sleep(time.Until(cachedAt.Add(1500 * time.Millisecond))) // the write key has expired
 
-	fp.SetDown(true)
+	fp.Down()
 	faultMustRead(t, c, bucket, "kms/cached", a, "KMS down, key cached")
 	_, err := faultGet(c, bucket, "kms/other")
 	faultWantKMSDown(t, "GET of an object whose key is not cached", err)
@@ -125,7 +125,7 @@ func TestFaultKMSRefused(t *testing.T) {
 	faultWantKMSDown(t, "GET of an object whose cached key is older than decrypt_max_age", err)
 	t.Logf("KMS refused: cached read ok until decrypt_max_age (%v), then 503; uncached read and writes 503; %d connections reset", faultDecryptAge, fp.Resets())
 
-	fp.SetDown(false)
+	fp.Up()
 	d := faultRecovers(t, c, bucket, "kms/new", fresh)
 	t.Logf("KMS reachable again: the first PUT succeeded after %v", d.Round(time.Millisecond))
 	faultMustRead(t, c, bucket, "kms/new", fresh, "KMS back")

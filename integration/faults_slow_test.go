@@ -122,10 +122,10 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 		flapped := make(chan int)
 		go func() { // down 300 ms, up 500 ms, until 2 s before the end of the run
 			n := 0
-			defer func() { r.fp.SetDown(false); flapped <- n }()
+			defer func() { r.fp.Up(); flapped <- n }()
 			end := time.After(run - 2*time.Second)
 			for {
-				r.fp.SetDown(true)
+				r.fp.Down()
 				n++
 				select {
 				case <-end:
@@ -134,7 +134,7 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 					return
 				case <-time.After(300 * time.Millisecond):
 				}
-				r.fp.SetDown(false)
+				r.fp.Up()
 				select {
 				case <-end:
 					return

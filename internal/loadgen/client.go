@@ -123,7 +123,7 @@ func (c *client) do(ctx context.Context, op, key string) error {
 	case OpPut:
 		v := c.newVersion(c.rnd.IntN(c.cfg.MaxObjectSize + 1))
 		_, err := c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &c.bucket, Key: &key, Body: bytes.NewReader(v.bytes())})
-		c.m.wrote(key, v, err == nil)
+		c.m.wrote(key, v, err)
 		return err
 	case OpGet:
 		return c.get(ctx, key)
@@ -137,7 +137,7 @@ func (c *client) do(ctx context.Context, op, key string) error {
 		return c.multipart(ctx, key)
 	case OpDelete:
 		_, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.bucket, Key: &key})
-		c.m.wrote(key, absent, err == nil)
+		c.m.wrote(key, absent, err)
 		return err
 	case OpCopy:
 		return c.copy(ctx, key)
@@ -250,7 +250,7 @@ func (c *client) list(ctx context.Context) error {
 func (c *client) multipart(ctx context.Context, key string) error {
 	v := c.newVersion(minPart + 1 + c.rnd.IntN(c.cfg.MaxObjectSize))
 	err := c.uploadParts(ctx, key, v)
-	c.m.wrote(key, v, err == nil)
+	c.m.wrote(key, v, err)
 	return err
 }
 
@@ -291,7 +291,7 @@ func (c *client) copy(ctx context.Context, key string) error {
 	src := sources[c.rnd.IntN(len(sources))]
 	v, _ := c.m.st[src].certain()
 	_, err := c.s3.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &c.bucket, Key: &key, CopySource: aws.String(c.bucket + "/" + src)})
-	c.m.wrote(key, v, err == nil)
+	c.m.wrote(key, v, err)
 	return err
 }
 

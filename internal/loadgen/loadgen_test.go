@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,11 +106,11 @@ func TestVersionContent(t *testing.T) {
 	if !m.matches("k", nil) || m.matches("k", a) {
 		t.Fatal("a new key must be absent")
 	}
-	m.wrote("k", v, false)
+	m.wrote("k", v, errors.New("timeout"))
 	if !m.matches("k", nil) || !m.matches("k", a) {
 		t.Fatal("after a failed write both the old and the new state are possible")
 	}
-	m.wrote("k", v, true)
+	m.wrote("k", v, nil)
 	if m.matches("k", nil) || !m.matches("k", a) || m.matches("k", a[:999]) {
 		t.Fatal("after a write only the new content is possible")
 	}

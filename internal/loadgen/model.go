@@ -63,9 +63,10 @@ func newModel(keys []string) *model {
 	return m
 }
 
-// wrote records the outcome of a write of v to key: certain when ok, else possible.
-func (m *model) wrote(key string, v version, ok bool) {
-	if ok {
+// wrote records the outcome of a write of v to key: certain when it succeeded (err nil), else
+// possible.
+func (m *model) wrote(key string, v version, err error) {
+	if err == nil {
 		m.st[key] = keyState{maybe: []version{v}}
 		return
 	}

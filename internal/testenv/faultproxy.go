@@ -14,8 +14,8 @@ import (
 // Hostile proxy) that injects transport faults, for tests of what the gateway does when the
 // network or the service misbehaves below HTTP (Hostile works at the HTTP level):
 //
-//   - SetDown(true): every open connection is reset (RST) and every new one is accepted and
-//     reset at once, until SetDown(false): an outage as the client sees it;
+//   - Down: every open connection is reset (RST) and every new one is accepted and reset at
+//     once, until Up: an outage as the client sees it;
 //   - ResetAll: reset every open connection once;
 //   - CutUp(n) / CutDown(n): reset the connection that carries the n-th byte from now on, from
 //     the client to the service (a body cut mid-upload) or back (mid-download), once;
@@ -84,15 +84,20 @@ func hostPort(s string) string {
 	return s
 }
 
-// SetDown starts (true) or ends (false) an outage: while it lasts, open connections are reset
-// and new ones are reset as soon as they are accepted.
-func (p *FaultProxy) SetDown(down bool) {
+// Down starts an outage: open connections are reset now, and new ones as soon as they are
+// accepted, until Up.
+func (p *FaultProxy) Down() {
 	p.mu.Lock()
-	p.down = down
+	p.down = true
 	p.mu.Unlock()
-	if down {
-		p.ResetAll()
-	}
+	p.ResetAll()
+}
+
+// Up ends an outage: connections are passed on again.
+func (p *FaultProxy) Up() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
 }
 
 // ResetAll resets every open connection (both sides, with RST).

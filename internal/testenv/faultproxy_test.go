@@ -73,12 +73,12 @@ func TestFaultProxyFaults(t *testing.T) {
 		t.Fatalf("PUT with a cut upload answered %d", resp.StatusCode)
 	}
 
-	p.SetDown(true)
+	p.Down()
 	if _, err := faultGet(c, p.URL+"/a"); err == nil {
 		t.Fatal("GET during an outage succeeded")
 	}
 	before := p.Resets()
-	p.SetDown(false)
+	p.Up()
 	if got, err := faultGet(c, p.URL+"/a"); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("after the outage: %d bytes, %v", len(got), err)
 	}
