@@ -140,11 +140,12 @@ func faultS3Code(err error) (string, int) {
 	return code, status
 }
 
-// faultBackendPuts counts the requests MinIO received for path: PutObject bodies (PUT without
-// partNumber and copy source) and UploadPart bodies (PUT with partNumber, no copy source).
-func faultBackendPuts(h *testenv.Hostile, path string) (puts, parts int) {
+// faultBackendPuts counts the requests MinIO received whose path is accepted by match:
+// PutObject bodies (PUT without partNumber and copy source) and UploadPart bodies (PUT with
+// partNumber, no copy source).
+func faultBackendPuts(h *testenv.Hostile, match func(path string) bool) (puts, parts int) {
 	for _, r := range h.Requests() {
-		if r.Method != http.MethodPut || r.Path != path || r.Header.Get("X-Amz-Copy-Source") != "" {
+		if r.Method != http.MethodPut || !match(r.Path) || r.Header.Get("X-Amz-Copy-Source") != "" {
 			continue
 		}
 		if r.Query.Has("partNumber") {
@@ -156,9 +157,12 @@ func faultBackendPuts(h *testenv.Hostile, path string) (puts, parts int) {
 	return puts, parts
 }
 
-// faultSettle waits (up to 30 s) until the gateway's goroutines are back within slack of base,
-// and returns its last sample.
-func faultSettle(t *testing.T, ops string, base loadgen.Sample, slack int) loadgen.Sample {
+// isPath matches one path (for faultBackendPuts).
+func isPath(p string) func(string) bool { return func(q string) bool { return q == p } }
+
+// settleSample waits (up to 30 s) until the gateway's goroutines (from its /metrics at ops) are
+// back within slack of base, and returns its last sample either way.
+func settleSample(t *testing.T, ops string, base loadgen.Sample, slack int) loadgen.Sample {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

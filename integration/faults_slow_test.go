@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 	r.tr.CloseIdleConnections()
 	r.fp.ResetAll()
 	time.Sleep(500 * time.Millisecond)
-	base := faultSettle(t, r.ops, loadgen.Sample{}, 1<<30)
+	base := settleSample(t, r.ops, loadgen.Sample{}, 1<<30)
 	t.Logf("baseline: %v", base)
 
 	t.Run("slow", func(t *testing.T) {
@@ -93,11 +94,11 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 		faultMustRead(t, r.c, r.bucket, "slow/late", newer, "backend 1 s late")
 		r.fp.SetDelay(0)
 
-		puts, _ := faultBackendPuts(r.h, testenv.ObjectPath(r.bucket, "slow/put"))
+		puts, _ := faultBackendPuts(r.h, isPath(testenv.ObjectPath(r.bucket, "slow/put")))
 		if puts != 2 {
 			t.Errorf("the backend received %d PutObject bodies for slow/put, want 2 (the first version and the timed-out one, once)", puts)
 		}
-		if many, _ := faultBackendPuts(r.h, testenv.ObjectPath(r.bucket, "slow/many")); many > 4 {
+		if many, _ := faultBackendPuts(r.h, isPath(testenv.ObjectPath(r.bucket, "slow/many"))); many > 4 {
 			t.Errorf("the backend received %d PutObject bodies for slow/many from 4 client PUTs", many)
 		}
 		gets := 0
@@ -142,7 +143,7 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 				}
 			}
 		}()
-		putsBefore, partsBefore := faultBucketPuts(r)
+		putsBefore, partsBefore := faultBackendPuts(r.h, inBucket(r.bucket))
 		res, err := loadgen.Run(context.Background(), loadgen.Config{Endpoint: r.gw.Endpoint, Region: r.gw.Region,
 			AccessKeyID: r.gw.AccessKeyID, SecretAccessKey: r.gw.SecretAccessKey, Bucket: r.bucket, Prefix: "flap/",
 			Clients: 8, Duration: run, KeysPerClient: 4, MaxObjectSize: 128 << 10, OpTimeout: 30 * time.Second})
@@ -161,7 +162,7 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 		if res.ErrorCount == 0 {
 			t.Error("no operation failed: the backend did not flap")
 		}
-		puts, parts := faultBucketPuts(r)
+		puts, parts := faultBackendPuts(r.h, inBucket(r.bucket))
 		puts, parts = puts-putsBefore, parts-partsBefore
 		sentPuts, sentParts := res.Ops[loadgen.OpPut].Count, 0
 		if mp := res.Ops[loadgen.OpMultipart]; mp != nil {
@@ -175,7 +176,7 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 
 	r.tr.CloseIdleConnections()
 	r.fp.ResetAll()
-	end := faultSettle(t, r.ops, base, faultGoroutineSlack)
+	end := settleSample(t, r.ops, base, faultGoroutineSlack)
 	t.Logf("after the faults (idle): %v; baseline %v", end, base)
 	if end.Goroutines > base.Goroutines+faultGoroutineSlack {
 		t.Errorf("goroutines %d after the faults, %d before (bound +%d)", end.Goroutines, base.Goroutines, faultGoroutineSlack)
@@ -185,21 +186,9 @@ func TestFaultBackendSlowAndFlapping(t *testing.T) {
 	}
 }
 
-// faultBucketPuts counts the PutObject and UploadPart bodies the backend received for the rig's
-// bucket so far (see faultBackendPuts).
-func faultBucketPuts(r *faultRig) (puts, parts int) {
-	prefix := "/" + r.bucket + "/"
-	for _, q := range r.h.Requests() {
-		if q.Method != http.MethodPut || len(q.Path) <= len(prefix) || q.Path[:len(prefix)] != prefix || q.Header.Get("X-Amz-Copy-Source") != "" {
-			continue
-		}
-		if q.Query.Has("partNumber") {
-			parts++
-		} else {
-			puts++
-		}
-	}
-	return puts, parts
-}
-
 func faultFirst(s []string, n int) []string { return s[:min(n, len(s))] }
+
+// inBucket matches the paths of a bucket's objects (for faultBackendPuts).
+func inBucket(bucket string) func(string) bool {
+	return func(p string) bool { return strings.HasPrefix(p, "/"+bucket+"/") }
+}

@@ -71,7 +71,7 @@ func TestLoadMixed(t *testing.T) {
 	if res, err := loadgen.Run(ctx, warm); err != nil || len(res.Corrupt)+res.ErrorCount != 0 {
 		t.Fatalf("warm-up: %v %v %v", err, res.Corrupt, res.Errors)
 	}
-	start := loadIdleSample(t, ops, nil)
+	start := settleSample(t, ops, loadgen.Sample{}, 1<<30)
 
 	cfg.Clients, cfg.Duration = clients, duration
 	var peak loadgen.Sample
@@ -99,7 +99,7 @@ func TestLoadMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := loadIdleSample(t, ops, &start)
+	end := settleSample(t, ops, start, loadGoroutineSlack)
 	tot := res.Total()
 	t.Logf("load: %d clients for %v against the gateway (in front of MinIO, loopback)\n%s", clients, duration, res.Table())
 	t.Logf("load: %.1f ops/s, p50 %v, p99 %v; gateway at start: %v; peak during the load: %v; at the end (idle): %v",
@@ -122,23 +122,5 @@ func TestLoadMixed(t *testing.T) {
 	}
 	if end.RSS > 2*start.RSS+loadRSSSlack {
 		t.Errorf("RSS %d MiB at the end, %d MiB at the start (bound 2×start+%d MiB)", end.RSS>>20, start.RSS>>20, loadRSSSlack>>20)
-	}
-}
-
-// loadIdleSample samples the gateway's figures once it is idle: when start is given, it polls
-// for up to 30 s (clients' keep-alive connections close, handlers finish) until the goroutines
-// are back within the bound, and returns the last sample either way.
-func loadIdleSample(t *testing.T, ops string, start *loadgen.Sample) loadgen.Sample {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, err := loadgen.Scrape(context.Background(), ops+"/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if start == nil || s.Goroutines <= start.Goroutines+loadGoroutineSlack || time.Now().After(deadline) {
-			return s
-		}
-		time.Sleep(500 * time.Millisecond)
 	}
 }

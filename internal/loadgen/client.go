@@ -153,7 +153,7 @@ func notFound(err error) bool {
 
 // get reads key whole and checks it against the model.
 func (c *client) get(ctx context.Context, key string) error {
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key})
+	b, err := c.fetch(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key})
 	if notFound(err) {
 		if !c.m.matches(key, nil) {
 			return corruptf("GET %s: 404, but the key exists", key)
@@ -163,15 +163,24 @@ func (c *client) get(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	b, err := io.ReadAll(out.Body)
-	out.Body.Close()
-	if err != nil {
-		return err
-	}
 	if !c.m.matches(key, b) {
 		return corruptf("GET %s: %d bytes that are no content the key may hold", key, len(b))
 	}
 	return nil
+}
+
+// fetch runs a GetObject and reads its body (never nil on success, also when empty).
+func (c *client) fetch(ctx context.Context, in *s3.GetObjectInput) ([]byte, error) {
+	out, err := c.s3.GetObject(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if b == nil {
+		b = []byte{}
+	}
+	return b, err
 }
 
 // getRange reads a random range of key, when the model knows its content.
@@ -183,12 +192,7 @@ func (c *client) getRange(ctx context.Context, key string) error {
 	first := c.rnd.IntN(v.size)
 	last := first + c.rnd.IntN(v.size-first)
 	rng := fmt.Sprintf("bytes=%d-%d", first, last)
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key, Range: &rng})
-	if err != nil {
-		return err
-	}
-	b, err := io.ReadAll(out.Body)
-	out.Body.Close()
+	b, err := c.fetch(ctx, &s3.GetObjectInput{Bucket: &c.bucket, Key: &key, Range: &rng})
 	if err != nil {
 		return err
 	}

@@ -246,6 +246,12 @@ func (m *MinIO) stop() error {
 	if _, err := terminate(pid, minioStopGrace); err != nil {
 		return err
 	}
+	return m.waitPortClosed(pid)
+}
+
+// waitPortClosed waits (up to 5 s) until nothing accepts connections on MinIO's port once
+// process pid is gone.
+func (m *MinIO) waitPortClosed(pid int) error {
 	host := strings.TrimPrefix(m.Endpoint, "http://")
 	for deadline := time.Now().Add(5 * time.Second); portOpen(host); {
 		if time.Now().After(deadline) {
@@ -282,14 +288,7 @@ func (m *MinIO) kill() error {
 	if !waitGone(pid, 10*time.Second) {
 		return fmt.Errorf("MinIO pid %d still alive after SIGKILL", pid)
 	}
-	host := strings.TrimPrefix(m.Endpoint, "http://")
-	for deadline := time.Now().Add(5 * time.Second); portOpen(host); {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("MinIO pid %d is gone but %s still accepts connections", pid, host)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
+	return m.waitPortClosed(pid)
 }
 
 // Start starts the (stopped) MinIO server again with the same command line, port and data,
