@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,10 +84,10 @@ func TestLoadMixed(t *testing.T) {
 	start := settleSample(t, ops, loadgen.Sample{}, 1<<30)
 
 	cfg.Clients, cfg.Duration = clients, duration
-	var peak loadgen.Sample
+	var samples []loadgen.Sample // the gateway's figures during the load, every 5 s
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
-	go func() { // the gateway's figures during the load, every 5 s
+	go func() {
 		defer close(sampled)
 		tk := time.NewTicker(5 * time.Second)
 		defer tk.Stop()
@@ -95,8 +97,7 @@ func TestLoadMixed(t *testing.T) {
 				return
 			case <-tk.C:
 				if s, err := loadgen.Scrape(ctx, ops+"/metrics"); err == nil {
-					peak.Goroutines = max(peak.Goroutines, s.Goroutines)
-					peak.RSS = max(peak.RSS, s.RSS)
+					samples = append(samples, s)
 				}
 			}
 		}
@@ -109,6 +110,12 @@ func TestLoadMixed(t *testing.T) {
 	}
 	fp.ResetAll()
 	end := settleSample(t, ops, start, loadGoroutineSlack)
+	var peak loadgen.Sample
+	for _, s := range samples {
+		peak.Goroutines, peak.RSS = max(peak.Goroutines, s.Goroutines), max(peak.RSS, s.RSS)
+	}
+	t.Logf("load: gateway RSS (MiB) and goroutines during the load, about every %v: %s",
+		5*time.Second*time.Duration(loadEvery(len(samples))), loadSeries(samples))
 	tot := res.Total()
 	t.Logf("load: %d clients for %v against the gateway (in front of MinIO, loopback)\n%s", clients, duration, res.Table())
 	t.Logf("load: %.1f ops/s, p50 %v, p99 %v; gateway at start: %v; peak during the load: %v; at the end (idle): %v",
@@ -132,4 +139,16 @@ func TestLoadMixed(t *testing.T) {
 	if end.RSS > 2*start.RSS+loadRSSSlack {
 		t.Errorf("RSS %d MiB at the end, %d MiB at the start (bound 2×start+%d MiB)", end.RSS>>20, start.RSS>>20, loadRSSSlack>>20)
 	}
+}
+
+// loadEvery is the step that keeps a series of n samples to about 24 entries.
+func loadEvery(n int) int { return max(1, n/24) }
+
+// loadSeries formats every loadEvery-th sample as "RSS/goroutines".
+func loadSeries(samples []loadgen.Sample) string {
+	var b strings.Builder
+	for i := 0; i < len(samples); i += loadEvery(len(samples)) {
+		fmt.Fprintf(&b, " %.0f/%d", float64(samples[i].RSS)/(1<<20), samples[i].Goroutines)
+	}
+	return strings.TrimSpace(b.String())
 }
