@@ -337,7 +337,34 @@ func (m *MinIO) start() error {
 		_, _ = terminate(pid, time.Second)
 		return err
 	}
-	return waitMinIOReady(m.Endpoint, done)
+	if err := waitMinIOReady(m.Endpoint, done); err != nil {
+		return err
+	}
+	return m.waitObjectAPI()
+}
+
+// waitObjectAPI polls ListBuckets until MinIO's S3 API answers: after a restart on existing
+// data its health endpoints report ready a moment before requests stop failing with 503
+// XMinioServerNotInitialized.
+func (m *MinIO) waitObjectAPI() error {
+	c := s3.New(s3.Options{
+		Region: m.Region, BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+		Retryer:     aws.NopRetryer{},
+	})
+	deadline := time.Now().Add(minioStartTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("MinIO's S3 API at %s still failing after %v: %w", m.Endpoint, minioStartTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitMinIOReady polls MinIO's health endpoints until live and ready answer 200.
