@@ -1,8 +1,10 @@
 // Package testenv is the test harness of s3seal: it connects tests to the services that
 // scripts/test starts (a MinIO server as the S3 backend, moto_server as the AWS KMS emulator),
 // starts gateway processes on free loopback ports with their logs kept, puts HAProxy in front
-// of several of them (haproxy.go, the Debian package scripts/test installs), and runs the real
-// clients (aws-cli v1 and v2, boto3) against them.
+// of several of them (haproxy.go, the Debian package scripts/test installs), puts a hostile
+// HTTP backend (hostile.go) or a TCP fault proxy that resets, cuts, delays or refuses
+// connections (faultproxy.go) between a gateway and its services, and runs the real clients
+// (aws-cli v1 and v2, boto3) against them.
 //
 // It is used only by tests. Everything comes from S3SEAL_TEST_* environment variables exported
 // by scripts/test; when one is missing, [Require] skips the test, or fails it when CI=true, so

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -245,6 +246,12 @@ func (m *MinIO) stop() error {
 	if _, err := terminate(pid, minioStopGrace); err != nil {
 		return err
 	}
+	return m.waitPortClosed(pid)
+}
+
+// waitPortClosed waits (up to 5 s) until nothing accepts connections on MinIO's port once
+// process pid is gone.
+func (m *MinIO) waitPortClosed(pid int) error {
 	host := strings.TrimPrefix(m.Endpoint, "http://")
 	for deadline := time.Now().Add(5 * time.Second); portOpen(host); {
 		if time.Now().After(deadline) {
@@ -253,6 +260,35 @@ func (m *MinIO) stop() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// Kill ends the MinIO server with SIGKILL (a crash: nothing is flushed, open requests are cut)
+// and returns once it is gone and its port is closed. Start brings it back.
+func (m *MinIO) Kill(t testing.TB) {
+	t.Helper()
+	m.requireControl(t)
+	if err := m.kill(); err != nil {
+		t.Fatalf("testenv: killing MinIO: %v", err)
+	}
+}
+
+func (m *MinIO) kill() error {
+	m.ctl.mu.Lock()
+	defer m.ctl.mu.Unlock()
+	pid, err := readPID(m.ctl.pidFile)
+	if err != nil {
+		return err
+	}
+	if !procRuns(pid, m.Bin) {
+		return fmt.Errorf("MinIO pid %d is not running", pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL to pid %d: %w", pid, err)
+	}
+	if !waitGone(pid, 10*time.Second) {
+		return fmt.Errorf("MinIO pid %d still alive after SIGKILL", pid)
+	}
+	return m.waitPortClosed(pid)
 }
 
 // Start starts the (stopped) MinIO server again with the same command line, port and data,
@@ -301,7 +337,34 @@ func (m *MinIO) start() error {
 		_, _ = terminate(pid, time.Second)
 		return err
 	}
-	return waitMinIOReady(m.Endpoint, done)
+	if err := waitMinIOReady(m.Endpoint, done); err != nil {
+		return err
+	}
+	return m.waitObjectAPI()
+}
+
+// waitObjectAPI polls ListBuckets until MinIO's S3 API answers: after a restart on existing
+// data its health endpoints report ready a moment before requests stop failing with 503
+// XMinioServerNotInitialized.
+func (m *MinIO) waitObjectAPI() error {
+	c := s3.New(s3.Options{
+		Region: m.Region, BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+		Retryer:     aws.NopRetryer{},
+	})
+	deadline := time.Now().Add(minioStartTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("MinIO's S3 API at %s still failing after %v: %w", m.Endpoint, minioStartTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitMinIOReady polls MinIO's health endpoints until live and ready answer 200.
