@@ -5,52 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3seal/s3seal/internal/testenv"
 )
-
-// tryTmpfs mounts a tmpfs of size bytes on a new dir, unmounted at the end of the test.
-func tryTmpfs(t *testing.T, size int) (string, error) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "tfs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		_ = os.Remove(dir)
-		return "", fmt.Errorf("%v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			return
-		}
-		_ = os.Remove(dir)
-	})
-	return dir, nil
-}
-
-// mountTmpfs is tryTmpfs, skipping the test where mounting is not permitted.
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir, err := tryTmpfs(t, size)
-	if err != nil {
-		t.Skipf("cannot mount a tmpfs to fill up (needs root or CAP_SYS_ADMIN): %v", err)
-	}
-	return dir
-}
 
 // memDir is a data dir on a tmpfs where fsync costs nothing, for tests that make many writes
 // and are not about durability; without permission to mount, an ordinary temp dir.
 func memDir(t *testing.T) string {
 	t.Helper()
-	dir, err := tryTmpfs(t, 256<<20)
+	dir, err := testenv.TryTmpfs(t, 256<<20)
 	if err != nil {
 		t.Logf("no tmpfs (%v): using a disk dir, this test will be slower", err)
 		return shortDir(t)
@@ -72,7 +41,7 @@ func httpStatus(err error) int {
 // restart. Filling the disk with small objects until it refuses exercises the database's
 // own writes failing too.
 func TestDiskFull(t *testing.T) {
-	dir := filepath.Join(mountTmpfs(t, 8<<20), "data")
+	dir := filepath.Join(testenv.Tmpfs(t, 8<<20), "data")
 	s, err := Start(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)

@@ -414,7 +414,7 @@ func TestEmbeddedTagging(t *testing.T) {
 // clear S3 error (the store's 507 XMinioStorageFull, which the gateway shows as InternalError
 // 500 naming it), the previous version of the key is intact and no partial object appears.
 func TestEmbeddedDiskFull(t *testing.T) {
-	gw := embeddedGateway(t, filepath.Join(embeddedTmpfs(t, 8<<20), "data"))
+	gw := embeddedGateway(t, filepath.Join(testenv.Tmpfs(t, 8<<20), "data"))
 	c := gw.Client(t)
 	ctx := context.Background()
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("full")}); err != nil {
@@ -448,43 +448,10 @@ func TestEmbeddedDiskFull(t *testing.T) {
 	}
 }
 
-// embeddedTryTmpfs mounts a tmpfs of size bytes on a new dir, unmounted (lazily: the
-// gateway may still be stopping) at the end of the test.
-func embeddedTryTmpfs(t *testing.T, size int) (string, error) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "tfs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		_ = os.Remove(dir)
-		return "", fmt.Errorf("%v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			return
-		}
-		_ = os.Remove(dir)
-	})
-	return dir, nil
-}
-
-// embeddedTmpfs is embeddedTryTmpfs; where mounting is not permitted it skips (a failure
-// under CI=true).
-func embeddedTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir, err := embeddedTryTmpfs(t, size)
-	if err != nil {
-		testenv.Require(t, fmt.Sprintf("permission to mount a tmpfs (root or CAP_SYS_ADMIN): %v", err), false)
-	}
-	return dir
-}
-
 // embeddedMemDir is a data dir on a 256 MiB tmpfs, or on disk where mounting is not permitted.
 func embeddedMemDir(t *testing.T) string {
 	t.Helper()
-	dir, err := embeddedTryTmpfs(t, 256<<20)
+	dir, err := testenv.TryTmpfs(t, 256<<20)
 	if err != nil {
 		t.Logf("no tmpfs (%v): the data dir is on disk, this test is slower", err)
 		return embeddedDataDir(t)
