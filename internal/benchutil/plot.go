@@ -28,12 +28,15 @@ var seriesColors = []color.Color{
 	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 
-// ThroughputPlot writes a PNG of throughput against object size (log scale) to path.
+// ThroughputPlot writes a PNG of throughput against object size to path (both axes log scale;
+// every MBps must be above 0).
 func ThroughputPlot(path, title string, series []Series) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "object size"
-	p.Y.Label.Text = "MB/s"
+	p.Y.Label.Text = "MB/s (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = sizeTicks{}
 	p.Legend.Top = true
