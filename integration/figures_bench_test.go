@@ -268,6 +268,7 @@ func BenchmarkFigures(b *testing.B) {
 		b.Skip("one iteration is the whole benchmark: run with -benchtime 1x")
 	}
 	cfg := figConfigFor(b)
+	benchGatewayBin(b)
 	testenv.LookPath(b, "curl")
 	s := newFigStack(b, cfg)
 	var table benchutil.Table
