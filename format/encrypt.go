@@ -110,7 +110,7 @@ func newEncryptReader(src io.Reader, pk []byte, size int64, o EncryptOptions) *E
 		aead:  newAEAD(pk),
 		plain: size,
 		nseg:  numSegments(size),
-		buf:   make([]byte, storedSegment),
+		buf:   segmentBuffer(size),
 	}
 	if o.ComputeMD5 {
 		r.md5 = md5.New()

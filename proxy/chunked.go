@@ -55,7 +55,7 @@ func newChunkedEncoder(src io.Reader, n int64) *chunkedEncoder {
 		src:  src,
 		left: n,
 		crc:  crc32.New(crc32.MakeTable(crc32.Castagnoli)),
-		buf:  make([]byte, 0, chunkSize+32),
+		buf:  make([]byte, 0, min(max(n, 0), chunkSize)+32), // the trailer fits in 32 too (fill appends)
 	}
 }
 
