@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,29 @@ func (t *figTarget) put(bucket, key string, body io.Reader, n int64) (time.Durat
 		return 0, fmt.Errorf("%s PUT %s: %d %.300s", t.name, key, resp.StatusCode, msg)
 	}
 	return time.Since(start), nil
+}
+
+// putPart uploads part num of an upload (UNSIGNED-PAYLOAD) and returns its ETag.
+func (t *figTarget) putPart(bucket, key, uploadID string, num int32, body io.Reader, n int64) (string, error) {
+	u := fmt.Sprintf("%s/%s/%s?partNumber=%d&uploadId=%s", t.endpoint, bucket, key, num, url.QueryEscape(uploadID))
+	req, err := http.NewRequest(http.MethodPut, u, body)
+	if err != nil {
+		return "", err
+	}
+	req.ContentLength = n
+	if err := t.sign(req, "UNSIGNED-PAYLOAD"); err != nil {
+		return "", err
+	}
+	resp, err := t.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s PUT %s part %d: %d %.300s", t.name, key, num, resp.StatusCode, msg)
+	}
+	return resp.Header.Get("Etag"), nil
 }
 
 // get downloads bucket/key (with a Range header when rng is not empty) into w and returns the
@@ -278,11 +302,13 @@ func BenchmarkFigures(b *testing.B) {
 		fn(&table)
 		fmt.Fprintf(os.Stderr, "figures: %s done in %.1f s\n", name, time.Since(t0).Seconds())
 	}
+	var rss benchutil.Table // first, so that a failure of the longest phase shows early
+	phase("peak RSS", func(*benchutil.Table) { s.rssFigures(b, &rss) })
 	phase("stream", func(t *benchutil.Table) { s.streamFigures(b, t) })
 	phase("small objects", func(t *benchutil.Table) { s.smallFigures(b, t) })
 	phase("list", func(t *benchutil.Table) { s.listFigures(b, t) })
 	phase("range", func(t *benchutil.Table) { s.rangeFigure(b, t) })
-	phase("peak RSS", func(t *benchutil.Table) { s.rssFigures(b, t) })
+	table.Add(rss.Rows...)
 	phase("multipart", func(t *benchutil.Table) { s.multipartFigure(b, t) })
 	phase("rclone", func(t *benchutil.Table) { rcloneFigure(t) })
 	var series []benchutil.Series
