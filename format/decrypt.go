@@ -186,7 +186,7 @@ func (s *Stream) DecryptRange(src io.Reader, off, length int64) io.Reader {
 		last:   (off + length - 1) >> segShift,
 		skip:   int(off & (SegmentSize - 1)),
 		remain: length,
-		buf:    make([]byte, storedSegment),
+		buf:    segmentBuffer(s.plain),
 	}
 }
 
@@ -201,7 +201,7 @@ func (s *Stream) DecryptAll(src io.Reader) *DecryptReader {
 		last:    s.nseg - 1,
 		remain:  s.plain,
 		trailer: true,
-		buf:     make([]byte, storedSegment),
+		buf:     segmentBuffer(s.plain),
 	}
 }
 

@@ -39,6 +39,7 @@ type EncryptReader struct {
 	seg    int64 // next segment to produce; nseg means the trailer, nseg+1 done
 	srcEOF bool  // the source returned io.EOF
 	md5    hash.Hash
+	pipe   *md5Pipe // hashes beside sealing (streams of more than one segment), else nil
 	sum    []byte
 	nonce  [12]byte
 	buf    []byte // one stored segment
@@ -110,10 +111,13 @@ func newEncryptReader(src io.Reader, pk []byte, size int64, o EncryptOptions) *E
 		aead:  newAEAD(pk),
 		plain: size,
 		nseg:  numSegments(size),
-		buf:   make([]byte, storedSegment),
+		buf:   segmentBuffer(size),
 	}
 	if o.ComputeMD5 {
 		r.md5 = md5.New()
+		if r.nseg > 1 {
+			r.pipe = newMD5Pipe(r.md5)
+		}
 	}
 	return r
 }
@@ -180,7 +184,11 @@ func (r *EncryptReader) next() error {
 		if final {
 			m = int(r.plain - r.seg*SegmentSize)
 		}
-		if err := r.fill(r.buf[:m]); err != nil {
+		pt := r.buf[:m] // sealed in place, unless the pipe still reads it
+		if r.pipe != nil {
+			pt = r.pipe.plain()[:m]
+		}
+		if err := r.fill(pt); err != nil {
 			return err
 		}
 		flag := uint32(flagMore)
@@ -190,19 +198,25 @@ func (r *EncryptReader) next() error {
 			}
 			flag = flagFinal
 		}
-		if r.md5 != nil {
-			r.md5.Write(r.buf[:m])
+		switch {
+		case r.pipe != nil:
+			r.pipe.hash(pt)
+		case r.md5 != nil:
+			r.md5.Write(pt)
 		}
 		r.setNonce(r.seg, flag)
-		r.out = r.aead.Seal(r.buf[:0], r.nonce[:], r.buf[:m], nil)
+		r.out = r.aead.Seal(r.buf[:0], r.nonce[:], pt, nil)
 		r.seg++
 		return nil
 	case r.seg == r.nseg:
 		var sum [md5.Size]byte
-		if r.md5 != nil {
+		switch {
+		case r.pipe != nil:
+			r.sum = r.pipe.sum()
+		case r.md5 != nil:
 			r.sum = r.md5.Sum(nil)
-			copy(sum[:], r.sum)
 		}
+		copy(sum[:], r.sum)
 		r.setNonce(r.nseg, flagTrailer)
 		r.out = r.aead.Seal(r.buf[:0], r.nonce[:], sum[:], nil)
 		r.seg++

@@ -122,3 +122,11 @@ func PartDecryptedSize(stored int64) (int64, error) {
 	}
 	return p, nil
 }
+
+// segmentBuffer returns the buffer an encrypt or decrypt reader of a plain-byte stream needs:
+// its largest stored segment or the trailer, so that a small object does not allocate a whole
+// 64 KiB segment (the largest allocation per request of 4 KiB PUTs and GETs in the gateway's
+// allocation profile).
+func segmentBuffer(plain int64) []byte {
+	return make([]byte, max(min(max(plain, 0), SegmentSize)+TagSize, TrailerSize))
+}

@@ -55,22 +55,33 @@ func newChunkedEncoder(src io.Reader, n int64) *chunkedEncoder {
 		src:  src,
 		left: n,
 		crc:  crc32.New(crc32.MakeTable(crc32.Castagnoli)),
-		buf:  make([]byte, 0, chunkSize+32),
+		buf:  make([]byte, 0, min(max(n, 0), chunkSize)+32), // the trailer fits in 32 too (fill appends)
 	}
 }
 
+// Read fills p across chunk boundaries: net/http copies a request body of known length to the
+// socket 32 KiB at a time, and a frame is 64 KiB plus a few bytes, so returning one frame's
+// rest at a time made every third write a few bytes long (the stream-PUT profile's syscalls).
 func (c *chunkedEncoder) Read(p []byte) (int, error) {
-	for len(c.pending) == 0 {
-		if c.err != nil {
-			return 0, c.err
+	n := 0
+	for n < len(p) {
+		if len(c.pending) == 0 {
+			if n > 0 && (c.err != nil || c.done) {
+				return n, nil // the error or EOF comes with the next call
+			}
+			if c.err != nil {
+				return 0, c.err
+			}
+			if c.done {
+				return 0, io.EOF
+			}
+			c.fill()
+			continue
 		}
-		if c.done {
-			return 0, io.EOF
-		}
-		c.fill()
+		m := copy(p[n:], c.pending)
+		c.pending = c.pending[m:]
+		n += m
 	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
 	return n, nil
 }
 

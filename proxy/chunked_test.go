@@ -80,6 +80,31 @@ func TestChunkedEncoder(t *testing.T) {
 	}
 }
 
+// Reads of 32 KiB (what net/http's body copy asks for) come back full until the end: no short
+// read at each frame boundary, so no few-byte socket write per frame.
+func TestChunkedEncoderFillsReads(t *testing.T) {
+	const n = 5*chunkSize + 123
+	enc := newChunkedEncoder(bytes.NewReader(make([]byte, n)), n)
+	buf := make([]byte, 32<<10)
+	var total int64
+	for {
+		m, err := enc.Read(buf)
+		total += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != len(buf) && total != chunkedLength(n) {
+			t.Fatalf("short read of %d bytes at %d of %d", m, total, chunkedLength(n))
+		}
+	}
+	if total != chunkedLength(n) {
+		t.Fatalf("%d bytes, want %d", total, chunkedLength(n))
+	}
+}
+
 // A failing source must never let the encoder finish the stream: no final chunk, no trailer.
 func TestChunkedEncoderStopsOnError(t *testing.T) {
 	boom := errors.New("signature mismatch")

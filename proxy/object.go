@@ -293,7 +293,7 @@ func (g *Gateway) getWhole(q *request) error {
 	}
 	g.setObjectHeaders(q, o, f)
 	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	return g.streamPlain(q, http.StatusOK, plain)
+	return g.streamPlain(q, http.StatusOK, plain, f.plainSize)
 }
 
 // getRange serves a ranged GET or a GET of one part: the facts first, then only the covering
@@ -331,7 +331,7 @@ func (g *Gateway) getRange(q *request) error {
 		plain = rc
 	}
 	status := g.setRangeHeaders(q, o, f, rng, partial)
-	return g.streamPlain(q, status, plain)
+	return g.streamPlain(q, status, plain, rng.length)
 }
 
 // requestedRange resolves the Range header or the partNumber parameter of r against the
@@ -375,14 +375,16 @@ func (g *Gateway) serveStored(q *request, o *storedObject, f objectFacts, body i
 	}
 	g.setObjectHeaders(q, o, f)
 	q.w.Header().Set("Content-Length", strconv.FormatInt(f.plainSize, 10))
-	return g.streamPlain(q, http.StatusOK, body)
+	return g.streamPlain(q, http.StatusOK, body, f.plainSize)
 }
 
-// streamPlain sends status and then src. The first segment is read before the status line,
-// so that an object that fails authentication at its start gets an S3 error; a failure later
-// aborts the connection, so the client never takes a short or altered body for a whole one.
-func (g *Gateway) streamPlain(q *request, status int, src io.Reader) error {
-	buf := make([]byte, format.SegmentSize)
+// streamPlain sends status and then src, which yields size bytes. The first segment is read
+// before the status line, so that an object that fails authentication at its start gets an S3
+// error; a failure later aborts the connection, so the client never takes a short or altered
+// body for a whole one. An object smaller than a segment is read to its end (trailer and EOF
+// checked) before the status line, with a buffer of its size plus one byte, not a segment.
+func (g *Gateway) streamPlain(q *request, status int, src io.Reader, size int64) error {
+	buf := make([]byte, min(max(size, 0), format.SegmentSize-1)+1)
 	n, err := io.ReadFull(src, buf)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return err

@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 	var ops *http.Server
 	if opsLn != nil {
 		ops = &http.Server{
-			Handler:           metrics.Handler(app.metrics, app.health),
+			Handler:           opsHandler(metrics.Handler(app.metrics, app.health)),
 			ReadHeaderTimeout: 10 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       cfg.Server.IdleTimeout,
