@@ -15,7 +15,8 @@ import (
 // TestHostileHarnessThroughGateway: the hostile backend in its place behind a real gateway and
 // MinIO. Requests pass unchanged (MinIO accepts the gateway's signatures through it), a byte
 // flipped in the stored body on one read makes that GET fail, an S3 error on one read reaches
-// the client, a reset connection never yields a wrong body; the next reads are whole again.
+// the client (a 503 is retried once by the gateway instead), a reset connection never yields a
+// wrong body; the next reads are whole again.
 func TestHostileHarnessThroughGateway(t *testing.T) {
 	gw, hostile, m := testenv.StartGatewayHostile(t, nil)
 	bucket := m.NewBucket(t)
@@ -39,9 +40,14 @@ func TestHostileHarnessThroughGateway(t *testing.T) {
 	if r := get(); r.complete() {
 		t.Errorf("GET with a flipped stored byte: %v, want a failure", r)
 	}
+	hostile.RefuseOnRead(path, hostile.Reads(path)+1, http.StatusInternalServerError, "InternalError")
+	if r := get(); r.complete() || r.Status != http.StatusInternalServerError {
+		t.Errorf("GET with the backend answering 500: %v, want 500", r)
+	}
+	// One 503 (SlowDown) is retried by the gateway after a pause: the client gets the object.
 	hostile.RefuseOnRead(path, hostile.Reads(path)+1, http.StatusServiceUnavailable, "SlowDown")
-	if r := get(); r.complete() || r.Status != http.StatusServiceUnavailable {
-		t.Errorf("GET with the backend answering 503: %v, want 503", r)
+	if r := get(); !r.complete() || !bytes.Equal(r.Body, plain) {
+		t.Errorf("GET with the backend answering 503 once: %v, want the plaintext (retried)", r)
 	}
 	// A reset before the answer: Go's transport may retry the idempotent GET on a new
 	// connection (the next read), so the client sees a failure or the whole plaintext.
