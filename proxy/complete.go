@@ -86,7 +86,7 @@ func (g *Gateway) complete(q *request) error {
 	case err != nil:
 		return err
 	default:
-		g.objects.Add(factsKey(q.bucket, q.key, final.backendETag), f)
+		g.objects.Add(q.bucket, q.key, final.backendETag, f)
 	}
 	var spans []span
 	for _, hit := range hits {

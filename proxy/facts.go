@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/s3ec"
 	"github.com/s3seal/s3seal/s3err"
@@ -25,8 +27,47 @@ type objectFacts struct {
 	layout    format.Layout // multipart objects only
 }
 
-func factsKey(bucket, key, backendETag string) string {
-	return bucket + "\x00" + key + "\x00" + backendETag
+// factsCache keeps the facts of the last version seen of each object: (bucket, key) → its
+// backend ETag and facts. An overwrite replaces its key's entry, so the cache holds one entry
+// per object however often objects change; keyed by version, it filled up with the facts of
+// every version ever seen (a 30-minute load test grew the gateway's RSS from 25 to 90 MiB on
+// 512 keys). Reading two versions of one object in turn only costs a re-read of the facts.
+type factsCache struct {
+	lru *lru.Cache[string, factsEntry]
+}
+
+type factsEntry struct {
+	backendETag string
+	facts       objectFacts
+}
+
+func newFactsCache(entries int) (*factsCache, error) {
+	c, err := lru.New[string, factsEntry](entries)
+	if err != nil {
+		return nil, err
+	}
+	return &factsCache{lru: c}, nil
+}
+
+func factsCacheKey(bucket, key string) string { return bucket + "\x00" + key }
+
+// Get returns the facts of bucket/key if the cached ones are of the version backendETag.
+func (c *factsCache) Get(bucket, key, backendETag string) (objectFacts, bool) {
+	if backendETag == "" {
+		return objectFacts{}, false
+	}
+	e, ok := c.lru.Get(factsCacheKey(bucket, key))
+	if !ok || e.backendETag != backendETag {
+		return objectFacts{}, false
+	}
+	return e.facts, true
+}
+
+// Add records the facts of the version backendETag of bucket/key (nothing without an ETag).
+func (c *factsCache) Add(bucket, key, backendETag string, f objectFacts) {
+	if backendETag != "" {
+		c.lru.Add(factsCacheKey(bucket, key), factsEntry{backendETag: backendETag, facts: f})
+	}
 }
 
 // storedObject is a backend object as described by a HEAD or GET response.
@@ -160,7 +201,7 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		g.obs.Unencrypted(q.op)
 		return objectFacts{encrypted: false, plainSize: o.storedSize, etag: o.backendETag}, nil, nil
 	}
-	if f, ok := g.objects.Get(factsKey(q.bucket, q.key, o.backendETag)); ok && o.backendETag != "" {
+	if f, ok := g.objects.Get(q.bucket, q.key, o.backendETag); ok && o.backendETag != "" {
 		return f, nil, nil
 	}
 	if o.env.Kind == format.KindMultipart {
@@ -175,7 +216,7 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		}
 		f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
 		if o.backendETag != "" {
-			g.objects.Add(factsKey(q.bucket, q.key, o.backendETag), f)
+			g.objects.Add(q.bucket, q.key, o.backendETag, f)
 		}
 		return f, nil, nil
 	}
@@ -193,7 +234,6 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 
 // singleFacts resolves a single-part object's facts given its opened key.
 func (g *Gateway) singleFacts(q *request, o *storedObject, key *format.ObjectKey, tail []byte) (objectFacts, error) {
-	ck := factsKey(q.bucket, q.key, o.backendETag)
 	plain, err := format.DecryptedSize(o.storedSize)
 	if err != nil {
 		return objectFacts{}, err
@@ -217,9 +257,7 @@ func (g *Gateway) singleFacts(q *request, o *storedObject, key *format.ObjectKey
 			f.etag = `"` + hex.EncodeToString(sum) + `"`
 		}
 	}
-	if o.backendETag != "" {
-		g.objects.Add(ck, f)
-	}
+	g.objects.Add(q.bucket, q.key, o.backendETag, f)
 	return f, nil
 }
 

@@ -199,7 +199,7 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 				key = k
 			}
 		}
-		if f, ok := g.objects.Get(factsKey(q.bucket, key, e.etag)); ok && e.etag != "" {
+		if f, ok := g.objects.Get(q.bucket, key, e.etag); ok && e.etag != "" {
 			e.facts, e.haveFacts = f, true
 			continue
 		}

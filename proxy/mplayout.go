@@ -230,7 +230,7 @@ func (g *Gateway) multipartFacts(q *request, o *storedObject) (objectFacts, *for
 		return objectFacts{}, nil, err
 	}
 	if o.backendETag != "" && (key != nil || o.env.Version() == format.Version) {
-		g.objects.Add(factsKey(q.bucket, q.key, o.backendETag), f)
+		g.objects.Add(q.bucket, q.key, o.backendETag, f)
 	}
 	return f, key, nil
 }

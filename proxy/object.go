@@ -97,7 +97,7 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 		etag = `"` + hex.EncodeToString(sum) + `"`
 	}
 	if backendETag != "" {
-		g.objects.Add(factsKey(q.bucket, q.key, backendETag), objectFacts{encrypted: true, plainSize: size, etag: etag})
+		g.objects.Add(q.bucket, q.key, backendETag, objectFacts{encrypted: true, plainSize: size, etag: etag})
 	}
 	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, nil
 }

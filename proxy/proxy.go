@@ -25,8 +25,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/s3seal/s3seal/cache"
 	"github.com/s3seal/s3seal/keys"
 	"github.com/s3seal/s3seal/s3err"
@@ -121,8 +119,8 @@ type Gateway struct {
 	verifier *sigv4.Verifier
 	backend  *backend
 	creds    map[string]Credential
-	objects  *lru.Cache[string, objectFacts] // plaintext facts by (bucket, key, backend ETag)
-	s3ec     *s3ecReading                    // S3 Encryption Client objects (s3ec.go)
+	objects  *factsCache  // plaintext facts of the last version seen of each object (facts.go)
+	s3ec     *s3ecReading // S3 Encryption Client objects (s3ec.go)
 }
 
 // New checks cfg and returns a Gateway.
@@ -157,7 +155,7 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		creds[c.AccessKeyID] = c
 	}
-	facts, err := lru.New[string, objectFacts](100_000)
+	facts, err := newFactsCache(100_000)
 	if err != nil {
 		return nil, err
 	}

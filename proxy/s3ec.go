@@ -91,7 +91,7 @@ func (g *Gateway) s3ecFacts(q *request, o *storedObject) (objectFacts, error) {
 	}
 	f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
 	if o.backendETag != "" {
-		g.objects.Add(factsKey(q.bucket, q.key, o.backendETag), f)
+		g.objects.Add(q.bucket, q.key, o.backendETag, f)
 	}
 	return f, nil
 }
