@@ -27,17 +27,49 @@ func findTexts(doc []byte, paths ...string) ([]textHit, error) {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var stack []string
 	var hits []textHit
+	// open is the hit being read: the text of one element runs on over CDATA sections and
+	// comments (xml.RawToken returns each as its own token) until a tag, so "1<![CDATA[2]]>"
+	// is one hit "12", as a client's XML parser reads it.
+	var open *textHit
+	flush := func() error {
+		if open == nil {
+			return nil
+		}
+		text, err := unescapeXMLText(doc[open.start:open.end])
+		if err != nil {
+			return err
+		}
+		open.text = text
+		hits = append(hits, *open)
+		open = nil
+		return nil
+	}
 	elem := -1
 	for {
 		before := dec.InputOffset()
 		tok, err := dec.RawToken()
 		if err == io.EOF {
+			if err := flush(); err != nil {
+				return nil, err
+			}
 			return hits, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		switch t := tok.(type) {
+		case xml.Comment:
+			continue
+		case xml.CharData:
+			p := strings.Join(stack, "/")
+			if !want[p] {
+				continue
+			}
+			if open == nil {
+				open = &textHit{path: p, start: before, elem: elem}
+			}
+			open.end = dec.InputOffset()
+			continue
 		case xml.StartElement:
 			stack = append(stack, t.Name.Local)
 			if len(stack) == 2 {
@@ -47,16 +79,11 @@ func findTexts(doc []byte, paths ...string) ([]textHit, error) {
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
 			}
-		case xml.CharData:
-			p := strings.Join(stack, "/")
-			if !want[p] {
-				continue
-			}
-			text, err := unescapeXMLText(doc[before:dec.InputOffset()])
-			if err != nil {
-				return nil, err
-			}
-			hits = append(hits, textHit{path: p, start: before, end: dec.InputOffset(), text: text, elem: elem})
+		}
+		// Any other token ends the text being read (the stack has changed since, so flush
+		// uses the path recorded in open).
+		if err := flush(); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -56,8 +56,8 @@ func ParseUploadID(id string) (*UploadID, error) {
 		return nil, errors.New("upload id: envelope is not of version 2 and kind 1")
 	}
 	for _, c := range ctx {
-		if c < 0x20 || c > 0x7e {
-			return nil, errors.New("upload id: context is not printable ASCII")
+		if c < 0x21 || c > 0x7e {
+			return nil, errors.New("upload id: context is not printable ASCII without space")
 		}
 	}
 	return &UploadID{Backend: id[:dot], Envelope: bytes.Clone(env), Ctx: string(ctx)}, nil
