@@ -227,24 +227,34 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 // MinIO answers 499, with no body, to every later request on a keep-alive connection on which a
 // request timed out. Such a connection is not reused (the idle pool is dropped when its body is
 // closed), and a GET or HEAD without a body, which cannot have changed anything, is sent once
-// more on a new connection. Such a GET or HEAD answered 503 (SlowDown: MinIO answers
-// SlowDownRead when many requests wait for one object's lock) is sent again after a short
-// pause, up to slowDownRetries times, as the SDKs do.
+// more on a new connection. A request answered 503 (SlowDown: MinIO answers SlowDownRead and
+// SlowDownWrite when many requests wait for one object's lock) is sent again after a short
+// pause, up to slowDownRetries times, as the SDKs do, when its body can be sent again: none,
+// or the in-memory body of sendSmall (a conditional manifest copy, a Complete, a DeleteObjects).
 func (b *backend) send(ctx context.Context, method string, t target, h http.Header, body io.Reader, length int64, payloadHash string) (*http.Response, error) {
 	retryable := (method == http.MethodGet || method == http.MethodHead) && (body == nil || length == 0)
+	replay, replayable := body.(*bytes.Reader)
+	replayable = replayable || body == nil || length == 0
 	var saved http.Header
-	if retryable && h != nil {
+	if (retryable || replayable) && h != nil {
 		saved = h.Clone() // signing adds headers
 	}
 	resp, err := b.sendOnce(ctx, method, t, h, body, length, payloadHash)
-	for attempt := 1; retryable && err == nil && resp.StatusCode == http.StatusServiceUnavailable && attempt <= slowDownRetries; attempt++ {
+	for attempt := 1; replayable && err == nil && resp.StatusCode == http.StatusServiceUnavailable && attempt <= slowDownRetries; attempt++ {
 		drain(resp)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(time.Duration(attempt) * slowDownPause):
 		}
-		resp, err = b.sendOnce(ctx, method, t, cloneHeader(saved), nil, 0, payloadHash)
+		var again io.Reader
+		if replay != nil && length > 0 {
+			if _, err := replay.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			again = replay
+		}
+		resp, err = b.sendOnce(ctx, method, t, cloneHeader(saved), again, length, payloadHash)
 	}
 	if err != nil || resp.StatusCode < 400 || s3err.IsS3Status(resp.StatusCode) {
 		return resp, err

@@ -260,8 +260,9 @@ func TestCompleteOverwrittenBeforeManifest(t *testing.T) {
 }
 
 // TestSlowDownReadRetried: a GET answered 503 (MinIO's SlowDownRead under lock contention) is
-// sent again after a pause, so a short burst of 503s does not reach the client; a PUT is never
-// sent twice.
+// sent again after a pause, so a short burst of 503s does not reach the client; so are the
+// requests of a Complete, whose bodies are in memory; a PUT of a streamed body is never sent
+// twice.
 func TestSlowDownReadRetried(t *testing.T) {
 	f := newFixture(t)
 	body := plaintext(3000, "PLAINTEXT-MARKER-slowdown")
@@ -290,6 +291,30 @@ func TestSlowDownReadRetried(t *testing.T) {
 	}
 	if puts.Load() != 1 {
 		t.Fatalf("the PUT was sent %d times", puts.Load())
+	}
+	// The requests of a Complete whose bodies are in memory (the backend's Complete, the
+	// conditional manifest copy) are sent again after a 503, as the SDKs do: each is answered
+	// 503 once and the client's Complete succeeds with the object it uploaded.
+	var complete, manifestCopy atomic.Int32
+	f.faults.set(fault{kind: slowDown, on: func(r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Query().Has("uploadId"):
+			return complete.Add(1) == 1
+		case r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "":
+			return manifestCopy.Add(1) == 1
+		}
+		return false
+	}})
+	p1, p2 := plaintext(5<<20, "PLAINTEXT-MARKER-slowdown"), plaintext(100, "PLAINTEXT-MARKER-slowdown")
+	if r := f.uploadMultipart("mp", p1, p2); r.status != http.StatusOK {
+		t.Fatalf("Complete with a 503 on its backend Complete and manifest copy: %d %s", r.status, r.body)
+	}
+	if complete.Load() != 2 || manifestCopy.Load() != 2 {
+		t.Fatalf("backend Complete sent %d times, manifest copy %d times; want 2 each", complete.Load(), manifestCopy.Load())
+	}
+	f.faults.set(fault{})
+	if g := f.do(http.MethodGet, "/"+ipBucket+"/mp", nil, nil); g.status != http.StatusOK || !bytes.Equal(g.body, append(append([]byte{}, p1...), p2...)) {
+		t.Fatalf("GET after the retried Complete: %d, %d bytes", g.status, len(g.body))
 	}
 }
 

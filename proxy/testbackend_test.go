@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -53,6 +54,7 @@ const (
 	noFault    faultKind = iota
 	failBefore           // RoundTrip returns err; nothing reaches the backend
 	badStatus            // the backend's answer is replaced by status, with an empty body
+	slowDown             // nothing reaches the backend; the answer is 503 SlowDown (S3's XML)
 	resetAt              // the response body fails with ECONNRESET after at bytes
 	truncateAt           // the response body ends (clean EOF) after at bytes
 	slowBody             // each of the first 6 reads of the response body waits delay
@@ -121,6 +123,17 @@ func (f *faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			r.Body.Close()
 		}
 		return nil, fl.err
+	}
+	if fl.kind == slowDown {
+		f.hit()
+		if r.Body != nil {
+			_, _ = io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+		}
+		doc := "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Slow Down", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, ContentLength: int64(len(doc)),
+			Body: io.NopCloser(strings.NewReader(doc)), Request: r}, nil
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = teeBody{r.Body, f}
