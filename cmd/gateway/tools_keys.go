@@ -179,12 +179,7 @@ func (k *keysCmd) create(ctx context.Context, name, alias string) int {
 			return exitOK
 		}
 	}
-	lc, closeLC, err := k.open(ctx)
-	if err != nil {
-		return k.fail(err)
-	}
-	defer closeLC()
-	v, err := lc.CreateKey(name)
+	v, err := k.change(ctx, func(lc lifecycle) (keys.KeyVersion, error) { return lc.CreateKey(name) })
 	if err != nil {
 		return k.fail(err)
 	}
@@ -259,13 +254,18 @@ func (k *keysCmd) bucketsOf(v keys.KeyVersion, def string) []string {
 	return out
 }
 
-func (k *keysCmd) rotate(name string) int {
-	lc, closeLC, err := k.open(context.Background())
+// change opens the provider's key lifecycle, makes one change to it and closes it.
+func (k *keysCmd) change(ctx context.Context, do func(lifecycle) (keys.KeyVersion, error)) (keys.KeyVersion, error) {
+	lc, closeLC, err := k.open(ctx)
 	if err != nil {
-		return k.fail(err)
+		return keys.KeyVersion{}, err
 	}
 	defer closeLC()
-	v, err := lc.RotateKey(name)
+	return do(lc)
+}
+
+func (k *keysCmd) rotate(name string) int {
+	v, err := k.change(context.Background(), func(lc lifecycle) (keys.KeyVersion, error) { return lc.RotateKey(name) })
 	if err != nil {
 		return k.fail(err)
 	}
