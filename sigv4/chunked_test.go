@@ -2,7 +2,9 @@ package sigv4
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
 	"hash/crc32"
@@ -26,6 +28,42 @@ func TestCRC64NVMEKnownVector(t *testing.T) {
 	}
 	if crc64.Checksum([]byte("123456789"), crc64.MakeTable(crc64.ECMA)) == 0xae8b14860a799888 {
 		t.Fatal("vector does not discriminate")
+	}
+}
+
+// TestNewChecksumAlgorithms checks SHA512, MD5 (standard library) and the xxHashes against
+// values from python3-xxhash 3.2.0 (Debian; the C xxHash library), in S3's base64 of the
+// canonical big-endian digest.
+func TestNewChecksumAlgorithms(t *testing.T) {
+	long := bytes.Repeat([]byte("hello world"), 1000)
+	md5sum, sha512sum := md5.Sum(long), sha512.Sum512(long)
+	cases := []struct {
+		alg   string
+		data  []byte
+		value string
+	}{
+		{"XXHASH64", nil, "70bbN1HY6Zk="}, {"XXHASH3", nil, "LQaABTjTlMI="}, {"XXHASH128", nil, "maoG0wFHmNhgAcMkRo1Jfw=="},
+		{"XXHASH64", []byte("abc"), "RLws9a13CZk="}, {"XXHASH3", []byte("abc"), "eK9flIkvOVA="}, {"XXHASH128", []byte("abc"), "BrBatnM6YYV4r1+UiS85UA=="},
+		{"XXHASH64", long, "6DnH1qcyXE4="}, {"XXHASH3", long, "4xfrLnDb960="}, {"XXHASH128", long, "t1TjS+aVuaPjF+sucNv3rQ=="},
+		{"MD5", long, base64.StdEncoding.EncodeToString(md5sum[:])},
+		{"SHA512", long, base64.StdEncoding.EncodeToString(sha512sum[:])},
+	}
+	for _, c := range cases {
+		a, ok := checksumByName(c.alg)
+		if !ok {
+			t.Fatalf("%s: unknown", c.alg)
+		}
+		if h, ok := checksumByHeader("X-Amz-Checksum-" + c.alg); !ok || h.name != c.alg {
+			t.Fatalf("%s: header name not known", c.alg)
+		}
+		h := a.newFn()
+		h.Write(c.data)
+		if got := base64.StdEncoding.EncodeToString(h.Sum(nil)); got != c.value {
+			t.Errorf("%s of %d bytes = %s, want %s", c.alg, len(c.data), got, c.value)
+		}
+		if _, ok := decodeChecksum(a, c.value); !ok {
+			t.Errorf("%s: decodeChecksum refuses %s", c.alg, c.value)
+		}
 	}
 }
 
@@ -131,6 +169,15 @@ func TestStreamingTrailers(t *testing.T) {
 			i := bytes.Index(b, []byte("x-amz-checksum-crc32c:"))
 			return append(append(append([]byte{}, b[:i]...), "\r\n"...), b[i:]...)
 		}, "", "CRC32C"},
+		// xxHash values of threeChunks() from python3-xxhash 3.2.0 (Debian; the C xxHash library),
+		// not from the code under test.
+		{"xxhash64 trailer", streamingUnsignedPayloadTrailer, "x-amz-checksum-xxhash64",
+			map[string]string{"X-Amz-Sdk-Checksum-Algorithm": "XXHASH64"}, unsignedBody("x-amz-checksum-xxhash64:mgA2U2onuoQ="), "", "XXHASH64"},
+		{"xxhash3 trailer", streamingSignedPayloadTrailer, "x-amz-checksum-xxhash3", nil, signedBody("x-amz-checksum-xxhash3:+nJgOZPwnPI="), "", "XXHASH3"},
+		{"xxhash128 trailer", streamingUnsignedPayloadTrailer, "x-amz-checksum-xxhash128", nil,
+			unsignedBody("x-amz-checksum-xxhash128:9bR0kPTEgmT6cmA5k/Cc8g=="), "", "XXHASH128"},
+		{"xxhash128 trailer, wrong value", streamingUnsignedPayloadTrailer, "x-amz-checksum-xxhash128", nil,
+			unsignedBody("x-amz-checksum-xxhash128:9bR0kPTEgmT6cmA5k/Cc8w=="), CodeBadDigest, ""},
 		{"header checksum plus trailer", streamingUnsignedPayloadTrailer, "x-amz-checksum-crc32c",
 			map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA=="}, unsignedBody("x-amz-checksum-crc32c:" + good), CodeInvalidRequest, ""},
 	}

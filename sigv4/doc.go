@@ -6,8 +6,9 @@
 // Authorization header or in a presigned query string, optionally the legacy
 // Signature Version 2 (header and query), and every payload integrity promise a
 // client makes — the signed SHA-256 of the payload, the chained signatures of an
-// aws-chunked body and its trailer, the trailing or header checksums
-// (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256) and Content-MD5.
+// aws-chunked body and its trailer, the trailing or header checksums (CRC32,
+// CRC32C, CRC64NVME, SHA-1, SHA-256, SHA-512, MD5, XXHASH64, XXHASH3,
+// XXHASH128; the xxHashes from cespare/xxhash and zeebo/xxh3) and Content-MD5.
 //
 // # Why this is hand-written
 //

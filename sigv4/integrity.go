@@ -1,14 +1,19 @@
 package sigv4
 
 import (
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"hash"
 	"hash/crc32"
 	"hash/crc64"
 	"net/http"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 )
 
 // crc64NVMEPoly is the bit-reflected CRC-64/NVME polynomial 0xad93d23594c93659,
@@ -30,8 +35,19 @@ func checksumAlgorithms() []checksumAlgorithm {
 		{"CRC64NVME", "x-amz-checksum-crc64nvme", 8, func() hash.Hash { return crc64.New(crc64.MakeTable(crc64NVMEPoly)) }},
 		{"SHA1", "x-amz-checksum-sha1", 20, sha1.New},
 		{"SHA256", "x-amz-checksum-sha256", 32, sha256.New},
+		{"SHA512", "x-amz-checksum-sha512", 64, sha512.New},
+		{"MD5", "x-amz-checksum-md5", 16, md5.New},
+		// The xxHash digests are in their canonical (big-endian) form, as S3 encodes them.
+		{"XXHASH64", "x-amz-checksum-xxhash64", 8, func() hash.Hash { return xxhash.New() }},
+		{"XXHASH3", "x-amz-checksum-xxhash3", 8, func() hash.Hash { return xxh3.New() }},
+		{"XXHASH128", "x-amz-checksum-xxhash128", 16, func() hash.Hash { return xxh3.New128() }},
 	}
 }
+
+// unsupportedChecksumAlgorithm is S3's message for an x-amz-sdk-checksum-algorithm it does not
+// know.
+const unsupportedChecksumAlgorithm = "Checksum algorithm provided is unsupported. Please try again with any of the valid types: " +
+	"[CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3, XXHASH128]"
 
 func checksumByHeader(name string) (checksumAlgorithm, bool) {
 	name = strings.ToLower(name)
@@ -122,7 +138,7 @@ func parseIntegrityHeaders(h http.Header, mode PayloadMode) (integrityHeaders, *
 	if vals := h.Values("X-Amz-Sdk-Checksum-Algorithm"); len(vals) > 0 {
 		a, ok := checksumByName(strings.TrimSpace(vals[0]))
 		if len(vals) != 1 || !ok {
-			return out, newError(CodeInvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+			return out, newError(CodeInvalidRequest, unsupportedChecksumAlgorithm)
 		}
 		if !out.hasChecksum {
 			return out, newError(CodeInvalidRequest, "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.")

@@ -242,8 +242,9 @@ func (p *Payload) Close() error {
 
 // Checksum returns the client's verified additional checksum (from the
 // x-amz-checksum-* header or the trailer): the algorithm as S3 names it
-// (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) and the base64 value. Both are ""
-// if the client sent none or the body has not been read to io.EOF.
+// (CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3, XXHASH128)
+// and the base64 value. Both are "" if the client sent none or the body has not
+// been read to io.EOF.
 func (p *Payload) Checksum() (algorithm, base64Value string) {
 	if !p.done || p.ckValue == "" {
 		return "", ""
