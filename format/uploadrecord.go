@@ -16,7 +16,7 @@ import (
 // and ListParts must show in the names of zero-byte objects under a reserved prefix of the
 // upload's bucket; one prefix listing reads them:
 //
-//	<UploadRecordsPrefix><backend upload id>/id/<upload id suffix>
+//	<UploadRecordsPrefix><backend upload id>/id/<upload id suffix, cut every 200 characters by '/'>
 //	<UploadRecordsPrefix><backend upload id>/part/<5-digit part number>/<backend part ETag>/<sealed MD5>
 //
 // The upload id suffix is the part of the client's id after the backend's (3.5.1), which holds
@@ -45,6 +45,9 @@ const (
 	recordSealedBytes = nonceSize + 16 + TagSize
 	recordSealedChars = (recordSealedBytes*8 + 5) / 6 // base64url without padding
 	maxRecordETag     = 64
+	// recordIDChunk is the most characters of an id record's suffix in one path segment
+	// (MinIO refuses keys with a segment above 255 bytes).
+	recordIDChunk = 200
 )
 
 // IsReserved reports whether key is under ReservedPrefix.
@@ -63,8 +66,28 @@ func IDRecordsOf(backendID string) string { return UploadRecordsOf(backendID) + 
 // would be longer than MaxKeyLength (no record is written then).
 func IDRecordKey(u UploadID) (string, bool) {
 	id := u.String()
-	k := IDRecordsOf(u.Backend) + id[len(u.Backend):]
-	return k, len(k) <= MaxKeyLength
+	suffix := id[len(u.Backend):]
+	var b strings.Builder
+	b.WriteString(IDRecordsOf(u.Backend))
+	for len(suffix) > recordIDChunk {
+		b.WriteString(suffix[:recordIDChunk])
+		b.WriteByte('/')
+		suffix = suffix[recordIDChunk:]
+	}
+	b.WriteString(suffix)
+	return b.String(), b.Len() <= MaxKeyLength
+}
+
+// idSuffixOf joins the chunks of an id record's suffix; false if they are not cut canonically
+// (every chunk but the last of exactly recordIDChunk characters, none empty).
+func idSuffixOf(rest string) (string, bool) {
+	chunks := strings.Split(rest, "/")
+	for i, c := range chunks {
+		if c == "" || len(c) > recordIDChunk || (i < len(chunks)-1 && len(c) != recordIDChunk) {
+			return "", false
+		}
+	}
+	return strings.Join(chunks, ""), true
 }
 
 // RecordETag is the form of a backend part ETag in a record (quotes removed), and false when
@@ -125,7 +148,8 @@ func (k *ObjectKey) partRecordKey(rnd io.Reader, bucket, key, backendID string, 
 
 // UploadRecord is a parsed upload record name.
 type UploadRecord struct {
-	// IDSuffix is the upload id suffix of an id record ("" for a part record).
+	// IDSuffix is the upload id suffix of an id record, its chunks joined ("" for a part
+	// record).
 	IDSuffix string
 	// Part and ETag are the part number and backend part ETag of a part record (0 and "" for
 	// an id record).
@@ -144,9 +168,10 @@ func ParseUploadRecord(backendID, name string) (UploadRecord, error) {
 	if !ok || backendID == "" {
 		return UploadRecord{}, errf(ErrMalformed, "upload record: not a record of this upload")
 	}
-	if suffix, ok := strings.CutPrefix(rest, recordIDDir); ok {
+	if chunks, ok := strings.CutPrefix(rest, recordIDDir); ok {
+		suffix, canonical := idSuffixOf(chunks)
 		u, err := ParseUploadID(backendID + suffix)
-		if err != nil || u.Backend != backendID {
+		if !canonical || err != nil || u.Backend != backendID {
 			return UploadRecord{}, errf(ErrMalformed, "upload record: invalid upload id suffix")
 		}
 		return UploadRecord{IDSuffix: suffix}, nil

@@ -21,12 +21,27 @@ func TestVectorsUploadRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		idKey, ok := format.IDRecordKey(format.UploadID{Backend: v.BackendUploadID, Envelope: env, Context: v.Context})
-		if !ok || idKey != v.IDRecordKey || idKey != format.IDRecordsOf(v.BackendUploadID)+v.UploadIDSuffix {
+		if !ok || idKey != v.IDRecordKey || strings.ReplaceAll(strings.TrimPrefix(idKey, format.IDRecordsOf(v.BackendUploadID)), "/", "") != v.UploadIDSuffix {
 			t.Fatalf("%s: id record %q, vector %q", v.Name, idKey, v.IDRecordKey)
 		}
 		r, err := format.ParseUploadRecord(v.BackendUploadID, v.IDRecordKey)
 		if err != nil || r.IDSuffix != v.UploadIDSuffix || r.Part != 0 {
 			t.Fatalf("%s: id record parsed as %+v, %v", v.Name, r, err)
+		}
+		// The suffix is cut every 200 characters (MinIO refuses longer path segments); any
+		// other cut is refused.
+		rest := strings.TrimPrefix(v.IDRecordKey, format.IDRecordsOf(v.BackendUploadID))
+		for _, seg := range strings.Split(rest, "/") {
+			if len(seg) > 200 {
+				t.Fatalf("%s: id record segment of %d characters", v.Name, len(seg))
+			}
+		}
+		joined := format.IDRecordsOf(v.BackendUploadID) + v.UploadIDSuffix
+		recut := format.IDRecordsOf(v.BackendUploadID) + v.UploadIDSuffix[:100] + "/" + v.UploadIDSuffix[100:]
+		for _, bad := range []string{joined, recut, v.IDRecordKey + "/", strings.Replace(v.IDRecordKey, "/id/", "/id//", 1)} {
+			if _, err := format.ParseUploadRecord(v.BackendUploadID, bad); !errors.Is(err, format.ErrMalformed) {
+				t.Errorf("%s: id record cut otherwise accepted: %q", v.Name, bad)
+			}
 		}
 		p := v.PartRecord
 		if p == nil {

@@ -46,13 +46,21 @@ func OpenPartRecord(ok []byte, bucket, key, backendID, name string) (part int, e
 }
 
 // IDRecordSuffix parses the name of the id record of the backend upload backendID,
-// ".s3seal/uploads/<backendID>/id/<suffix>", and returns the client's upload id
-// backendID ‖ suffix after checking that it is a format-2 upload id of that backend id.
+// ".s3seal/uploads/<backendID>/id/<suffix cut into 200-character segments by '/'>", and
+// returns the client's upload id backendID ‖ suffix after checking that it is a format-2
+// upload id of that backend id.
 func IDRecordSuffix(backendID, name string) (string, error) {
-	suffix, found := strings.CutPrefix(name, ".s3seal/uploads/"+backendID+"/id/")
+	rest, found := strings.CutPrefix(name, ".s3seal/uploads/"+backendID+"/id/")
 	if !found {
 		return "", errors.New("id record: not an id record of this upload")
 	}
+	segs := strings.Split(rest, "/")
+	for i, s := range segs {
+		if s == "" || len(s) > 200 || (i < len(segs)-1 && len(s) != 200) {
+			return "", errors.New("id record: suffix not cut every 200 characters")
+		}
+	}
+	suffix := strings.Join(segs, "")
 	u, err := ParseUploadID(backendID + suffix)
 	if err != nil || u.Backend != backendID {
 		return "", errors.New("id record: not a format-2 upload id of this upload")
