@@ -175,7 +175,13 @@ func (g *Gateway) partMD5s(q *request, backendID string, key *format.ObjectKey, 
 // deleteRecords deletes every record (every version) of the backend upload backendID, best
 // effort: a failure is logged and does not fail the client's request.
 func (g *Gateway) deleteRecords(q *request, backendID string) {
-	prefix := format.UploadRecordsOf(backendID)
+	if err := g.deleteRecordsUnder(q, format.UploadRecordsOf(backendID)); err != nil {
+		g.log.Warn("could not delete upload records", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
+	}
+}
+
+// deleteRecordsUnder deletes every key (every version) under prefix, a prefix of records.
+func (g *Gateway) deleteRecordsUnder(q *request, prefix string) error {
 	err := g.deleteRecordVersions(q, prefix)
 	var e *s3err.Error
 	if errors.As(err, &e) && e.Code == "NotImplemented" {
@@ -192,9 +198,7 @@ func (g *Gateway) deleteRecords(q *request, backendID string) {
 			}
 		}
 	}
-	if err != nil {
-		g.log.Warn("could not delete upload records", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
-	}
+	return err
 }
 
 // recordVersion is one listed version of a record.

@@ -310,3 +310,25 @@ func contentMD5(b []byte) string {
 	s := md5.Sum(b)
 	return base64.StdEncoding.EncodeToString(s[:])
 }
+
+// TestRecordsDeleteBucket: a bucket with open uploads and no objects can be deleted, as on S3
+// (their records are deleted first); one that still holds an object is refused BucketNotEmpty
+// and keeps its records.
+func TestRecordsDeleteBucket(t *testing.T) {
+	f := newFixture(t)
+	u := f.createUpload("dir/a")
+	f.uploadPart(u, 1, plaintext(100, "PLAIN"))
+	f.put("obj", []byte("x"))
+	if r := f.do(http.MethodDelete, "/"+ipBucket, nil, nil); r.code != "BucketNotEmpty" {
+		t.Fatalf("DeleteBucket of a bucket holding an object: %d %s", r.status, r.code)
+	}
+	if recs := f.backendKeys(format.ReservedPrefix); len(recs) != 2 {
+		t.Fatalf("records after a refused DeleteBucket: %q", recs)
+	}
+	if r := f.do(http.MethodDelete, "/"+ipBucket+"/obj", nil, nil); r.status != http.StatusNoContent {
+		t.Fatal(r.status)
+	}
+	if r := f.do(http.MethodDelete, "/"+ipBucket, nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DeleteBucket with only open uploads: %d %s", r.status, r.body)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -170,4 +171,70 @@ func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
 		spans = append(spans, span{at, at, []byte("<NextMarker>" + string(escapeXMLText(marker)) + "</NextMarker>")})
 	}
 	return splice(doc, spans), nil
+}
+
+// deleteBucket forwards DeleteBucket. Open uploads do not keep S3 from deleting a bucket, but
+// their upload records are objects: when the backend refuses (409) and the bucket holds
+// nothing but keys under the reserved prefix, those are deleted (every version) and the
+// DeleteBucket is sent again.
+func (g *Gateway) deleteBucket(q *request) error {
+	if _, err := g.readSmallBody(q); err != nil {
+		return err
+	}
+	t := target{q.bucket, "", backendQuery(q.r)}
+	send := func() (*http.Response, error) {
+		return g.backend.sendSmall(q.ctx(), http.MethodDelete, t, outboundHeaders(q.r.Header), nil)
+	}
+	resp, err := send()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusConflict && g.onlyRecordsLeft(q) {
+		drain(resp)
+		if err := g.deleteReserved(q); err != nil {
+			g.log.Warn("could not delete upload records of a bucket being deleted", "request_id", q.id, "bucket", q.bucket, "err", err)
+		}
+		if resp, err = send(); err != nil {
+			return err
+		}
+	}
+	defer resp.Body.Close()
+	return g.relay(q, resp)
+}
+
+// onlyRecordsLeft reports whether the bucket's only keys (versions and delete markers where
+// the backend lists them) are under the reserved prefix, and there is one at least.
+func (g *Gateway) onlyRecordsLeft(q *request) bool {
+	first := func(v url.Values) (string, bool) {
+		doc, _, err := g.xmlRoundTrip(q, http.MethodGet, target{q.bucket, "", v}, nil, nil)
+		if err != nil {
+			return "", false
+		}
+		hits, err := findTexts(doc, "ListVersionsResult/Version/Key", "ListVersionsResult/DeleteMarker/Key", "ListBucketResult/Contents/Key")
+		if err != nil {
+			return "", false
+		}
+		if len(hits) == 0 {
+			return "", true
+		}
+		return hits[0].text, true
+	}
+	listing := url.Values{"versions": {""}, "max-keys": {"1"}}
+	after := "key-marker"
+	if _, ok := first(listing); !ok {
+		listing = url.Values{"list-type": {"2"}, "max-keys": {"1"}}
+		after = "start-after"
+	}
+	k, ok := first(listing)
+	if !ok || !format.IsReserved(k) {
+		return false
+	}
+	listing.Set(after, reservedEnd)
+	k, ok = first(listing)
+	return ok && k == ""
+}
+
+// deleteReserved deletes every key (every version) under the reserved prefix.
+func (g *Gateway) deleteReserved(q *request) error {
+	return g.deleteRecordsUnder(q, format.ReservedPrefix)
 }

@@ -220,7 +220,7 @@ func (g *Gateway) classify(q *request) handler {
 			return g.forwardSub(q, bucketSubresources, sub, v)
 		case http.MethodDelete:
 			if sub == "" && onlyAuthParams(v) {
-				return write("DeleteBucket", forward)
+				return write("DeleteBucket", g.deleteBucket)
 			}
 			return g.forwardSub(q, bucketSubresources, sub, v)
 		case http.MethodPost:
