@@ -293,3 +293,41 @@ func optionalString(s string) *string {
 	}
 	return &s
 }
+
+// TestMultipartOpenUploadDeleteBucket: an open upload does not keep a bucket from being deleted
+// through the gateway (as on S3 and MinIO), although its records are objects in MinIO; a bucket
+// that still holds an object is refused BucketNotEmpty.
+func TestMultipartOpenUploadDeleteBucket(t *testing.T) {
+	gw, m, _, _ := testenv.StartGatewayMinIO(t, nil)
+	c, mc := gw.Client(t), m.Client(t)
+	ctx := context.Background()
+	bucket := newBucketName(t, "open-upload")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteBucket(t, m, bucket) }) // if the test fails before its DeleteBucket
+	cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("open")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadPartETag(t, c, bucket, "open", aws.ToString(cr.UploadId), 1, []byte("part"))
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("obj"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	var ae smithy.APIError
+	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); !errors.As(err, &ae) || ae.ErrorCode() != "BucketNotEmpty" {
+		t.Fatalf("DeleteBucket of a bucket holding an object: %v, want BucketNotEmpty", err)
+	}
+	if recs := reservedKeys(t, mc, bucket); len(recs) != 2 {
+		t.Fatalf("records after a refused DeleteBucket: %q", recs)
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String("obj")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatalf("DeleteBucket with only an open upload: %v", err)
+	}
+	if _, err := mc.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket}); err == nil {
+		t.Fatal("MinIO still has the bucket")
+	}
+}
