@@ -38,3 +38,8 @@ func Updating() bool { return *update }
 func SealManifestWithRand(k *ObjectKey, rnd io.Reader, l Layout, etagMD5 []byte) (string, error) {
 	return k.sealManifest(rnd, l, etagMD5)
 }
+
+// PartRecordKeyWithRand is PartRecordKey drawing its nonce from rnd.
+func PartRecordKeyWithRand(k *ObjectKey, rnd io.Reader, bucket, key, backendID string, part int, etag string, md5 []byte) (string, bool, error) {
+	return k.partRecordKey(rnd, bucket, key, backendID, part, etag, md5)
+}

@@ -218,6 +218,8 @@ func TestGenerateVectors(t *testing.T) {
 			"multipart_v2: format-2 multipart objects (FORMAT.md 3.5). part_salt and manifest_nonce are",
 			"fixed inputs like the others (the nonce is the first 12 bytes); mk, parts_digest (D) and",
 			"manifest_body are intermediate values; upload_id is backend_upload_id with the .s2 suffix.",
+			"part_record and id_record_key: upload records (FORMAT.md 3.5.3); backend_etag and nonce are",
+			"fixed inputs like the others (the nonce is the first 12 bytes), rk and aad intermediate values.",
 		},
 		Single: []SingleVector{
 			genSingle(t, "empty", 0),

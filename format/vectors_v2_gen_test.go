@@ -43,6 +43,22 @@ type MultipartV2Vector struct {
 	PartsDigest     string         `json:"parts_digest"`
 	ManifestBody    string         `json:"manifest_body"`
 	Manifest        string         `json:"manifest"`
+	// PartRecord is the upload record of the first part (FORMAT.md 3.5.3), for vectors with MD5s.
+	PartRecord  *PartRecordVector `json:"part_record,omitempty"`
+	IDRecordKey string            `json:"id_record_key"`
+}
+
+// PartRecordVector is the upload record of one part (docs/FORMAT.md 3.5.3): inputs (part
+// number, backend ETag, nonce, the part's MD5), intermediate values (RK, AAD) and the record's
+// key name.
+type PartRecordVector struct {
+	Part        int    `json:"part"`
+	BackendETag string `json:"backend_etag"`
+	Nonce       string `json:"nonce"`
+	MD5         string `json:"md5"`
+	RK          string `json:"rk"`
+	AAD         string `json:"aad"`
+	Key         string `json:"key"`
 }
 
 func genMultipartV2(t *testing.T, name string, numbers []int, sizes []int64, computeMD5 bool, ctx string) MultipartV2Vector {
@@ -118,5 +134,23 @@ func genMultipartV2(t *testing.T, name string, numbers []int, sizes []int64, com
 		t.Fatal(err)
 	}
 	v.ManifestBody = hexs(body)
+	idKey, fits := IDRecordKey(UploadID{Backend: backend, Envelope: e, Context: ctx})
+	if !fits {
+		t.Fatal("id record too long")
+	}
+	v.IDRecordKey = idKey
+	if computeMD5 {
+		p := v.Parts[0]
+		sum, _ := hex.DecodeString(p.MD5)
+		etag := hexs(vectorBytes(name + " backend etag")[:16])
+		rv := &PartRecordVector{Part: p.Number, BackendETag: etag, Nonce: hexs(vectorBytes(name + " record nonce")[:nonceSize]), MD5: p.MD5}
+		rv.RK = hexs(deriveKey(ok.k[:], nil, []byte(infoPartETag)))
+		rv.AAD = hexs(partRecordAAD(env.Bucket, env.Key, backend, p.Number, etag))
+		rv.Key, fits, err = ok.partRecordKey(hexReader(rv.Nonce), env.Bucket, env.Key, backend, p.Number, `"`+etag+`"`, sum)
+		if err != nil || !fits {
+			t.Fatal(err)
+		}
+		v.PartRecord = rv
+	}
 	return v
 }

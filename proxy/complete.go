@@ -63,6 +63,8 @@ func (g *Gateway) complete(q *request) error {
 	if err != nil {
 		return err
 	}
+	// The backend upload is gone, whatever the checks below find: so are its records.
+	g.deleteRecords(q, backendID)
 	hits, err := findTexts(doc, "CompleteMultipartUploadResult/Location", "CompleteMultipartUploadResult/ETag")
 	if err != nil {
 		return s3err.New("InternalError", "The backend's CompleteMultipartUpload answer is not valid XML.")

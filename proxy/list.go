@@ -26,9 +26,15 @@ type span struct {
 	repl       []byte // nil: delete
 }
 
-// splice applies non-overlapping spans to doc.
+// splice applies non-overlapping spans to doc (an insertion, start == end, at the start of
+// another span goes first).
 func splice(doc []byte, spans []span) []byte {
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].start != spans[j].start {
+			return spans[i].start < spans[j].start
+		}
+		return spans[i].end < spans[j].end
+	})
 	var out bytes.Buffer
 	out.Grow(len(doc))
 	var at int64
@@ -150,8 +156,9 @@ func escapeXMLText(s string) []byte {
 	return b.Bytes()
 }
 
-// listObjects forwards ListObjects (v1 and v2) and rewrites sizes and ETags to what clients
-// stored: plaintext sizes and plaintext ETags.
+// listObjects forwards ListObjects (v1 and v2) and ListObjectVersions, hides the reserved
+// prefix (hideReserved) and rewrites sizes and ETags to what clients stored: plaintext sizes
+// and plaintext ETags.
 func (g *Gateway) listObjects(q *request) error {
 	t := target{q.bucket, "", backendQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
@@ -162,6 +169,10 @@ func (g *Gateway) listObjects(q *request) error {
 	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
 		return err
+	}
+	doc, err = hideReserved(doc, q.r.URL.Query().Get("encoding-type") == "url")
+	if err != nil {
+		return s3err.New("InternalError", "The backend sent a listing that is not valid XML.")
 	}
 	entries, urlEncoded, err := parseListing(doc)
 	if err != nil {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -141,6 +140,7 @@ func (g *Gateway) createMultipart(q *request) error {
 	}
 	g.keyUse(q, "write", s.keyID, s.wrapped)
 	id := format.UploadID{Backend: hits[0].text, Envelope: s.env, Context: s.meta.Get(metaCtx)}
+	g.writeIDRecord(q, id)
 	out := splice(doc, []span{replaceText(hits[0], id.String())})
 	setSSEHeaders(q.w.Header(), s.env, s.meta, choice.ssec)
 	writeXML(q, http.StatusOK, out)
@@ -205,7 +205,8 @@ func (g *Gateway) storePart(q *request, t uploadTarget, src io.Reader, size int6
 	defer resp.Body.Close()
 	q.plainIn = size
 	if sum := enc.MD5(); sum != nil {
-		return `"` + hex.EncodeToString(sum) + `"`, nil
+		g.writePartRecord(q, t, resp.Header.Get("Etag"), sum)
+		return md5ETag(sum), nil
 	}
 	return resp.Header.Get("Etag"), nil
 }
@@ -272,7 +273,8 @@ func (g *Gateway) clientURL(q *request) string {
 	return scheme + "://" + q.r.Host + "/" + q.bucket + "/" + s3path.Escape(q.key)
 }
 
-// abortMultipart forwards an abort with the backend's upload id.
+// abortMultipart forwards an abort with the backend's upload id and, when the backend aborted
+// the upload, deletes its upload records.
 func (g *Gateway) abortMultipart(q *request) error {
 	backendID := backendUploadID(q.r.URL.Query().Get("uploadId"))
 	if _, err := g.readSmallBody(q); err != nil {
@@ -284,12 +286,17 @@ func (g *Gateway) abortMultipart(q *request) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		// Not on NoSuchUpload: the id may be right and the key wrong, and the upload alive.
+		g.deleteRecords(q, backendID)
+	}
 	return g.relay(q, resp)
 }
 
-// listParts forwards ListParts and shows plaintext part sizes and the client's upload id.
-// Part ETags are the backend's: the plaintext MD5s returned by UploadPart are not stored
-// anywhere readable before the upload completes.
+// listParts forwards ListParts and shows plaintext part sizes, the client's upload id and, for
+// parts with an upload record (FORMAT.md 3.5.3), the ETag UploadPart returned (the plaintext
+// MD5). Other parts keep the backend's ETag: parts of an id without the gateway's suffix, of an
+// SSE-C upload listed without its key, or of records lost.
 func (g *Gateway) listParts(q *request) error {
 	clientID := q.r.URL.Query().Get("uploadId")
 	backendID := backendUploadID(clientID)
@@ -299,24 +306,68 @@ func (g *Gateway) listParts(q *request) error {
 	if err != nil {
 		return err
 	}
-	hits, err := findTexts(doc, "ListPartsResult/UploadId", "ListPartsResult/Part/Size")
+	hits, err := findTexts(doc, "ListPartsResult/UploadId", "ListPartsResult/Part/Size", "ListPartsResult/Part/PartNumber", "ListPartsResult/Part/ETag")
 	if err != nil {
 		return s3err.New("InternalError", "The backend's ListParts answer is not valid XML.")
 	}
+	md5s, err := g.listedPartMD5s(q, clientID, backendID, hits)
+	if err != nil {
+		return err
+	}
+	etags := recordETags(hits)
+	nums := map[int]int{}
+	for _, hit := range hits {
+		if hit.path == "ListPartsResult/Part/PartNumber" {
+			nums[hit.elem], _ = strconv.Atoi(hit.text)
+		}
+	}
 	var spans []span
 	for _, hit := range hits {
-		if hit.path == "ListPartsResult/UploadId" {
+		switch hit.path {
+		case "ListPartsResult/UploadId":
 			spans = append(spans, replaceText(hit, clientID))
-			continue
-		}
-		stored, err := strconv.ParseInt(hit.text, 10, 64)
-		if err != nil {
-			continue
-		}
-		if plain, err := format.PartDecryptedSize(stored); err == nil {
-			spans = append(spans, replaceText(hit, strconv.FormatInt(plain, 10)))
+		case "ListPartsResult/Part/ETag":
+			n := nums[hit.elem]
+			if e, ok := format.RecordETag(hit.text); ok && md5s[n] != nil && etags[n] == e {
+				spans = append(spans, replaceText(hit, md5ETag(md5s[n])))
+			}
+		case "ListPartsResult/Part/Size":
+			stored, err := strconv.ParseInt(hit.text, 10, 64)
+			if err != nil {
+				continue
+			}
+			if plain, err := format.PartDecryptedSize(stored); err == nil {
+				spans = append(spans, replaceText(hit, strconv.FormatInt(plain, 10)))
+			}
 		}
 	}
 	writeXML(q, http.StatusOK, splice(doc, spans))
 	return nil
+}
+
+// listedPartMD5s opens the upload's object key and reads the part records of the parts in a
+// ListParts answer. Without plaintext ETags, an id that is not the gateway's format-2 id, or an
+// SSE-C upload listed without its key, there is nothing to show (nil, no error).
+func (g *Gateway) listedPartMD5s(q *request, clientID, backendID string, hits []textHit) (map[int][]byte, error) {
+	if g.cfg.ETag != ETagPlaintext {
+		return nil, nil
+	}
+	u, err := format.ParseUploadID(clientID)
+	if err != nil {
+		return nil, nil
+	}
+	if u.Envelope.Wrap == format.WrapCustomerKey && q.r.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key") == "" {
+		return nil, nil
+	}
+	etags := recordETags(hits)
+	if len(etags) == 0 {
+		return nil, nil
+	}
+	_, key, err := g.openUpload(q)
+	defer q.ssec.zero()
+	if err != nil {
+		return nil, err
+	}
+	defer key.Zero()
+	return g.partMD5s(q, backendID, key, etags)
 }

@@ -282,6 +282,9 @@ func (g *Gateway) serve(q *request) error {
 		g.obs.AuthFailure(q.op, e.Code)
 		return e
 	}
+	if e := reservedAccess(q); e != nil {
+		return e
+	}
 	var before http.Header
 	if h.reread {
 		before = q.w.Header().Clone()

@@ -202,7 +202,7 @@ func (g *Gateway) classify(q *request) handler {
 			case sub == "versions":
 				return read("ListObjectVersions", g.listObjects)
 			case sub == "uploads":
-				return read("ListMultipartUploads", forward)
+				return read("ListMultipartUploads", g.listMultipartUploads)
 			case sub != "":
 				return g.forwardSub(q, bucketSubresources, sub, v)
 			case v.Get("list-type") == "2" && onlyListParams(v):
@@ -220,12 +220,12 @@ func (g *Gateway) classify(q *request) handler {
 			return g.forwardSub(q, bucketSubresources, sub, v)
 		case http.MethodDelete:
 			if sub == "" && onlyAuthParams(v) {
-				return write("DeleteBucket", forward)
+				return write("DeleteBucket", g.deleteBucket)
 			}
 			return g.forwardSub(q, bucketSubresources, sub, v)
 		case http.MethodPost:
 			if sub == "delete" {
-				return write("DeleteObjects", forward)
+				return write("DeleteObjects", g.deleteObjects)
 			}
 			return write("PostObject", g.notImplemented("Browser-based POST upload"))
 		}

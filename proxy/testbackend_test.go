@@ -237,6 +237,7 @@ type fixture struct {
 	srv    *httptest.Server
 	faults *faultTransport
 	client *http.Client
+	store  *embedded.Store // the backend, for tests that play it (backendDo)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -271,7 +272,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
-	f := &fixture{t: t, srv: srv, faults: ft, client: &http.Client{Transport: &http.Transport{}}}
+	f := &fixture{t: t, srv: srv, faults: ft, client: &http.Client{Transport: &http.Transport{}}, store: store}
 	t.Cleanup(f.client.CloseIdleConnections)
 	if r := f.do(http.MethodPut, "/"+ipBucket, nil, nil); r.status != http.StatusOK {
 		t.Fatalf("CreateBucket: %d %s", r.status, r.body)
@@ -321,6 +322,24 @@ func (f *fixture) do(method, path string, body []byte, hdr map[string]string) re
 	if m := codeRE.FindSubmatch(res.body); m != nil && resp.StatusCode >= 300 {
 		res.code = string(m[1])
 	}
+	return res
+}
+
+// backendDo sends an unsigned request straight to the backend (the embedded store does not
+// check signatures on its socket), as an attacker holding the backend would.
+func (f *fixture) backendDo(method, path string, body []byte) result {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.store.Endpoint()+path, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp, err := f.store.Transport().RoundTrip(req)
+	if err != nil {
+		return result{status: -1, doErr: err}
+	}
+	defer resp.Body.Close()
+	res := result{status: resp.StatusCode, header: resp.Header}
+	res.body, res.readErr = io.ReadAll(resp.Body)
 	return res
 }
 

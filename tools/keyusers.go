@@ -100,6 +100,9 @@ func FindKeyUsers(ctx context.Context, b VersionBackend, o KeyUsersOptions) (Key
 			}
 			for _, v := range page.Versions {
 				key, version := aws.ToString(v.Key), aws.ToString(v.VersionId)
+				if format.IsReserved(key) {
+					continue // the gateway's upload records (FORMAT.md 3.5.3): no envelope
+				}
 				u.Scanned++
 				g.Go(func() error {
 					head := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}

@@ -282,3 +282,26 @@ func TestRewrapInterrupted(t *testing.T) {
 		t.Fatalf("rerun after %d: %v, %v", first, s, err)
 	}
 }
+
+// TestToolsSkipUploadRecords: migrate and rewrap leave the gateway's upload records (keys under
+// format.ReservedPrefix, FORMAT.md 3.5.3) alone: they are not objects.
+func TestToolsSkipUploadRecords(t *testing.T) {
+	const bucket = "tools-records"
+	c := embeddedBackend(t, bucket)
+	lf := testKeys(t)
+	const rec = ".s3seal/uploads/u1/part/00001/abc/AAAA"
+	put(t, c, bucket, rec, nil, nil)
+	put(t, c, bucket, "obj", []byte("plain"), nil)
+	ctx := context.Background()
+	s, _, err := Migrate(ctx, c, MigrateOptions{RunOptions: RunOptions{Bucket: bucket}, Keys: lf, KeyID: "k1", ComputeMD5: true})
+	if err != nil || s.Count(Done) != 1 {
+		t.Fatalf("migrate: %v, %v", s, err)
+	}
+	if _, o := get(t, c, bucket, rec); envelopeOf(o.Metadata) != "" {
+		t.Fatal("migrate encrypted an upload record")
+	}
+	s, err = Rewrap(ctx, c, RewrapOptions{RunOptions: RunOptions{Bucket: bucket}, From: lf, To: lf, ToKey: "k1"})
+	if err != nil || s.Count(NotEncrypted) != 0 {
+		t.Fatalf("rewrap counts an upload record: %v, %v", s, err)
+	}
+}

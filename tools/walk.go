@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3seal/s3seal/format"
 )
 
 // RunOptions are common to Rewrap and Migrate.
@@ -56,7 +58,8 @@ func (l *limiter) claim() bool {
 // not counted, and the run stops).
 type handler func(ctx context.Context, it item) (Outcome, error)
 
-// walk lists o.Bucket/o.Prefix and runs h on every object not excluded by skip, with
+// walk lists o.Bucket/o.Prefix and runs h on every object not excluded by skip (nor under
+// format.ReservedPrefix, where the gateway keeps its upload records), with
 // o.Concurrency workers. When ctx is done it stops listing and dispatching but lets the
 // objects in progress finish (their handlers get a context that is not canceled), so an
 // interrupted run leaves no object half-done. It returns why it stopped early ("" if not).
@@ -109,6 +112,9 @@ func walk(ctx context.Context, b Backend, o RunOptions, verb string, t *tally, l
 			}
 			for _, obj := range page.Contents {
 				key := aws.ToString(obj.Key)
+				if format.IsReserved(key) {
+					continue // the gateway's upload records (FORMAT.md 3.5.3), not objects
+				}
 				if skip != nil && skip(key) {
 					continue
 				}

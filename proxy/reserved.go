@@ -1,0 +1,240 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/s3err"
+)
+
+// The reserved prefix (format.ReservedPrefix, ".s3seal/"): the gateway's upload records live
+// there (records.go). Clients can neither read nor write keys under it (AccessDenied), and
+// listings never show them.
+
+// reservedEnd is a key after every key the gateway writes under the reserved prefix (they are
+// ASCII) and before every key after the prefix: the marker that continues a listing past them.
+const reservedEnd = format.ReservedPrefix + "\U0010FFFF"
+
+// reservedAccess refuses a request that names a key under the reserved prefix: as its object
+// key or its copy source.
+func reservedAccess(q *request) *s3err.Error {
+	denied := s3err.New("AccessDenied", "Keys under "+format.ReservedPrefix+" are reserved for this encrypting gateway.")
+	if format.IsReserved(q.key) {
+		return denied
+	}
+	if cs := q.r.Header.Get("X-Amz-Copy-Source"); cs != "" {
+		if _, key, _, e := copySource(cs); e == nil && format.IsReserved(key) {
+			return denied
+		}
+	}
+	return nil
+}
+
+// deleteObjects forwards DeleteObjects unless it names a key under the reserved prefix.
+func (g *Gateway) deleteObjects(q *request) error {
+	body, err := g.readSmallBody(q)
+	if err != nil {
+		return err
+	}
+	keys, err := findTexts(body, "Delete/Object/Key")
+	if err != nil {
+		return s3err.New("MalformedXML", "")
+	}
+	for _, k := range keys {
+		if format.IsReserved(k.text) {
+			return s3err.New("AccessDenied", "Keys under "+format.ReservedPrefix+" are reserved for this encrypting gateway.")
+		}
+	}
+	return g.forwardBody(q, body)
+}
+
+// listingEntry is a depth-2 element of a listing that may name a reserved key.
+type listingEntry struct {
+	name       string // Contents, Version, DeleteMarker or CommonPrefixes
+	start, end int64
+	key        string // Key, or Prefix of CommonPrefixes
+}
+
+// hideReserved removes from a listing document (ListObjects v1 and v2, ListObjectVersions)
+// the entries under the reserved prefix: Contents, Version, DeleteMarker and CommonPrefixes
+// (with delimiter "/", ".s3seal/" itself is one). It corrects KeyCount, and keeps pagination
+// going past removed entries: a NextMarker or NextKeyMarker under the prefix becomes
+// reservedEnd (NextVersionIdMarker then goes), and a truncated v1 page without delimiter whose
+// last key was removed gets a NextMarker of reservedEnd, since its client would continue from
+// its last key shown. urlEncoded: the request asked for encoding-type url.
+func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
+	dec := xml.NewDecoder(bytes.NewReader(doc))
+	var path []string
+	var entries []*listingEntry
+	var cur *listingEntry
+	texts := map[string]textHit{} // depth-2 texts: KeyCount, NextMarker, IsTruncated, ...
+	ends := map[string]int64{}    // where a depth-2 element ends (IsTruncated)
+	starts := map[string]int64{}
+	root := ""
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			path = append(path, t.Name.Local)
+			if len(path) == 1 {
+				root = t.Name.Local
+			}
+			if len(path) == 2 {
+				starts[t.Name.Local] = before
+				switch t.Name.Local {
+				case "Contents", "Version", "DeleteMarker", "CommonPrefixes":
+					cur = &listingEntry{name: t.Name.Local, start: before}
+					entries = append(entries, cur)
+				}
+			}
+		case xml.EndElement:
+			if len(path) == 2 {
+				ends[path[1]] = dec.InputOffset()
+				if cur != nil {
+					cur.end = dec.InputOffset()
+					cur = nil
+				}
+			}
+			if len(path) > 0 {
+				path = path[:len(path)-1]
+			}
+		case xml.CharData:
+			text, err := unescapeXMLText(doc[before:dec.InputOffset()])
+			if err != nil {
+				return nil, err
+			}
+			if urlEncoded {
+				if k, err := url.QueryUnescape(text); err == nil {
+					text = k
+				}
+			}
+			switch {
+			case len(path) == 2:
+				texts[path[1]] = textHit{path: path[1], start: before, end: dec.InputOffset(), text: text}
+			case len(path) == 3 && cur != nil && (path[2] == "Key" || path[2] == "Prefix"):
+				cur.key += text
+			}
+		}
+	}
+	var spans []span
+	removed, lastRemoved := 0, false
+	lastKey := ""
+	for _, e := range entries {
+		hidden := format.IsReserved(e.key)
+		if hidden {
+			spans = append(spans, span{e.start, e.end, nil})
+			if e.name == "Contents" || e.name == "CommonPrefixes" {
+				removed++
+			}
+		}
+		if e.name == "Contents" {
+			lastKey, lastRemoved = e.key, hidden
+		}
+	}
+	if len(spans) == 0 {
+		return doc, nil
+	}
+	marker := reservedEnd
+	if urlEncoded {
+		marker = url.QueryEscape(reservedEnd)
+	}
+	if kc, ok := texts["KeyCount"]; ok {
+		if n, err := strconv.Atoi(kc.text); err == nil {
+			spans = append(spans, replaceText(kc, strconv.Itoa(max(0, n-removed))))
+		}
+	}
+	for _, name := range []string{"NextMarker", "NextKeyMarker"} {
+		if m, ok := texts[name]; ok && format.IsReserved(m.text) {
+			spans = append(spans, span{m.start, m.end, []byte(marker)})
+			if vm, ok := starts["NextVersionIdMarker"]; ok && name == "NextKeyMarker" {
+				spans = append(spans, span{vm, ends["NextVersionIdMarker"], nil})
+			}
+		}
+	}
+	_, hasNext := texts["NextMarker"]
+	_, hasKeyCount := texts["KeyCount"]
+	truncated := texts["IsTruncated"].text == "true"
+	if root == "ListBucketResult" && !hasKeyCount && !hasNext && truncated && lastRemoved && lastKey != "" {
+		at := ends["IsTruncated"]
+		spans = append(spans, span{at, at, []byte("<NextMarker>" + string(escapeXMLText(marker)) + "</NextMarker>")})
+	}
+	return splice(doc, spans), nil
+}
+
+// deleteBucket forwards DeleteBucket. Open uploads do not keep S3 from deleting a bucket, but
+// their upload records are objects: when the backend refuses (409) and the bucket holds
+// nothing but keys under the reserved prefix, those are deleted (every version) and the
+// DeleteBucket is sent again.
+func (g *Gateway) deleteBucket(q *request) error {
+	if _, err := g.readSmallBody(q); err != nil {
+		return err
+	}
+	t := target{q.bucket, "", backendQuery(q.r)}
+	send := func() (*http.Response, error) {
+		return g.backend.sendSmall(q.ctx(), http.MethodDelete, t, outboundHeaders(q.r.Header), nil)
+	}
+	resp, err := send()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusConflict && g.onlyRecordsLeft(q) {
+		drain(resp)
+		if err := g.deleteReserved(q); err != nil {
+			g.log.Warn("could not delete upload records of a bucket being deleted", "request_id", q.id, "bucket", q.bucket, "err", err)
+		}
+		if resp, err = send(); err != nil {
+			return err
+		}
+	}
+	defer resp.Body.Close()
+	return g.relay(q, resp)
+}
+
+// onlyRecordsLeft reports whether the bucket's only keys (versions and delete markers where
+// the backend lists them) are under the reserved prefix, and there is one at least.
+func (g *Gateway) onlyRecordsLeft(q *request) bool {
+	first := func(v url.Values) (string, bool) {
+		doc, _, err := g.xmlRoundTrip(q, http.MethodGet, target{q.bucket, "", v}, nil, nil)
+		if err != nil {
+			return "", false
+		}
+		hits, err := findTexts(doc, "ListVersionsResult/Version/Key", "ListVersionsResult/DeleteMarker/Key", "ListBucketResult/Contents/Key")
+		if err != nil {
+			return "", false
+		}
+		if len(hits) == 0 {
+			return "", true
+		}
+		return hits[0].text, true
+	}
+	listing := url.Values{"versions": {""}, "max-keys": {"1"}}
+	after := "key-marker"
+	if _, ok := first(listing); !ok {
+		listing = url.Values{"list-type": {"2"}, "max-keys": {"1"}}
+		after = "start-after"
+	}
+	k, ok := first(listing)
+	if !ok || !format.IsReserved(k) {
+		return false
+	}
+	listing.Set(after, reservedEnd)
+	k, ok = first(listing)
+	return ok && k == ""
+}
+
+// deleteReserved deletes every key (every version) under the reserved prefix.
+func (g *Gateway) deleteReserved(q *request) error {
+	return g.deleteRecordsUnder(q, format.ReservedPrefix)
+}
