@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -390,20 +388,4 @@ func (s *figStack) multipartFigure(b *testing.B, t *benchutil.Table) {
 	}
 	t.Add(benchutil.Info(fmt.Sprintf("multipart upload of %s, %s parts, 8 in parallel: gateway ÷ direct throughput", benchutil.SizeLabel(s.cfg.mpSize), benchutil.SizeLabel(s.cfg.mpPart)),
 		fmt.Sprintf("%.2f (%.1f s vs %.1f s)", benchutil.Median(ratio), benchutil.Median(gwS), benchutil.Median(dirS))))
-}
-
-// rcloneFigure: `rclone serve s3` over a crypt remote needs rclone 1.65 or later; Debian 12's
-// rclone (the one scripts/test installs) is older, and no other build can be installed here.
-func rcloneFigure(t *benchutil.Table) {
-	name := "rclone serve s3 + crypt on the same MinIO, PUT / GET (gateway ÷ rclone)"
-	ver, _ := exec.Command("rclone", "version").Output()
-	v, _, _ := strings.Cut(string(ver), "\n")
-	help, _ := exec.Command("rclone", "serve", "--help").CombinedOutput()
-	for line := range strings.Lines(string(help)) {
-		if strings.HasPrefix(strings.TrimSpace(line), "s3 ") {
-			t.Add(benchutil.Unmeasured(name, "-", strings.TrimSpace(v)+" has `serve s3`, but this benchmark does not drive it yet"))
-			return
-		}
-	}
-	t.Add(benchutil.Unmeasured(name, "-", strings.TrimSpace(v)+" has no `serve s3` (added in rclone 1.65)"))
 }
