@@ -310,7 +310,7 @@ func BenchmarkFigures(b *testing.B) {
 	phase("range", func(t *benchutil.Table) { s.rangeFigure(b, t) })
 	table.Add(rss.Rows...)
 	phase("multipart", func(t *benchutil.Table) { s.multipartFigure(b, t) })
-	phase("rclone", func(t *benchutil.Table) { rcloneFigure(t) })
+	phase("rclone", func(t *benchutil.Table) { s.rcloneFigure(b, t) })
 	var series []benchutil.Series
 	phase("throughput sweep", func(*benchutil.Table) { series = s.sweep(b) })
 

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,28 +76,29 @@ func smallRun(b *testing.B, d time.Duration, op func(worker, i int) error) (floa
 }
 
 // smallFigures: 4 KiB objects, 8 concurrent SDK clients, PUT then GET of the objects just put
-// (hot), direct and through the gateway alternating each round; ops/s ratio, added p99, and
-// the gateway's KMS calls per 1,000 PUTs and GETs.
+// (hot), direct, through the gateway and through the pass-through proxy, the order rotating
+// each round; ops/s ratio, added p99 (the pass-through's as bounds), and the gateway's KMS
+// calls per 1,000 PUTs and GETs.
 func (s *figStack) smallFigures(b *testing.B, t *benchutil.Table) {
 	data := testenv.RandomBytes(b, 4<<10, "")
-	clients := map[string]*s3.Client{"direct": s.m.Client(b, pooledSDK), "gateway": s.gw.Client(b, pooledSDK)}
+	clients := map[string]*s3.Client{"direct": s.m.Client(b, pooledSDK), "gateway": s.gw.Client(b, pooledSDK), "pass": s.passClient(b)}
 	ctx := context.Background()
 	type result struct {
 		putOps, getOps float64
 		putLat, getLat []time.Duration
 	}
-	var putR, getR, putP99, getP99 []float64
+	var putR, getR, putP99, getP99, passPutR, passGetR, passPutP99, passGetP99 []float64
 	var puts, gets, gen, dec float64
+	var boundTime time.Duration // spent on the pass-through (bounds)
 	kms := func(op string) float64 {
 		return gatewayCounter(b, s.ops, "s3seal_kms_requests_total", map[string]string{"operation": op})
 	}
 	for r := 0; r < s.cfg.rounds; r++ {
 		res := map[string]result{}
-		order := []string{"direct", "gateway"}
-		if r%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, name := range order {
+		all := []string{"direct", "gateway", "pass"}
+		for i := range all {
+			name := all[(i+r)%len(all)]
+			t0 := time.Now()
 			c := clients[name]
 			key := func(w, i int) string { return fmt.Sprintf("small/%s/%d/%d/%d", name, r, w, i%200) }
 			written := make([]int, smallClients)
@@ -135,29 +134,42 @@ func (s *figStack) smallFigures(b *testing.B, t *benchutil.Table) {
 				gets += float64(len(x.getLat))
 			}
 			res[name] = x
+			if name == "pass" {
+				boundTime += time.Since(t0)
+			}
 		}
-		dir, gw := res["direct"], res["gateway"]
+		dir, gw, pass := res["direct"], res["gateway"], res["pass"]
 		putR, getR = append(putR, gw.putOps/dir.putOps), append(getR, gw.getOps/dir.getOps)
+		passPutR, passGetR = append(passPutR, pass.putOps/dir.putOps), append(passGetR, pass.getOps/dir.getOps)
 		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-		putP99 = append(putP99, ms(benchutil.Percentile(gw.putLat, 99)-benchutil.Percentile(dir.putLat, 99)))
-		getP99 = append(getP99, ms(benchutil.Percentile(gw.getLat, 99)-benchutil.Percentile(dir.getLat, 99)))
-		fmt.Fprintf(os.Stderr, "figures: 4 KiB round %d: PUT %.0f vs %.0f ops/s, GET %.0f vs %.0f ops/s (gateway vs direct); p99 PUT %.1f vs %.1f ms, GET %.1f vs %.1f ms\n",
-			r, gw.putOps, dir.putOps, gw.getOps, dir.getOps, ms(benchutil.Percentile(gw.putLat, 99)), ms(benchutil.Percentile(dir.putLat, 99)),
-			ms(benchutil.Percentile(gw.getLat, 99)), ms(benchutil.Percentile(dir.getLat, 99)))
+		p99 := func(l []time.Duration) float64 { return ms(benchutil.Percentile(l, 99)) }
+		putP99 = append(putP99, p99(gw.putLat)-p99(dir.putLat))
+		getP99 = append(getP99, p99(gw.getLat)-p99(dir.getLat))
+		passPutP99 = append(passPutP99, p99(pass.putLat)-p99(dir.putLat))
+		passGetP99 = append(passGetP99, p99(pass.getLat)-p99(dir.getLat))
+		fmt.Fprintf(os.Stderr, "figures: 4 KiB round %d: PUT %.0f / %.0f / %.0f ops/s, GET %.0f / %.0f / %.0f ops/s; p99 PUT %.1f / %.1f / %.1f ms, GET %.1f / %.1f / %.1f ms (gateway / direct / pass-through)\n",
+			r, gw.putOps, dir.putOps, pass.putOps, gw.getOps, dir.getOps, pass.getOps,
+			p99(gw.putLat), p99(dir.putLat), p99(pass.putLat), p99(gw.getLat), p99(dir.getLat), p99(pass.getLat))
 	}
+	fmt.Fprintf(os.Stderr, "figures: 4 KiB pass-through rounds (bounds) took %.1f s\n", boundTime.Seconds())
 	med := benchutil.Median
 	t.Add(
 		benchutil.AtLeast("4 KiB PUT ops/s at 8 SDK clients, gateway ÷ direct", "%.2f", med(putR), 0.80),
 		benchutil.AtLeast("4 KiB GET ops/s at 8 SDK clients, gateway ÷ direct", "%.2f", med(getR), 0.80),
 		benchutil.AtMost("4 KiB PUT added p99 latency", "%+.1f ms", med(putP99), 2),
 		benchutil.AtMost("4 KiB GET added p99 latency", "%+.1f ms", med(getP99), 2),
+		benchutil.Bound("4 KiB PUT ops/s at 8 SDK clients, pass-through ÷ direct", fmt.Sprintf("%.2f", med(passPutR))),
+		benchutil.Bound("4 KiB GET ops/s at 8 SDK clients, pass-through ÷ direct", fmt.Sprintf("%.2f", med(passGetR))),
+		benchutil.Bound("4 KiB PUT p99 latency added by the pass-through", fmt.Sprintf("%+.1f ms", med(passPutP99))),
+		benchutil.Bound("4 KiB GET p99 latency added by the pass-through", fmt.Sprintf("%+.1f ms", med(passGetP99))),
 		benchutil.AtMost(fmt.Sprintf("KMS GenerateDataKey calls per 1,000 PUTs (%.0f calls, %.0f PUTs)", gen, puts), "%.2f", gen/puts*1000, 1),
 		benchutil.AtMost(fmt.Sprintf("KMS Decrypt calls per 1,000 GETs of hot objects (%.0f calls, %.0f GETs)", dec, gets), "%.2f", dec/gets*1000, 1),
 	)
 }
 
 // listFigures: ListObjectsV2 of listKeys keys (written through the gateway), direct, through a
-// freshly started gateway (first listing) and through it again (warm).
+// freshly started gateway (first listing), through it again (warm) and through the
+// pass-through proxy (a bound); then the backend requests each operation costs.
 func (s *figStack) listFigures(b *testing.B, t *benchutil.Table) {
 	ctx := context.Background()
 	prefix := "list/"
@@ -198,15 +210,18 @@ func (s *figStack) listFigures(b *testing.B, t *benchutil.Table) {
 		}
 		return time.Since(start)
 	}
-	direct := s.m.Client(b, pooledSDK)
+	direct, pass := s.m.Client(b, pooledSDK), s.passClient(b)
 	list(direct, 0) // MinIO's own first listing is not what is compared
-	var freshR, warmR []float64
+	var freshR, warmR, passR []float64
+	var boundTime time.Duration // spent listing through the pass-through (bounds)
 	for r := 0; r < s.cfg.rounds; r++ {
 		gw, _ := s.startGateway(b)
 		c := gw.Client(b, pooledSDK)
-		var d []float64
+		var d, p []float64
 		for i := 0; i < 3; i++ {
 			d = append(d, list(direct, 0).Seconds())
+			p = append(p, list(pass, 0).Seconds())
+			boundTime += time.Duration(p[i] * float64(time.Second))
 		}
 		fresh := list(c, int64(len(data))).Seconds()
 		var warm []float64
@@ -218,12 +233,18 @@ func (s *figStack) listFigures(b *testing.B, t *benchutil.Table) {
 		}
 		dm := benchutil.Median(d)
 		freshR, warmR = append(freshR, fresh/dm), append(warmR, benchutil.Median(warm)/dm)
-		fmt.Fprintf(os.Stderr, "figures: list round %d: direct %.1f ms, fresh gateway %.1f ms, warm %.1f ms\n", r, dm*1e3, fresh*1e3, benchutil.Median(warm)*1e3)
+		passR = append(passR, benchutil.Median(p)/dm)
+		fmt.Fprintf(os.Stderr, "figures: list round %d: direct %.1f ms, fresh gateway %.1f ms, warm %.1f ms, pass-through %.1f ms\n",
+			r, dm*1e3, fresh*1e3, benchutil.Median(warm)*1e3, benchutil.Median(p)*1e3)
 	}
 	t.Add(
 		benchutil.AtMost(fmt.Sprintf("ListObjectsV2 of %d keys, fresh gateway ÷ direct", s.cfg.listKeys), "%.2f×", benchutil.Median(freshR), 2),
 		benchutil.AtMost(fmt.Sprintf("ListObjectsV2 of %d keys, warm gateway ÷ direct", s.cfg.listKeys), "%.2f×", benchutil.Median(warmR), 1.2),
+		benchutil.Bound(fmt.Sprintf("ListObjectsV2 of %d keys, pass-through ÷ direct", s.cfg.listKeys), fmt.Sprintf("%.2f×", benchutil.Median(passR))),
 	)
+	t0 := time.Now()
+	s.backendRequests(b, t, prefix)
+	fmt.Fprintf(os.Stderr, "figures: pass-through listings (bounds) took %.1f s, backend request counts %.1f s\n", boundTime.Seconds(), time.Since(t0).Seconds())
 }
 
 // rangeFigure: the backend bytes the gateway reads for a 1 MiB range (unaligned, in the middle)
@@ -377,20 +398,4 @@ func (s *figStack) multipartFigure(b *testing.B, t *benchutil.Table) {
 	}
 	t.Add(benchutil.Info(fmt.Sprintf("multipart upload of %s, %s parts, 8 in parallel: gateway ÷ direct throughput", benchutil.SizeLabel(s.cfg.mpSize), benchutil.SizeLabel(s.cfg.mpPart)),
 		fmt.Sprintf("%.2f (%.1f s vs %.1f s)", benchutil.Median(ratio), benchutil.Median(gwS), benchutil.Median(dirS))))
-}
-
-// rcloneFigure: `rclone serve s3` over a crypt remote needs rclone 1.65 or later; Debian 12's
-// rclone (the one scripts/test installs) is older, and no other build can be installed here.
-func rcloneFigure(t *benchutil.Table) {
-	name := "rclone serve s3 + crypt on the same MinIO, PUT / GET (gateway ÷ rclone)"
-	ver, _ := exec.Command("rclone", "version").Output()
-	v, _, _ := strings.Cut(string(ver), "\n")
-	help, _ := exec.Command("rclone", "serve", "--help").CombinedOutput()
-	for line := range strings.Lines(string(help)) {
-		if strings.HasPrefix(strings.TrimSpace(line), "s3 ") {
-			t.Add(benchutil.Unmeasured(name, "-", strings.TrimSpace(v)+" has `serve s3`, but this benchmark does not drive it yet"))
-			return
-		}
-	}
-	t.Add(benchutil.Unmeasured(name, "-", strings.TrimSpace(v)+" has no `serve s3` (added in rclone 1.65)"))
 }

@@ -105,6 +105,7 @@ func (s *figStack) streamFigures(b *testing.B, t *benchutil.Table) {
 	f.Close()
 	defer os.Remove(file)
 	type result struct{ put, get, cpuPut, cpuGet, minioPut, minioGet float64 }
+	var passPutR, passGetR []float64
 	var putR, getR, cpuPutR, cpuGetR, gwPut, gwGet, basePut, baseGet, mDirPut, mGwPut, mDirGet, mGwGet []float64
 	targets := []*figTarget{s.direct, s.gate, s.pass}
 	for r := 0; r < s.cfg.rounds; r++ {
@@ -137,6 +138,7 @@ func (s *figStack) streamFigures(b *testing.B, t *benchutil.Table) {
 		dir, gw, pass := res["direct"], res["gateway"], res["pass-through"]
 		per := gib / float64(n)
 		putR, getR = append(putR, dir.put/gw.put), append(getR, dir.get/gw.get)
+		passPutR, passGetR = append(passPutR, dir.put/pass.put), append(passGetR, dir.get/pass.get)
 		gwPut, gwGet = append(gwPut, gw.cpuPut*per), append(gwGet, gw.cpuGet*per)
 		basePut, baseGet = append(basePut, pass.cpuPut*per+cp), append(baseGet, pass.cpuGet*per+cg)
 		cpuPutR, cpuGetR = append(cpuPutR, gw.cpuPut*per/(pass.cpuPut*per+cp)), append(cpuGetR, gw.cpuGet*per/(pass.cpuGet*per+cg))
@@ -150,6 +152,8 @@ func (s *figStack) streamFigures(b *testing.B, t *benchutil.Table) {
 	t.Add(
 		benchutil.AtLeast(size+" PUT with curl (presigned, UNSIGNED-PAYLOAD), gateway ÷ direct", "%.2f", med(putR), 0.85),
 		benchutil.AtLeast(size+" GET with curl, gateway ÷ direct", "%.2f", med(getR), 0.70),
+		benchutil.Bound(size+" PUT with curl, pass-through ÷ direct", fmt.Sprintf("%.2f", med(passPutR))),
+		benchutil.Bound(size+" GET with curl, pass-through ÷ direct", fmt.Sprintf("%.2f", med(passGetR))),
 		benchutil.AtMost(fmt.Sprintf("gateway CPU per GiB PUT ÷ (pass-through + seal + MD5) [%.2f ÷ %.2f s/GiB]", med(gwPut), med(basePut)), "%.2f", med(cpuPutR), 1.10),
 		benchutil.AtMost(fmt.Sprintf("gateway CPU per GiB GET ÷ (pass-through + open) [%.2f ÷ %.2f s/GiB]", med(gwGet), med(baseGet)), "%.2f", med(cpuGetR), 1.10),
 		benchutil.Info("MinIO CPU per GiB PUT: direct / behind the gateway", fmt.Sprintf("%.2f / %.2f s", med(mDirPut), med(mGwPut))),

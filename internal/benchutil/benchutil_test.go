@@ -81,12 +81,13 @@ func TestMedianPercentile(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	var tb Table
-	tb.Add(AtMost("cpu", "%.2f×", 1.05, 1.10), AtLeast("ops", "%.2f×", 0.7, 0.8), Info("x", "a|b"), Unmeasured("y", "≤ 1", "no tool"))
-	if tb.Count(Met) != 1 || tb.Count(Missed) != 1 || tb.Count(NotMeasured) != 1 {
+	tb.Add(AtMost("cpu", "%.2f×", 1.05, 1.10), AtLeast("ops", "%.2f×", 0.7, 0.8), Info("x", "a|b"), Unmeasured("y", "≤ 1", "no tool"),
+		Bound("hop", "0.90"))
+	if tb.Count(Met) != 1 || tb.Count(Missed) != 1 || tb.Count(NotMeasured) != 1 || tb.Count(NoTarget) != 2 {
 		t.Errorf("counts: %+v", tb.Rows)
 	}
 	md := tb.Markdown()
-	for _, want := range []string{"| cpu | 1.05× | ≤ 1.10× | MET |", "| ops | 0.70× | ≥ 0.80× | MISSED |", `a\|b`} {
+	for _, want := range []string{"| cpu | 1.05× | ≤ 1.10× | MET |", "| ops | 0.70× | ≥ 0.80× | MISSED |", `a\|b`, "| bound: hop | 0.90 | - | - |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

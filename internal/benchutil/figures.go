@@ -38,6 +38,13 @@ func Info(name, value string) Figure {
 	return Figure{Name: name, Value: value, Target: NoTarget, Status: NoTarget}
 }
 
+// Bound is a figure without a target that measures a limit of the setup rather than the
+// gateway (e.g. the pass-through proxy ÷ direct: what any proxy hop costs on this machine);
+// its name is prefixed "bound: " so the table keeps it apart from the gateway's figures.
+func Bound(name, value string) Figure {
+	return Figure{Name: "bound: " + name, Value: value, Target: NoTarget, Status: NoTarget}
+}
+
 // Unmeasured is a figure that this run could not measure, with the reason as its value.
 func Unmeasured(name, target, why string) Figure {
 	return Figure{Name: name, Value: why, Target: target, Status: NotMeasured}
