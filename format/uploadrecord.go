@@ -13,8 +13,8 @@ import (
 
 // Upload records (docs/FORMAT.md 3.5.3). S3 offers no way to read an open upload's metadata,
 // nor anything stored with a part but its ETag, so the gateway keeps what ListMultipartUploads
-// and ListParts must show in the names of zero-byte objects under a reserved prefix of the
-// upload's bucket; one prefix listing reads them:
+// and ListParts must show in the names of zero-byte objects under the reserved prefix
+// (U+10FFFF) of the upload's bucket; one prefix listing reads them:
 //
 //	<UploadRecordsPrefix><backend upload id>/id/<upload id suffix, cut every 200 characters by '/'>
 //	<UploadRecordsPrefix><backend upload id>/part/<5-digit part number>/<backend part ETag>/<sealed MD5>
@@ -30,11 +30,15 @@ import (
 // A record copied to another upload, part, object or backend ETag does not open.
 
 const (
-	// ReservedPrefix is the key prefix the gateway keeps for itself in every bucket: clients
-	// can neither read nor write keys under it, and listings never show them.
-	ReservedPrefix = ".s3seal/"
+	// ReservedPrefix is the key prefix the gateway keeps for itself in every bucket: keys
+	// starting with U+10FFFF, the greatest code point. Its UTF-8 form (F4 8F BF BF) is the
+	// greatest a key can start with, so these keys sort after every other key in S3's
+	// listings (byte order), and a listing that reaches one has no other key after it: hiding
+	// them leaves every page but the last full. Clients can neither read nor write keys under
+	// it, and listings never show them.
+	ReservedPrefix = "\U0010FFFF"
 	// UploadRecordsPrefix is where the upload records of every open upload are.
-	UploadRecordsPrefix = ReservedPrefix + "uploads/"
+	UploadRecordsPrefix = ReservedPrefix + "s3seal/uploads/"
 	// MaxKeyLength is S3's limit on a key's length in bytes; records that would be longer
 	// are not written.
 	MaxKeyLength = 1024

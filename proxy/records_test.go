@@ -160,9 +160,10 @@ func TestRecordsListings(t *testing.T) {
 			}
 		}
 	}
-	for _, q := range []string{"?list-type=2", "?list-type=2&delimiter=/", "", "?delimiter=/", "?list-type=2&prefix=.s3seal/", "?prefix=.s3seal/&delimiter=/"} {
+	reservedQ := url.QueryEscape(format.ReservedPrefix + "s3seal/")
+	for _, q := range []string{"?list-type=2", "?list-type=2&delimiter=/", "", "?delimiter=/", "?list-type=2&prefix=" + reservedQ, "?prefix=" + reservedQ + "&delimiter=/"} {
 		r := f.do(http.MethodGet, "/"+ipBucket+q, nil, nil)
-		doc := strings.ReplaceAll(string(r.body), "<Prefix>.s3seal/</Prefix>\n", "") // the request's own prefix, echoed
+		doc := strings.ReplaceAll(string(r.body), "<Prefix>"+format.ReservedPrefix+"s3seal/</Prefix>\n", "") // the request's own prefix, echoed
 		if r.status != http.StatusOK || strings.Contains(doc, format.ReservedPrefix) {
 			t.Errorf("listing %q: %d, shows the reserved prefix: %s", q, r.status, r.body)
 		}
@@ -199,9 +200,9 @@ func TestRecordsListings(t *testing.T) {
 		t.Fatalf("v1 pages of 1 key list %q, want dir/c", keys)
 	}
 	for _, c := range []struct{ method, path string }{
-		{http.MethodGet, "/" + ipBucket + "/" + recs[0]},
-		{http.MethodPut, "/" + ipBucket + "/.s3seal/x"},
-		{http.MethodDelete, "/" + ipBucket + "/" + recs[0]},
+		{http.MethodGet, "/" + ipBucket + "/" + escapeKeyPath(recs[0])},
+		{http.MethodPut, "/" + ipBucket + "/" + escapeKeyPath(format.ReservedPrefix+"x")},
+		{http.MethodDelete, "/" + ipBucket + "/" + escapeKeyPath(recs[0])},
 	} {
 		if r := f.do(c.method, c.path, nil, nil); r.code != "AccessDenied" {
 			t.Errorf("%s %s: %d %s, want AccessDenied", c.method, c.path, r.status, r.code)
@@ -331,4 +332,13 @@ func TestRecordsDeleteBucket(t *testing.T) {
 	if r := f.do(http.MethodDelete, "/"+ipBucket, nil, nil); r.status != http.StatusNoContent {
 		t.Fatalf("DeleteBucket with only open uploads: %d %s", r.status, r.body)
 	}
+}
+
+// escapeKeyPath escapes a key for a request path as S3 clients do: each segment, '/' kept.
+func escapeKeyPath(key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
 }

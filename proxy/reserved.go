@@ -12,18 +12,21 @@ import (
 	"github.com/s3seal/s3seal/s3err"
 )
 
-// The reserved prefix (format.ReservedPrefix, ".s3seal/"): the gateway's upload records live
-// there (records.go). Clients can neither read nor write keys under it (AccessDenied), and
-// listings never show them.
+// The reserved prefix (format.ReservedPrefix: keys starting with U+10FFFF, which sort after
+// every other key): the gateway's upload records live there (records.go). Clients can neither
+// read nor write keys under it (AccessDenied), and listings never show them.
 
-// reservedEnd is a key after every key the gateway writes under the reserved prefix (they are
-// ASCII) and before every key after the prefix: the marker that continues a listing past them.
+// reservedEnd is a key after every key the gateway writes under the reserved prefix (they
+// continue in ASCII after the prefix).
 const reservedEnd = format.ReservedPrefix + "\U0010FFFF"
+
+// reservedMessage is the message of the AccessDenied a request naming a reserved key gets.
+const reservedMessage = "Keys starting with U+10FFFF are reserved for this encrypting gateway."
 
 // reservedAccess refuses a request that names a key under the reserved prefix: as its object
 // key or its copy source.
 func reservedAccess(q *request) *s3err.Error {
-	denied := s3err.New("AccessDenied", "Keys under "+format.ReservedPrefix+" are reserved for this encrypting gateway.")
+	denied := s3err.New("AccessDenied", reservedMessage)
 	if format.IsReserved(q.key) {
 		return denied
 	}
@@ -47,7 +50,7 @@ func (g *Gateway) deleteObjects(q *request) error {
 	}
 	for _, k := range keys {
 		if format.IsReserved(k.text) {
-			return s3err.New("AccessDenied", "Keys under "+format.ReservedPrefix+" are reserved for this encrypting gateway.")
+			return s3err.New("AccessDenied", reservedMessage)
 		}
 	}
 	return g.forwardBody(q, body)
@@ -62,11 +65,11 @@ type listingEntry struct {
 
 // hideReserved removes from a listing document (ListObjects v1 and v2, ListObjectVersions)
 // the entries under the reserved prefix: Contents, Version, DeleteMarker and CommonPrefixes
-// (with delimiter "/", ".s3seal/" itself is one). It corrects KeyCount, and keeps pagination
-// going past removed entries: a NextMarker or NextKeyMarker under the prefix becomes
-// reservedEnd (NextVersionIdMarker then goes), and a truncated v1 page without delimiter whose
-// last key was removed gets a NextMarker of reservedEnd, since its client would continue from
-// its last key shown. urlEncoded: the request asked for encoding-type url.
+// (with a delimiter, the reserved prefix rolls up into one). It corrects KeyCount. Reserved
+// keys sort after every other key, so a page holding one is the last a client may see: it is
+// made the last page (IsTruncated false, no NextMarker, NextContinuationToken, NextKeyMarker or
+// NextVersionIdMarker), and every page before it is as full as the backend made it.
+// urlEncoded: the request asked for encoding-type url.
 func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var path []string
@@ -75,7 +78,6 @@ func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
 	texts := map[string]textHit{} // depth-2 texts: KeyCount, NextMarker, IsTruncated, ...
 	ends := map[string]int64{}    // where a depth-2 element ends (IsTruncated)
 	starts := map[string]int64{}
-	root := ""
 	for {
 		before := dec.InputOffset()
 		tok, err := dec.RawToken()
@@ -88,9 +90,6 @@ func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			path = append(path, t.Name.Local)
-			if len(path) == 1 {
-				root = t.Name.Local
-			}
 			if len(path) == 2 {
 				starts[t.Name.Local] = before
 				switch t.Name.Local {
@@ -129,46 +128,32 @@ func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
 		}
 	}
 	var spans []span
-	removed, lastRemoved := 0, false
-	lastKey := ""
+	removed := 0
 	for _, e := range entries {
-		hidden := format.IsReserved(e.key)
-		if hidden {
+		if format.IsReserved(e.key) {
 			spans = append(spans, span{e.start, e.end, nil})
 			if e.name == "Contents" || e.name == "CommonPrefixes" {
 				removed++
 			}
 		}
-		if e.name == "Contents" {
-			lastKey, lastRemoved = e.key, hidden
-		}
 	}
 	if len(spans) == 0 {
 		return doc, nil
-	}
-	marker := reservedEnd
-	if urlEncoded {
-		marker = url.QueryEscape(reservedEnd)
 	}
 	if kc, ok := texts["KeyCount"]; ok {
 		if n, err := strconv.Atoi(kc.text); err == nil {
 			spans = append(spans, replaceText(kc, strconv.Itoa(max(0, n-removed))))
 		}
 	}
-	for _, name := range []string{"NextMarker", "NextKeyMarker"} {
-		if m, ok := texts[name]; ok && format.IsReserved(m.text) {
-			spans = append(spans, span{m.start, m.end, []byte(marker)})
-			if vm, ok := starts["NextVersionIdMarker"]; ok && name == "NextKeyMarker" {
-				spans = append(spans, span{vm, ends["NextVersionIdMarker"], nil})
-			}
-		}
+	// Reserved keys sort after every other key: a page that holds one holds the last key a
+	// client may see, so it is the last page.
+	if t, ok := texts["IsTruncated"]; ok && t.text == "true" {
+		spans = append(spans, replaceText(t, "false"))
 	}
-	_, hasNext := texts["NextMarker"]
-	_, hasKeyCount := texts["KeyCount"]
-	truncated := texts["IsTruncated"].text == "true"
-	if root == "ListBucketResult" && !hasKeyCount && !hasNext && truncated && lastRemoved && lastKey != "" {
-		at := ends["IsTruncated"]
-		spans = append(spans, span{at, at, []byte("<NextMarker>" + string(escapeXMLText(marker)) + "</NextMarker>")})
+	for _, name := range []string{"NextMarker", "NextContinuationToken", "NextKeyMarker", "NextVersionIdMarker"} {
+		if at, ok := starts[name]; ok {
+			spans = append(spans, span{at, ends[name], nil})
+		}
 	}
 	return splice(doc, spans), nil
 }

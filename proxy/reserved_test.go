@@ -3,40 +3,42 @@ package proxy
 import (
 	"net/url"
 	"testing"
+
+	"github.com/s3seal/s3seal/format"
 )
 
 // TestHideReserved: entries under the reserved prefix are removed from every kind of listing,
-// KeyCount follows, and pagination continues past them (markers under the prefix become
-// reservedEnd; a truncated v1 page whose last key was removed gets a NextMarker).
+// KeyCount follows, and a page that held one is made the last page (reserved keys sort after
+// every other key): IsTruncated false, no Next* markers.
 func TestHideReserved(t *testing.T) {
-	const rec = ".s3seal/uploads/u1/part/00001/ab/x"
+	const rec = format.ReservedPrefix + "s3seal/uploads/u1/part/00001/ab/x"
 	for _, c := range []struct {
 		name, doc, want string
 		urlEncoded      bool
 	}{
 		{"v2 with KeyCount and CommonPrefixes",
 			`<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key></Contents><Contents><Key>` + rec + `</Key></Contents>` +
-				`<CommonPrefixes><Prefix>.s3seal/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>d/</Prefix></CommonPrefixes><KeyCount>4</KeyCount></ListBucketResult>`,
+				`<CommonPrefixes><Prefix>d/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>` + format.ReservedPrefix + `s3seal/</Prefix></CommonPrefixes><KeyCount>4</KeyCount></ListBucketResult>`,
 			`<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key></Contents><CommonPrefixes><Prefix>d/</Prefix></CommonPrefixes><KeyCount>2</KeyCount></ListBucketResult>`, false},
-		{"v1 truncated, last key removed: NextMarker added",
+		{"v2 truncated: the last page",
+			`<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken><Contents><Key>z</Key></Contents><Contents><Key>` + rec + `</Key></Contents><KeyCount>2</KeyCount></ListBucketResult>`,
+			`<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>z</Key></Contents><KeyCount>1</KeyCount></ListBucketResult>`, false},
+		{"v1 truncated, only a record: an empty last page",
 			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>` + rec + `</Key></Contents></ListBucketResult>`,
-			`<ListBucketResult><IsTruncated>true</IsTruncated><NextMarker>` + reservedEnd + `</NextMarker></ListBucketResult>`, false},
-		{"v1 truncated, last key kept: unchanged but for the entry",
-			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>` + rec + `</Key></Contents><Contents><Key>z</Key></Contents></ListBucketResult>`,
-			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>z</Key></Contents></ListBucketResult>`, false},
-		{"v1 with delimiter: NextMarker under the prefix",
-			`<ListBucketResult><IsTruncated>true</IsTruncated><NextMarker>.s3seal/</NextMarker><CommonPrefixes><Prefix>.s3seal/</Prefix></CommonPrefixes></ListBucketResult>`,
-			`<ListBucketResult><IsTruncated>true</IsTruncated><NextMarker>` + reservedEnd + `</NextMarker></ListBucketResult>`, false},
+			`<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>`, false},
+		{"v1 with delimiter: NextMarker goes",
+			`<ListBucketResult><IsTruncated>true</IsTruncated><NextMarker>` + format.ReservedPrefix + `s3seal/</NextMarker><CommonPrefixes><Prefix>` + format.ReservedPrefix + `s3seal/</Prefix></CommonPrefixes></ListBucketResult>`,
+			`<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>`, false},
 		{"versions: Version and DeleteMarker, NextKeyMarker, NextVersionIdMarker dropped",
 			`<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>` + rec + `</NextKeyMarker><NextVersionIdMarker>v9</NextVersionIdMarker>` +
 				`<Version><Key>a</Key></Version><Version><Key>` + rec + `</Key></Version><DeleteMarker><Key>` + rec + `</Key></DeleteMarker></ListVersionsResult>`,
-			`<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>` + reservedEnd + `</NextKeyMarker><Version><Key>a</Key></Version></ListVersionsResult>`, false},
+			`<ListVersionsResult><IsTruncated>false</IsTruncated><Version><Key>a</Key></Version></ListVersionsResult>`, false},
 		{"url encoding",
 			`<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated><Contents><Key>` + url.QueryEscape(rec) + `</Key></Contents></ListBucketResult>`,
-			`<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated><NextMarker>` + url.QueryEscape(reservedEnd) + `</NextMarker></ListBucketResult>`, true},
+			`<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated></ListBucketResult>`, true},
 		{"nothing reserved: byte for byte",
-			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>.s3sea</Key></Contents><KeyCount>1</KeyCount></ListBucketResult>`,
-			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>.s3sea</Key></Contents><KeyCount>1</KeyCount></ListBucketResult>`, false},
+			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>.s3seal/x</Key></Contents><Contents><Key>􏿾</Key></Contents><KeyCount>2</KeyCount></ListBucketResult>`,
+			`<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>.s3seal/x</Key></Contents><Contents><Key>􏿾</Key></Contents><KeyCount>2</KeyCount></ListBucketResult>`, false},
 	} {
 		got, err := hideReserved([]byte(c.doc), c.urlEncoded)
 		if err != nil || string(got) != c.want {

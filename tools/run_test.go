@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3seal/s3seal/embedded"
+	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/keys"
 )
 
@@ -289,7 +290,7 @@ func TestToolsSkipUploadRecords(t *testing.T) {
 	const bucket = "tools-records"
 	c := embeddedBackend(t, bucket)
 	lf := testKeys(t)
-	const rec = ".s3seal/uploads/u1/part/00001/abc/AAAA"
+	const rec = format.UploadRecordsPrefix + "u1/part/00001/abc/AAAA"
 	put(t, c, bucket, rec, nil, nil)
 	put(t, c, bucket, "obj", []byte("plain"), nil)
 	ctx := context.Background()

@@ -8,17 +8,17 @@ import (
 	"strings"
 )
 
-// Upload records (section 3.5.3): zero-byte objects under ".s3seal/uploads/<backend upload
+// Upload records (section 3.5.3): zero-byte objects under U+10FFFF "s3seal/uploads/<backend upload
 // id>/" whose names carry an open upload's client id suffix and its parts' sealed MD5s.
 
 // OpenPartRecord parses the name of a part record of the backend upload backendID,
 //
-//	.s3seal/uploads/<backendID>/part/<5-digit part number>/<backend ETag>/<sealed>
+//	U+10FFFF s3seal/uploads/<backendID>/part/<5-digit part number>/<backend ETag>/<sealed>
 //
 // and opens its sealed MD5 under the object key ok for bucket and key. It returns the part
 // number, the backend ETag and the MD5.
 func OpenPartRecord(ok []byte, bucket, key, backendID, name string) (part int, etag string, md5 []byte, err error) {
-	rest, found := strings.CutPrefix(name, ".s3seal/uploads/"+backendID+"/part/")
+	rest, found := strings.CutPrefix(name, "\U0010FFFFs3seal/uploads/"+backendID+"/part/")
 	f := strings.Split(rest, "/")
 	if !found || len(f) != 3 || len(f[0]) != 5 || strings.Trim(f[0], "0123456789") != "" {
 		return 0, "", nil, errors.New("part record: not a part record of this upload")
@@ -46,11 +46,11 @@ func OpenPartRecord(ok []byte, bucket, key, backendID, name string) (part int, e
 }
 
 // IDRecordSuffix parses the name of the id record of the backend upload backendID,
-// ".s3seal/uploads/<backendID>/id/<suffix cut into 200-character segments by '/'>", and
+// U+10FFFF "s3seal/uploads/<backendID>/id/<suffix cut into 200-character segments by '/'>", and
 // returns the client's upload id backendID ‖ suffix after checking that it is a format-2
 // upload id of that backend id.
 func IDRecordSuffix(backendID, name string) (string, error) {
-	rest, found := strings.CutPrefix(name, ".s3seal/uploads/"+backendID+"/id/")
+	rest, found := strings.CutPrefix(name, "\U0010FFFFs3seal/uploads/"+backendID+"/id/")
 	if !found {
 		return "", errors.New("id record: not an id record of this upload")
 	}

@@ -57,9 +57,9 @@ func TestUploadRecordVectors(t *testing.T) {
 		if !strings.Contains(p.Key, "/"+p.BackendETag+"/"+base64.RawURLEncoding.EncodeToString(nonce)) {
 			t.Fatalf("%s: record key %q does not carry its ETag and nonce", v.Name, p.Key)
 		}
-		rest := strings.TrimPrefix(p.Key, ".s3seal/uploads/"+v.BackendUploadID+"/")
+		rest := strings.TrimPrefix(p.Key, "\U0010FFFFs3seal/uploads/"+v.BackendUploadID+"/")
 		for what, c := range map[string][3]string{
-			"another upload": {v.Key, v.BackendUploadID + "x", ".s3seal/uploads/" + v.BackendUploadID + "x/" + rest},
+			"another upload": {v.Key, v.BackendUploadID + "x", "\U0010FFFFs3seal/uploads/" + v.BackendUploadID + "x/" + rest},
 			"another part":   {v.Key, v.BackendUploadID, strings.Replace(p.Key, "/part/00001/", "/part/00002/", 1)},
 			"another ETag":   {v.Key, v.BackendUploadID, strings.Replace(p.Key, "/"+p.BackendETag+"/", "/x"+p.BackendETag[1:]+"/", 1)},
 			"another object": {v.Key + "x", v.BackendUploadID, p.Key},
