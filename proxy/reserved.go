@@ -71,6 +71,9 @@ type listingEntry struct {
 // NextVersionIdMarker), and every page before it is as full as the backend made it.
 // urlEncoded: the request asked for encoding-type url.
 func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
+	if !mayNameReserved(doc) {
+		return doc, nil
+	}
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var path []string
 	var entries []*listingEntry
@@ -156,6 +159,51 @@ func hideReserved(doc []byte, urlEncoded bool) ([]byte, error) {
 		}
 	}
 	return splice(doc, spans), nil
+}
+
+// mayNameReserved reports whether doc may name a key under the reserved prefix, so that the
+// listings without one (all but the last page of a bucket with open uploads) are passed on
+// without being parsed a second time. The prefix's character may be written raw (UTF-8),
+// percent-encoded (encoding-type url) or as an XML character reference.
+func mayNameReserved(doc []byte) bool {
+	if bytes.Contains(doc, []byte(format.ReservedPrefix)) || bytes.Contains(bytes.ToUpper(percentRuns(doc)), []byte("%F4%8F%BF%BF")) {
+		return true
+	}
+	for rest := doc; ; {
+		i := bytes.Index(rest, []byte("&#"))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+2:]
+		end := bytes.IndexByte(rest, ';')
+		if end < 0 || end > 16 {
+			continue
+		}
+		ref, base := string(rest[:end]), 10
+		if len(ref) > 0 && (ref[0] == 'x' || ref[0] == 'X') {
+			ref, base = ref[1:], 16
+		}
+		if n, err := strconv.ParseUint(ref, base, 32); err == nil && n == 0x10FFFF {
+			return true
+		}
+	}
+}
+
+// percentRuns returns the bytes of doc that are in runs of percent-encoded octets (what
+// mayNameReserved needs to compare without case), without copying the whole document.
+func percentRuns(doc []byte) []byte {
+	var out []byte
+	for i := 0; i+2 < len(doc); i++ {
+		if doc[i] == '%' {
+			out = append(out, doc[i:i+3]...)
+			i += 2
+			continue
+		}
+		if len(out) > 0 && out[len(out)-1] != ' ' {
+			out = append(out, ' ')
+		}
+	}
+	return out
 }
 
 // deleteBucket forwards DeleteBucket. Open uploads do not keep S3 from deleting a bucket, but
