@@ -16,11 +16,11 @@ import (
 	"github.com/s3seal/s3seal/internal/testenv"
 )
 
-// passClient is an SDK client for the pass-through proxy: MinIO's client (credentials,
-// checksum settings, pooled connections) with the proxy's endpoint, so that pass-through ÷
+// passClient is an SDK client for the pass-through proxy: MinIO's client (credentials, figSDK's
+// checksum settings and pooled connections) with the proxy's endpoint, so that pass-through ÷
 // direct compares the same requests with and without a plain proxy hop.
 func (s *figStack) passClient(b *testing.B) *s3.Client {
-	return s.m.Client(b, pooledSDK, func(o *s3.Options) { o.BaseEndpoint = aws.String(s.pass.endpoint) })
+	return s.m.Client(b, figSDK, func(o *s3.Options) { o.BaseEndpoint = aws.String(s.pass.endpoint) })
 }
 
 // backendKind names the kind of a backend request for the counts: "LIST" for a GET of a
@@ -54,7 +54,7 @@ func (s *figStack) backendRequests(b *testing.B, t *benchutil.Table, prefix stri
 			b.Logf("gateway exit: %v", err)
 		}
 	}()
-	c := gw.Client(b, pooledSDK)
+	c := gw.Client(b, figSDK)
 	ctx := context.Background()
 	data := testenv.RandomBytes(b, 4<<10, "")
 	count := func(what string, ops int, fn func(i int) error) string {

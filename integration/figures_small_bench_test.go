@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -25,6 +26,19 @@ const smallClients = 8
 
 func pooledSDK(o *s3.Options) {
 	o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 64 })
+}
+
+// figSDK is the setup of every SDK client of the figures, whichever side it talks to (MinIO
+// directly, the gateway, the pass-through proxy): pooled connections and the SDK's default
+// checksum behaviour, what config.LoadDefaultConfig gives applications ("when supported": a
+// CRC32 checksum on every PUT and UploadPart, checksum mode on GET). Over plain HTTP the SDK
+// sends the checksum as a header, which needs a seekable body: every figure body is a
+// bytes.Reader. testenv's MinIO client alone is "when required" and its gateway client "when
+// supported"; figSDK makes the sides of a paired figure identical.
+func figSDK(o *s3.Options) {
+	pooledSDK(o)
+	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenSupported
+	o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenSupported
 }
 
 // deleteKey deletes bucket/key through the gateway (which forwards it to MinIO).
@@ -81,7 +95,7 @@ func smallRun(b *testing.B, d time.Duration, op func(worker, i int) error) (floa
 // calls per 1,000 PUTs and GETs.
 func (s *figStack) smallFigures(b *testing.B, t *benchutil.Table) {
 	data := testenv.RandomBytes(b, 4<<10, "")
-	clients := map[string]*s3.Client{"direct": s.m.Client(b, pooledSDK), "gateway": s.gw.Client(b, pooledSDK), "pass": s.passClient(b)}
+	clients := map[string]*s3.Client{"direct": s.m.Client(b, figSDK), "gateway": s.gw.Client(b, figSDK), "pass": s.passClient(b)}
 	ctx := context.Background()
 	type result struct {
 		putOps, getOps float64
@@ -174,7 +188,7 @@ func (s *figStack) listFigures(b *testing.B, t *benchutil.Table) {
 	ctx := context.Background()
 	prefix := "list/"
 	data := testenv.RandomBytes(b, 1000, "")
-	gwc := s.gw.Client(b, pooledSDK)
+	gwc := s.gw.Client(b, figSDK)
 	var g errgroup.Group
 	g.SetLimit(smallClients)
 	for i := 0; i < s.cfg.listKeys; i++ {
@@ -210,13 +224,13 @@ func (s *figStack) listFigures(b *testing.B, t *benchutil.Table) {
 		}
 		return time.Since(start)
 	}
-	direct, pass := s.m.Client(b, pooledSDK), s.passClient(b)
+	direct, pass := s.m.Client(b, figSDK), s.passClient(b)
 	list(direct, 0) // MinIO's own first listing is not what is compared
 	var freshR, warmR, passR []float64
 	var boundTime time.Duration // spent listing through the pass-through (bounds)
 	for r := 0; r < s.cfg.rounds; r++ {
 		gw, _ := s.startGateway(b)
-		c := gw.Client(b, pooledSDK)
+		c := gw.Client(b, figSDK)
 		var d, p []float64
 		for i := 0; i < 3; i++ {
 			d = append(d, list(direct, 0).Seconds())
@@ -295,7 +309,7 @@ func (s *figStack) rssFigures(b *testing.B, t *benchutil.Table) {
 	}
 	reset()
 	n := s.cfg.rssStream
-	s.putLarge(b, tg, gw.Client(b, pooledSDK), "rss/stream", &cycleReader{buf: buf, left: n}, n)
+	s.putLarge(b, tg, gw.Client(b, figSDK), "rss/stream", &cycleReader{buf: buf, left: n}, n)
 	if _, got, err := tg.get(s.bucket, "rss/stream", "", io.Discard); err != nil || got != n {
 		b.Fatalf("GET rss/stream: %d bytes, %v", got, err)
 	}
@@ -385,7 +399,7 @@ func (s *figStack) multipartFigure(b *testing.B, t *benchutil.Table) {
 		}
 		return time.Since(start)
 	}
-	clients := []*s3.Client{s.m.Client(b, pooledSDK), s.gw.Client(b, pooledSDK)}
+	clients := []*s3.Client{s.m.Client(b, figSDK), s.gw.Client(b, figSDK)}
 	var ratio, gwS, dirS []float64
 	for r := 0; r < min(s.cfg.rounds, 2); r++ {
 		var d [2]time.Duration
