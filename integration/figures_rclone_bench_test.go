@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,15 +125,7 @@ func (s *figStack) rcloneFigure(b *testing.B, t *benchutil.Table) {
 	}
 	rc, version := s.startRclone(b, bin)
 	n := s.cfg.stream
-	file := filepath.Join(s.scratchDir, "rclone-stream.bin")
-	f, err := os.Create(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(f, &cycleReader{buf: figBody(b), left: n}); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	file := s.streamFile(b, "rclone-stream.bin", n)
 	defer os.Remove(file)
 	type result struct{ put, get, cpuPut, cpuGet float64 }
 	var putR, getR, gwMBPut, gwMBGet, rcMBPut, rcMBGet, gwCPUPut, gwCPUGet, rcCPUPut, rcCPUGet []float64

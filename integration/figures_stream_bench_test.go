@@ -89,20 +89,27 @@ func cryptoCPU(b *testing.B) (put, get float64) {
 	return (c1 - c0) * gib / n, (c2 - c1) * gib / n
 }
 
+// streamFile writes n bytes of the figures' body to name in the scratch directory, for curl
+// to upload, and returns its path.
+func (s *figStack) streamFile(b *testing.B, name string, n int64) string {
+	file := filepath.Join(s.scratchDir, name)
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, &cycleReader{buf: figBody(b), left: n}); err != nil {
+		b.Fatal(err)
+	}
+	return file
+}
+
 // streamFigures: a stream-size object PUT and GET with curl (presigned, UNSIGNED-PAYLOAD)
 // straight to MinIO, through the gateway and through the pass-through proxy, in rotating order
 // each round; throughput ratios and CPU seconds per GiB of each process.
 func (s *figStack) streamFigures(b *testing.B, t *benchutil.Table) {
 	n := s.cfg.stream
-	file := filepath.Join(s.scratchDir, "stream.bin")
-	f, err := os.Create(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(f, &cycleReader{buf: figBody(b), left: n}); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	file := s.streamFile(b, "stream.bin", n)
 	defer os.Remove(file)
 	type result struct{ put, get, cpuPut, cpuGet, minioPut, minioGet float64 }
 	var passPutR, passGetR []float64
