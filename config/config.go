@@ -25,7 +25,7 @@ const (
 // ETag modes.
 const (
 	ETagPlaintext = "plaintext" // MD5 of the plaintext, sealed in the object (S3 semantics)
-	ETagBackend   = "backend"   // the backend's ETag everywhere; no MD5 and no extra requests in listings
+	ETagBackend   = "backend"   // the backend's ETag everywhere and no MD5 (listings still read each object's facts once, for plaintext sizes)
 )
 
 // Config is the whole gateway configuration.
