@@ -71,7 +71,7 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 	var entries []*listEntry
 	var cur *listEntry
 	var path []string
-	var rewritten map[string]bool // Size and ETag elements seen in cur
+	var seenSize, seenETag bool // Size and ETag elements seen in cur
 	urlEncoded := false
 	for {
 		before := dec.InputOffset()
@@ -88,15 +88,25 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 			if len(path) == 2 && (t.Name.Local == "Contents" || t.Name.Local == "Version") {
 				cur = &listEntry{sizeAt: [2]int64{-1, -1}, etagAt: [2]int64{-1, -1}}
 				entries = append(entries, cur)
-				rewritten = map[string]bool{}
+				seenSize, seenETag = false, false
 			}
 			// A second Size or ETag of an entry, or one whose text is split (by a comment, say),
 			// would leave backend text that a client reads next to the rewritten one.
-			if cur != nil && len(path) == 3 && (t.Name.Local == "Size" || t.Name.Local == "ETag") {
-				if rewritten[t.Name.Local] {
+			if cur != nil && len(path) == 3 {
+				seen := &seenSize
+				switch t.Name.Local {
+				case "ETag":
+					seen = &seenETag
+				case "Size":
+				default:
+					seen = nil
+				}
+				if seen != nil && *seen {
 					return nil, false, errDuplicateListText
 				}
-				rewritten[t.Name.Local] = true
+				if seen != nil {
+					*seen = true
+				}
 			}
 		case xml.EndElement:
 			if len(path) == 2 && (path[1] == "Contents" || path[1] == "Version") {
@@ -112,26 +122,23 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 			if cur == nil || len(path) != 3 {
 				continue
 			}
-			text, err := unescapeXMLText(doc[before:dec.InputOffset()])
-			if err != nil {
-				return nil, false, err
-			}
+			// The decoder has already replaced entities (and CDATA) in t: the element's text.
 			switch path[2] {
 			case "Key":
-				cur.key = text
+				cur.key = string(t)
 			case "VersionId":
-				cur.version = text
+				cur.version = string(t)
 			case "Size":
 				if cur.sizeAt[0] >= 0 {
 					return nil, false, errDuplicateListText
 				}
-				cur.size, _ = strconv.ParseInt(text, 10, 64)
+				cur.size, _ = strconv.ParseInt(string(t), 10, 64)
 				cur.sizeAt = [2]int64{before, dec.InputOffset()}
 			case "ETag":
 				if cur.etagAt[0] >= 0 {
 					return nil, false, errDuplicateListText
 				}
-				cur.etag = text
+				cur.etag = string(t)
 				cur.etagAt = [2]int64{before, dec.InputOffset()}
 			}
 		}
