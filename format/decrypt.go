@@ -244,26 +244,9 @@ func (d *DecryptReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo implements io.WriterTo, saving io.Copy a buffer copy. With two or more segments
-// left it reads ahead: it opens segment k+1 on a second goroutine while it writes segment k
-// (readahead.go), so that one stream can use two cores.
+// WriteTo implements io.WriterTo, saving io.Copy a buffer copy.
 func (d *DecryptReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
-	if len(d.out) > 0 {
-		n, err := w.Write(d.out)
-		total += int64(n)
-		d.out = d.out[n:]
-		if err == nil && len(d.out) > 0 {
-			err = io.ErrShortWrite
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-	if d.err == nil && d.last-d.seg >= 1 {
-		n, err := d.writeAhead(w)
-		return total + n, err
-	}
 	for {
 		for len(d.out) == 0 {
 			if d.err == io.EOF {
