@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,6 +285,8 @@ func gatewayCounter(b *testing.B, ops, name string, want map[string]string) floa
 // MET/MISSED against each target. S3SEAL_BENCH_MODE=quick (default, CI) or full (the issue's
 // sizes); S3SEAL_BENCH_OUT_DIR, when set, receives figures.md and throughput.png. Run through
 // scripts/bench (which starts MinIO and the KMS emulator when they are not running).
+// S3SEAL_BENCH_PHASES, a comma-separated list of phases' first words (peak, stream, small, list,
+// range, multipart, rclone, throughput), runs only those: for A/B runs of one figure.
 func BenchmarkFigures(b *testing.B) {
 	if os.Getenv("S3SEAL_BENCH_MODE") == "" {
 		b.Skip("run by scripts/bench (S3SEAL_BENCH_MODE=quick or full)")
@@ -297,7 +300,11 @@ func BenchmarkFigures(b *testing.B) {
 	s := newFigStack(b, cfg)
 	var table benchutil.Table
 	start := time.Now()
+	only := os.Getenv("S3SEAL_BENCH_PHASES") // "stream,list": only these phases (A/B of one figure)
 	phase := func(name string, fn func(*benchutil.Table)) {
+		if only != "" && !slices.Contains(strings.Split(only, ","), strings.Fields(name)[0]) {
+			return
+		}
 		t0 := time.Now()
 		fn(&table)
 		fmt.Fprintf(os.Stderr, "figures: %s done in %.1f s\n", name, time.Since(t0).Seconds())
@@ -320,7 +327,7 @@ func BenchmarkFigures(b *testing.B) {
 	md := table.Markdown()
 	fmt.Printf("\n%s\n\n%s\n%d MET, %d MISSED, %d not measured, %d without target\n", head, md,
 		table.Count(benchutil.Met), table.Count(benchutil.Missed), table.Count(benchutil.NotMeasured), table.Count(benchutil.NoTarget))
-	if dir := os.Getenv("S3SEAL_BENCH_OUT_DIR"); dir != "" {
+	if dir := os.Getenv("S3SEAL_BENCH_OUT_DIR"); dir != "" && only == "" { // a partial table is not written
 		if err := os.WriteFile(filepath.Join(dir, "figures.md"), []byte(head+"\n\n"+md), 0o644); err != nil {
 			b.Fatal(err)
 		}

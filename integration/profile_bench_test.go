@@ -68,21 +68,21 @@ func BenchmarkProfileSmall(b *testing.B) {
 		return err
 	}
 	tg := &figTarget{name: "gateway", endpoint: gw.Endpoint, key: gw.AccessKeyID, secret: gw.SecretAccessKey, region: gw.Region, http: http.DefaultClient}
-	for _, op := range []string{"put", "get", "stream-put"} {
+	for _, op := range []string{"put", "get", "stream-put", "stream-get"} {
 		var g errgroup.Group
 		cpu, allocs := filepath.Join(dir, "cpu-"+op+".pprof"), filepath.Join(dir, "allocs-"+op+".pprof")
 		g.Go(func() error { return fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), cpu) })
 		g.Go(func() error { return fetch(fmt.Sprintf("/debug/pprof/allocs?seconds=%d", seconds), allocs) })
 		var n float64
-		if op == "stream-put" {
-			n = streamLoad(b, tg, bucket, seconds*time.Second+500*time.Millisecond)
+		if op == "stream-put" || op == "stream-get" {
+			n = streamLoad(b, tg, bucket, op, seconds*time.Second+500*time.Millisecond)
 		} else {
 			n = smallLoad(b, c, bucket, op, data, seconds*time.Second+500*time.Millisecond)
 		}
 		if err := g.Wait(); err != nil {
 			b.Fatal(err)
 		}
-		fmt.Printf("\n==== %s: %.1f (4 KiB put/get: ops/s at %d clients; stream-put: MB/s of one client's 128 MiB PUTs); profiles %s, %s\n", op, n, smallClients, cpu, allocs)
+		fmt.Printf("\n==== %s: %.1f (4 KiB put/get: ops/s at %d clients; stream-put/get: MB/s of one client's 128 MiB PUTs or GETs); profiles %s, %s\n", op, n, smallClients, cpu, allocs)
 		for _, args := range [][]string{{"-top", "-nodecount=30", cpu}, {"-top", "-cum", "-nodecount=40", cpu}, {"-top", "-sample_index=alloc_space", "-nodecount=25", allocs}} {
 			out, err := exec.Command("go", append([]string{"tool", "pprof"}, append(args[:len(args)-1], testenv.GatewayBin(b), args[len(args)-1])...)...).CombinedOutput()
 			if err != nil {
@@ -115,14 +115,24 @@ func smallLoad(b *testing.B, c *s3.Client, bucket, op string, data []byte, d tim
 	return n
 }
 
-// streamLoad PUTs 128 MiB objects from one client for at least d and returns MB/s.
-func streamLoad(b *testing.B, tg *figTarget, bucket string, d time.Duration) float64 {
+// streamLoad PUTs ("stream-put") or GETs ("stream-get", of the object stream-put wrote) 128
+// MiB objects from one client for at least d and returns MB/s.
+func streamLoad(b *testing.B, tg *figTarget, bucket, op string, d time.Duration) float64 {
 	const size = 128 << 20
 	buf := figBody(b)
 	var moved int64
 	start := time.Now()
 	for time.Since(start) < d {
-		if _, err := tg.put(bucket, "prof/stream", &cycleReader{buf: buf, left: size}, size); err != nil {
+		var err error
+		if op == "stream-put" {
+			_, err = tg.put(bucket, "prof/stream", &cycleReader{buf: buf, left: size}, size)
+		} else {
+			var n int64
+			if _, n, err = tg.get(bucket, "prof/stream", "", io.Discard); err == nil && n != size {
+				err = fmt.Errorf("GET prof/stream: %d bytes of %d", n, size)
+			}
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 		moved += size
