@@ -28,20 +28,24 @@ type checksumAlgorithm struct {
 	newFn  func() hash.Hash
 }
 
-func checksumAlgorithms() []checksumAlgorithm {
-	return []checksumAlgorithm{
-		{"CRC32", "x-amz-checksum-crc32", 4, func() hash.Hash { return crc32.NewIEEE() }},
-		{"CRC32C", "x-amz-checksum-crc32c", 4, func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
-		{"CRC64NVME", "x-amz-checksum-crc64nvme", 8, func() hash.Hash { return crc64.New(crc64.MakeTable(crc64NVMEPoly)) }},
-		{"SHA1", "x-amz-checksum-sha1", 20, sha1.New},
-		{"SHA256", "x-amz-checksum-sha256", 32, sha256.New},
-		{"SHA512", "x-amz-checksum-sha512", 64, sha512.New},
-		{"MD5", "x-amz-checksum-md5", 16, md5.New},
-		// The xxHash digests are in their canonical (big-endian) form, as S3 encodes them.
-		{"XXHASH64", "x-amz-checksum-xxhash64", 8, func() hash.Hash { return xxhash.New() }},
-		{"XXHASH3", "x-amz-checksum-xxhash3", 8, func() hash.Hash { return xxh3.New() }},
-		{"XXHASH128", "x-amz-checksum-xxhash128", 16, func() hash.Hash { return xxh3.New128() }},
-	}
+// crc64NVMETable is built once: crc64.MakeTable builds a new table for a polynomial other than
+// ISO and ECMA.
+var crc64NVMETable = crc64.MakeTable(crc64NVMEPoly)
+
+// checksumAlgorithms are S3's checksum algorithms, in S3's order. A table built once: the
+// look-ups below run for every header of every request.
+var checksumAlgorithms = [...]checksumAlgorithm{
+	{"CRC32", "x-amz-checksum-crc32", 4, func() hash.Hash { return crc32.NewIEEE() }},
+	{"CRC32C", "x-amz-checksum-crc32c", 4, func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
+	{"CRC64NVME", "x-amz-checksum-crc64nvme", 8, func() hash.Hash { return crc64.New(crc64NVMETable) }},
+	{"SHA1", "x-amz-checksum-sha1", 20, sha1.New},
+	{"SHA256", "x-amz-checksum-sha256", 32, sha256.New},
+	{"SHA512", "x-amz-checksum-sha512", 64, sha512.New},
+	{"MD5", "x-amz-checksum-md5", 16, md5.New},
+	// The xxHash digests are in their canonical (big-endian) form, as S3 encodes them.
+	{"XXHASH64", "x-amz-checksum-xxhash64", 8, func() hash.Hash { return xxhash.New() }},
+	{"XXHASH3", "x-amz-checksum-xxhash3", 8, func() hash.Hash { return xxh3.New() }},
+	{"XXHASH128", "x-amz-checksum-xxhash128", 16, func() hash.Hash { return xxh3.New128() }},
 }
 
 // unsupportedChecksumAlgorithm is S3's message for an x-amz-sdk-checksum-algorithm it does not
@@ -50,9 +54,8 @@ const unsupportedChecksumAlgorithm = "Checksum algorithm provided is unsupported
 	"[CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3, XXHASH128]"
 
 func checksumByHeader(name string) (checksumAlgorithm, bool) {
-	name = strings.ToLower(name)
-	for _, a := range checksumAlgorithms() {
-		if a.header == name {
+	for _, a := range checksumAlgorithms {
+		if len(a.header) == len(name) && strings.EqualFold(a.header, name) {
 			return a, true
 		}
 	}
@@ -60,7 +63,7 @@ func checksumByHeader(name string) (checksumAlgorithm, bool) {
 }
 
 func checksumByName(name string) (checksumAlgorithm, bool) {
-	for _, a := range checksumAlgorithms() {
+	for _, a := range checksumAlgorithms {
 		if strings.EqualFold(a.name, name) {
 			return a, true
 		}
