@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"testing"
@@ -226,4 +227,61 @@ func TestInProcessListObjectsV2(t *testing.T) {
 			t.Errorf("%s: ETag %s, want %s", c.Key, c.ETag, md5ETag(p))
 		}
 	}
+}
+
+// listSizes lists prefix through the gateway and returns each key's listed Size.
+func (f *fixture) listSizes(prefix string) map[string]int64 {
+	f.t.Helper()
+	r := f.do(http.MethodGet, "/"+ipBucket+"?list-type=2&prefix="+prefix, nil, nil)
+	var l listV2
+	if r.status != http.StatusOK || xml.Unmarshal(r.body, &l) != nil {
+		f.t.Fatalf("ListObjectsV2: %d %s", r.status, r.body)
+	}
+	out := map[string]int64{}
+	for _, c := range l.Contents {
+		out[c.Key] = c.Size
+	}
+	return out
+}
+
+// TestInProcessListingMemo: answers remembered for unchanged listing documents (listmemo.go)
+// follow every change of the listing (overwrite, delete, new key), and an answer in which an
+// entry's facts could not be read (stored size shown) is not remembered: once the backend
+// answers again, the same listing shows the plaintext size.
+func TestInProcessListingMemo(t *testing.T) {
+	f := newFixture(t)
+	f.put("memo/a", plaintext(10, ""))
+	f.put("memo/b", plaintext(segment+1, ""))
+	want := map[string]int64{"memo/a": 10, "memo/b": segment + 1}
+	check := func(step string) {
+		t.Helper()
+		for range 2 { // the second listing is answered from the memo
+			if got := f.listSizes("memo/"); !maps.Equal(got, want) {
+				t.Fatalf("%s: listed %v, want %v", step, got, want)
+			}
+		}
+	}
+	check("first")
+	f.put("memo/a", plaintext(7, ""))
+	want["memo/a"] = 7
+	check("after an overwrite")
+	if r := f.do(http.MethodDelete, "/"+ipBucket+"/memo/b", nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	delete(want, "memo/b")
+	check("after a delete")
+
+	// memo/c is stored, but the gateway sees the PUT fail and so has not cached its facts.
+	f.faults.set(fault{kind: badStatus, status: http.StatusInternalServerError, on: methodIs(http.MethodPut)})
+	if r := f.do(http.MethodPut, "/"+ipBucket+"/memo/c", plaintext(3, ""), nil); r.status == http.StatusOK {
+		t.Fatalf("PUT with the backend's answer replaced by 500: %d", r.status)
+	}
+	f.faults.set(fault{kind: failBefore, err: errInjected, on: isObjectGet})
+	got := f.listSizes("memo/")
+	f.faults.set(fault{})
+	if got["memo/c"] == 3 || got["memo/a"] != 7 {
+		t.Fatalf("with the facts of memo/c unreadable: listed %v (want its stored size, and memo/a 7)", got)
+	}
+	want["memo/c"] = 3
+	check("after the backend answers again")
 }

@@ -173,11 +173,17 @@ func (g *Gateway) listObjects(q *request) error {
 		return err
 	}
 	defer resp.Body.Close()
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
 		return err
 	}
-	doc, err = hideReserved(doc, q.r.URL.Query().Get("encoding-type") == "url")
+	urlEncoding := q.r.URL.Query().Get("encoding-type") == "url"
+	memoKey := g.listings.key(q.bucket, urlEncoding, raw)
+	if answer, ok := g.listings.get(memoKey); ok {
+		writeXML(q, http.StatusOK, answer)
+		return nil
+	}
+	doc, err := hideReserved(raw, urlEncoding)
 	if err != nil {
 		return s3err.New("InternalError", "The backend sent a listing that is not valid XML.")
 	}
@@ -187,8 +193,10 @@ func (g *Gateway) listObjects(q *request) error {
 	}
 	g.listFacts(q, entries, urlEncoded)
 	var spans []span
+	complete := true
 	for _, e := range entries {
 		if !e.haveFacts {
+			complete = false
 			continue
 		}
 		if e.sizeAt[0] >= 0 {
@@ -198,7 +206,11 @@ func (g *Gateway) listObjects(q *request) error {
 			spans = append(spans, span{e.etagAt[0], e.etagAt[1], escapeXMLText(e.facts.etag)})
 		}
 	}
-	writeXML(q, http.StatusOK, splice(doc, spans))
+	answer := splice(doc, spans)
+	if complete {
+		g.listings.add(memoKey, raw, answer)
+	}
+	writeXML(q, http.StatusOK, answer)
 	return nil
 }
 

@@ -120,6 +120,7 @@ type Gateway struct {
 	backend  *backend
 	creds    map[string]Credential
 	objects  *factsCache  // plaintext facts of the last version seen of each object (facts.go)
+	listings *listMemo    // answers to listing documents seen again unchanged (listmemo.go)
 	s3ec     *s3ecReading // S3 Encryption Client objects (s3ec.go)
 }
 
@@ -159,11 +160,15 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	listings, err := newListMemo()
+	if err != nil {
+		return nil, err
+	}
 	obs := cfg.Observer
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	g := &Gateway{cfg: cfg, log: log, obs: obs, backend: be, creds: creds, objects: facts, s3ec: newS3ECReading(cfg)}
+	g := &Gateway{cfg: cfg, log: log, obs: obs, backend: be, creds: creds, objects: facts, listings: listings, s3ec: newS3ECReading(cfg)}
 	g.verifier = sigv4.NewVerifier(sigv4.Config{
 		Region:                cfg.Region,
 		Service:               "s3",

@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// listMemo remembers the last answers the gateway built from backend listing documents, keyed
+// by the bucket, the encoding type and the SHA-256 of the backend's document. A listing sent
+// again unchanged (a client polling a prefix, a sync tool's repeated scan) is then answered
+// without parsing it again: with encoding/xml at ~40 MB/s on this machine, parsing a listing of
+// 1,000 keys takes 6-10 ms, longer than hashing it (SHA-256, ~0.2 ms) by far. The answer is a
+// function of the document alone: every entry's facts come from the facts cache, keyed by the
+// entry's key and backend ETag, both in the document. Only answers in which every entry got its
+// facts are kept, so a listing that met a backend error is rebuilt the next time. Bounded: at
+// most listMemoEntries answers of at most listMemoMaxDoc bytes each.
+type listMemo struct {
+	lru *lru.Cache[[sha256.Size]byte, []byte]
+}
+
+const (
+	listMemoEntries = 64
+	listMemoMaxDoc  = 512 << 10 // a listing of 1,000 keys is 200-400 KiB
+)
+
+func newListMemo() (*listMemo, error) {
+	c, err := lru.New[[sha256.Size]byte, []byte](listMemoEntries)
+	if err != nil {
+		return nil, err
+	}
+	return &listMemo{lru: c}, nil
+}
+
+// key names the answer to doc, a backend listing of bucket asked with or without
+// encoding-type=url.
+func (m *listMemo) key(bucket string, urlEncoding bool, doc []byte) [sha256.Size]byte {
+	h := sha256.New()
+	var n [9]byte
+	binary.BigEndian.PutUint64(n[:8], uint64(len(bucket)))
+	if urlEncoding {
+		n[8] = 1
+	}
+	h.Write(n[:])
+	h.Write([]byte(bucket))
+	h.Write(doc)
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// get returns the answer remembered under k.
+func (m *listMemo) get(k [sha256.Size]byte) ([]byte, bool) { return m.lru.Get(k) }
+
+// add remembers answer under k, unless the document was too large to be worth its memory.
+func (m *listMemo) add(k [sha256.Size]byte, doc, answer []byte) {
+	if len(doc) <= listMemoMaxDoc {
+		m.lru.Add(k, answer)
+	}
+}

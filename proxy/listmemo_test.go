@@ -1,0 +1,43 @@
+package proxy
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestListMemoKey: the key of a remembered answer changes with the bucket, the encoding type
+// and any byte of the document, and a bucket name cannot run into the document; documents above
+// listMemoMaxDoc are not kept.
+func TestListMemoKey(t *testing.T) {
+	m, err := newListMemo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := listingDoc(3)
+	base := m.key("bucket", false, doc)
+	flipped := bytes.Clone(doc)
+	flipped[len(flipped)/2] ^= 1
+	for name, k := range map[string][32]byte{
+		"other bucket":         m.key("bucket2", false, doc),
+		"url encoding":         m.key("bucket", true, doc),
+		"one byte changed":     m.key("bucket", false, flipped),
+		"bucket runs into doc": m.key("bucke", false, append([]byte("t"), doc...)),
+	} {
+		if k == base {
+			t.Errorf("%s: same key", name)
+		}
+	}
+	if m.key("bucket", false, bytes.Clone(doc)) != base {
+		t.Fatal("the same document gave another key")
+	}
+	m.add(base, doc, []byte("answer"))
+	if a, ok := m.get(base); !ok || string(a) != "answer" {
+		t.Fatalf("get after add: %q %v", a, ok)
+	}
+	big := make([]byte, listMemoMaxDoc+1)
+	kb := m.key("bucket", false, big)
+	m.add(kb, big, []byte("answer"))
+	if _, ok := m.get(kb); ok {
+		t.Fatal("an answer to a document above listMemoMaxDoc was kept")
+	}
+}
