@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -14,23 +15,31 @@ import (
 // 1,000 keys takes 6-10 ms, longer than hashing it (SHA-256, ~0.2 ms) by far. The answer is a
 // function of the document alone: every entry's facts come from the facts cache, keyed by the
 // entry's key and backend ETag, both in the document. Only answers in which every entry got its
-// facts are kept, so a listing that met a backend error is rebuilt the next time. Bounded: at
-// most listMemoEntries answers of at most listMemoMaxDoc bytes each.
+// facts are kept, so a listing that met a backend error is rebuilt the next time. Each listing
+// is still authenticated, authorized and sent to the backend: only the rewriting is skipped.
+// Bounded: at most listMemoEntries answers, of documents of at most listMemoMaxDoc bytes,
+// listMemoBytes in all (the oldest go first).
 type listMemo struct {
-	lru *lru.Cache[[sha256.Size]byte, []byte]
+	lru   *lru.Cache[[sha256.Size]byte, []byte]
+	bytes atomic.Int64 // of the answers held
 }
 
 const (
 	listMemoEntries = 64
 	listMemoMaxDoc  = 512 << 10 // a listing of 1,000 keys is 200-400 KiB
+	listMemoBytes   = 8 << 20
 )
 
 func newListMemo() (*listMemo, error) {
-	c, err := lru.New[[sha256.Size]byte, []byte](listMemoEntries)
+	m := &listMemo{}
+	c, err := lru.NewWithEvict(listMemoEntries, func(_ [sha256.Size]byte, answer []byte) {
+		m.bytes.Add(-int64(len(answer)))
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &listMemo{lru: c}, nil
+	m.lru = c
+	return m, nil
 }
 
 // key names the answer to doc, a backend listing of bucket asked with or without
@@ -53,9 +62,20 @@ func (m *listMemo) key(bucket string, urlEncoding bool, doc []byte) [sha256.Size
 // get returns the answer remembered under k.
 func (m *listMemo) get(k [sha256.Size]byte) ([]byte, bool) { return m.lru.Get(k) }
 
-// add remembers answer under k, unless the document was too large to be worth its memory.
+// add remembers answer under k, unless the document was too large to be worth its memory,
+// and drops the oldest answers while the answers held are above listMemoBytes. An answer
+// already held under k is kept: it is the same.
 func (m *listMemo) add(k [sha256.Size]byte, doc, answer []byte) {
-	if len(doc) <= listMemoMaxDoc {
-		m.lru.Add(k, answer)
+	if len(doc) > listMemoMaxDoc {
+		return
+	}
+	if held, _ := m.lru.ContainsOrAdd(k, answer); held {
+		return
+	}
+	m.bytes.Add(int64(len(answer)))
+	for m.bytes.Load() > listMemoBytes {
+		if _, _, ok := m.lru.RemoveOldest(); !ok {
+			return
+		}
 	}
 }

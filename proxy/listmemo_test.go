@@ -41,3 +41,33 @@ func TestListMemoKey(t *testing.T) {
 		t.Fatal("an answer to a document above listMemoMaxDoc was kept")
 	}
 }
+
+// TestListMemoBytes: the answers held stay within listMemoBytes, the oldest going first, and
+// adding an answer again does not count it twice.
+func TestListMemoBytes(t *testing.T) {
+	m, err := newListMemo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := make([]byte, listMemoMaxDoc)
+	var keys [][32]byte
+	for i := range 40 { // 40 x 512 KiB = 20 MiB offered
+		doc := []byte{byte(i)}
+		k := m.key("b", false, doc)
+		keys = append(keys, k)
+		m.add(k, doc, answer)
+		m.add(k, doc, answer)
+		if held := m.bytes.Load(); held > listMemoBytes || held != int64(m.lru.Len())*int64(len(answer)) {
+			t.Fatalf("after %d answers: %d bytes counted, %d answers held", i+1, held, m.lru.Len())
+		}
+	}
+	if want := listMemoBytes / len(answer); m.lru.Len() != want {
+		t.Fatalf("%d answers held, want %d", m.lru.Len(), want)
+	}
+	if _, ok := m.get(keys[0]); ok {
+		t.Fatal("the oldest answer is still held")
+	}
+	if _, ok := m.get(keys[len(keys)-1]); !ok {
+		t.Fatal("the newest answer was dropped")
+	}
+}
