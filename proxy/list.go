@@ -93,20 +93,11 @@ func parseListing(doc []byte) ([]*listEntry, bool, error) {
 			// A second Size or ETag of an entry, or one whose text is split (by a comment, say),
 			// would leave backend text that a client reads next to the rewritten one.
 			if cur != nil && len(path) == 3 {
-				seen := &seenSize
-				switch t.Name.Local {
-				case "ETag":
-					seen = &seenETag
-				case "Size":
-				default:
-					seen = nil
-				}
-				if seen != nil && *seen {
+				size, etag := t.Name.Local == "Size", t.Name.Local == "ETag"
+				if size && seenSize || etag && seenETag {
 					return nil, false, errDuplicateListText
 				}
-				if seen != nil {
-					*seen = true
-				}
+				seenSize, seenETag = seenSize || size, seenETag || etag
 			}
 		case xml.EndElement:
 			if len(path) == 2 && (path[1] == "Contents" || path[1] == "Version") {
