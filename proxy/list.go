@@ -169,8 +169,8 @@ func (g *Gateway) listObjects(q *request) error {
 		return err
 	}
 	urlEncoding := q.r.URL.Query().Get("encoding-type") == "url"
-	memoKey := g.listings.key(q.bucket, urlEncoding, raw)
-	if answer, ok := g.listings.get(memoKey); ok {
+	memoKey, memoable := g.listings.key(q.bucket, urlEncoding, raw)
+	if answer, ok := g.listings.get(memoKey); memoable && ok {
 		writeXML(q, http.StatusOK, answer)
 		return nil
 	}
@@ -198,8 +198,8 @@ func (g *Gateway) listObjects(q *request) error {
 		}
 	}
 	answer := splice(doc, spans)
-	if complete {
-		g.listings.add(memoKey, raw, answer)
+	if memoable && complete {
+		g.listings.add(memoKey, answer)
 	}
 	writeXML(q, http.StatusOK, answer)
 	return nil

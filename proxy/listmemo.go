@@ -43,8 +43,12 @@ func newListMemo() (*listMemo, error) {
 }
 
 // key names the answer to doc, a backend listing of bucket asked with or without
-// encoding-type=url.
-func (m *listMemo) key(bucket string, urlEncoding bool, doc []byte) [sha256.Size]byte {
+// encoding-type=url; ok is false for a document above listMemoMaxDoc, whose answer is not kept
+// (and which is then not hashed).
+func (m *listMemo) key(bucket string, urlEncoding bool, doc []byte) (k [sha256.Size]byte, ok bool) {
+	if len(doc) > listMemoMaxDoc {
+		return k, false
+	}
 	h := sha256.New()
 	var n [9]byte
 	binary.BigEndian.PutUint64(n[:8], uint64(len(bucket)))
@@ -54,21 +58,16 @@ func (m *listMemo) key(bucket string, urlEncoding bool, doc []byte) [sha256.Size
 	h.Write(n[:])
 	h.Write([]byte(bucket))
 	h.Write(doc)
-	var k [sha256.Size]byte
 	h.Sum(k[:0])
-	return k
+	return k, true
 }
 
 // get returns the answer remembered under k.
 func (m *listMemo) get(k [sha256.Size]byte) ([]byte, bool) { return m.lru.Get(k) }
 
-// add remembers answer under k, unless the document was too large to be worth its memory,
-// and drops the oldest answers while the answers held are above listMemoBytes. An answer
-// already held under k is kept: it is the same.
-func (m *listMemo) add(k [sha256.Size]byte, doc, answer []byte) {
-	if len(doc) > listMemoMaxDoc {
-		return
-	}
+// add remembers answer under k and drops the oldest answers while the answers held are above
+// listMemoBytes. An answer already held under k is kept: it is the same.
+func (m *listMemo) add(k [sha256.Size]byte, answer []byte) {
 	if held, _ := m.lru.ContainsOrAdd(k, answer); held {
 		return
 	}

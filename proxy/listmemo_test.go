@@ -7,38 +7,44 @@ import (
 
 // TestListMemoKey: the key of a remembered answer changes with the bucket, the encoding type
 // and any byte of the document, and a bucket name cannot run into the document; documents above
-// listMemoMaxDoc are not kept.
+// listMemoMaxDoc get no key (their answers are not kept).
 func TestListMemoKey(t *testing.T) {
 	m, err := newListMemo()
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := func(bucket string, urlEncoding bool, doc []byte) [32]byte {
+		t.Helper()
+		k, ok := m.key(bucket, urlEncoding, doc)
+		if !ok {
+			t.Fatalf("no key for a document of %d bytes", len(doc))
+		}
+		return k
+	}
 	doc := listingDoc(3)
-	base := m.key("bucket", false, doc)
+	base := key("bucket", false, doc)
 	flipped := bytes.Clone(doc)
 	flipped[len(flipped)/2] ^= 1
 	for name, k := range map[string][32]byte{
-		"other bucket":         m.key("bucket2", false, doc),
-		"url encoding":         m.key("bucket", true, doc),
-		"one byte changed":     m.key("bucket", false, flipped),
-		"bucket runs into doc": m.key("bucke", false, append([]byte("t"), doc...)),
+		"other bucket":         key("bucket2", false, doc),
+		"url encoding":         key("bucket", true, doc),
+		"one byte changed":     key("bucket", false, flipped),
+		"bucket runs into doc": key("bucke", false, append([]byte("t"), doc...)),
 	} {
 		if k == base {
 			t.Errorf("%s: same key", name)
 		}
 	}
-	if m.key("bucket", false, bytes.Clone(doc)) != base {
+	if key("bucket", false, bytes.Clone(doc)) != base {
 		t.Fatal("the same document gave another key")
 	}
-	m.add(base, doc, []byte("answer"))
+	m.add(base, []byte("answer"))
 	if a, ok := m.get(base); !ok || string(a) != "answer" {
 		t.Fatalf("get after add: %q %v", a, ok)
 	}
-	big := make([]byte, listMemoMaxDoc+1)
-	kb := m.key("bucket", false, big)
-	m.add(kb, big, []byte("answer"))
-	if _, ok := m.get(kb); ok {
-		t.Fatal("an answer to a document above listMemoMaxDoc was kept")
+	key("bucket", false, make([]byte, listMemoMaxDoc))
+	if _, ok := m.key("bucket", false, make([]byte, listMemoMaxDoc+1)); ok {
+		t.Fatal("a document above listMemoMaxDoc got a key: its answer would be kept")
 	}
 }
 
@@ -52,11 +58,10 @@ func TestListMemoBytes(t *testing.T) {
 	answer := make([]byte, listMemoMaxDoc)
 	var keys [][32]byte
 	for i := range 40 { // 40 x 512 KiB = 20 MiB offered
-		doc := []byte{byte(i)}
-		k := m.key("b", false, doc)
+		k, _ := m.key("b", false, []byte{byte(i)})
 		keys = append(keys, k)
-		m.add(k, doc, answer)
-		m.add(k, doc, answer)
+		m.add(k, answer)
+		m.add(k, answer)
 		if held := m.bytes.Load(); held > listMemoBytes || held != int64(m.lru.Len())*int64(len(answer)) {
 			t.Fatalf("after %d answers: %d bytes counted, %d answers held", i+1, held, m.lru.Len())
 		}
