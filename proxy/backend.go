@@ -96,6 +96,7 @@ type backend struct {
 	creds     aws.CredentialsProvider
 	signer    *v4.Signer
 	client    *http.Client
+	names     bucketNames // bucket names it may address (checkBackendRequest)
 }
 
 func newBackend(b Backend) (*backend, error) {
@@ -134,6 +135,7 @@ func newBackend(b Backend) (*backend, error) {
 		pathStyle: b.PathStyle,
 		crcStream: crcStream,
 		creds:     b.Credentials,
+		names:     newBucketNames(nil),
 		// S3 canonical URIs are not escaped a second time.
 		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
 		// Redirects are not followed: a 301/307 from S3 is passed to the client as S3 would.
@@ -306,6 +308,9 @@ func (d dropConnOnClose) Close() error {
 
 // sendOnce is one signed round trip of send.
 func (b *backend) sendOnce(ctx context.Context, method string, t target, h http.Header, body io.Reader, length int64, payloadHash string) (*http.Response, error) {
+	if err := b.checkBackendRequest(method, t, h); err != nil {
+		return nil, err
+	}
 	u := b.url(t)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {

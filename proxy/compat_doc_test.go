@@ -33,7 +33,7 @@ func routerOperations(t *testing.T) []string {
 	fromClassify := 0
 	ast.Inspect(f, func(n ast.Node) bool {
 		fn, ok := n.(*ast.FuncDecl)
-		if !ok || fn.Name.Name != "classify" {
+		if !ok || fn.Name.Name != "classifyOp" {
 			return true
 		}
 		ast.Inspect(fn.Body, func(n ast.Node) bool {

@@ -45,7 +45,7 @@ func TestBackendPartCountBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := &request{r: httptest.NewRequest(http.MethodGet, "http://gw.test/b/k", nil), bucket: "b", key: "k", op: "GetObject"}
+		q := &request{r: httptest.NewRequest(http.MethodGet, "http://gw.test/bkt/k", nil), bucket: "bkt", key: "k", op: "GetObject"}
 		o := &storedObject{header: http.Header{}, storedSize: 12_000_000, backendETag: `"x-2"`, env: &format.Envelope{Kind: format.KindMultipart}}
 		_, err = g.discoverLayout(q, o, nil)
 		if !errors.Is(err, format.ErrAuth) {

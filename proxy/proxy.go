@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,10 @@ type Config struct {
 	// ("" = os.TempDir()); S3ECSpoolMaxBytes bounds it across requests (0 = 1 GiB).
 	S3ECSpoolDir      string
 	S3ECSpoolMaxBytes int64
+	// ReservedBuckets are bucket names refused (InvalidBucketName) besides those S3's naming
+	// rules refuse: names the backend serves its own APIs under on the S3 port (nil =
+	// DefaultReservedBuckets: MinIO's "minio", Ceph RGW's default admin entry "admin").
+	ReservedBuckets []string
 	// SigV2 accepts legacy SigV2 client signatures.
 	SigV2 bool
 	// BaseDomains for virtual-hosted-style requests (bucket.<domain>).
@@ -149,6 +154,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	be.names = newBucketNames(cfg.ReservedBuckets)
 	creds := make(map[string]Credential, len(cfg.Credentials))
 	for _, c := range cfg.Credentials {
 		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
@@ -203,6 +209,11 @@ type request struct {
 	// request's own object it is parsed on first use).
 	ssec       *customerKey
 	ssecParsed bool
+	// sub is the sub-resource that selects q's operation ("" for none), and query the
+	// parameters of the operation (opParams) from the client's URL: after authentication
+	// they are the URL's whole query, so no handler sees another parameter.
+	sub   string
+	query url.Values
 	// Body bytes: from the client, to the backend, from the backend (the client's share is
 	// counted by the responseWriter). storedIn and storedOut are atomic: the reads of one request
 	// may run in parallel (the part-boundary check of a multipart GET).
@@ -274,6 +285,10 @@ func (g *Gateway) serve(q *request) error {
 		q.op = "Unknown"
 		return err
 	}
+	if err = g.checkNames(q); err != nil {
+		q.op = "Unknown"
+		return err
+	}
 	h := g.classify(q)
 	auth, aerr := g.verifier.Authenticate(r)
 	if aerr != nil {
@@ -283,6 +298,7 @@ func (g *Gateway) serve(q *request) error {
 	}
 	q.auth = auth
 	q.cred = g.creds[auth.AccessKeyID]
+	q.r.URL = withQuery(q.r.URL, q.query)
 	if e := g.authorize(q, h); e != nil {
 		g.obs.AuthFailure(q.op, e.Code)
 		return e
@@ -385,6 +401,41 @@ func (g *Gateway) bucketAllowed(c Credential, bucket string) bool {
 		}
 	}
 	return false
+}
+
+// checkNames refuses a bucket name S3 refuses or the backend keeps for itself
+// (InvalidBucketName), and an object key S3 refuses, before the request is classified; a
+// copy source's names are checked with it.
+func (g *Gateway) checkNames(q *request) *s3err.Error {
+	if q.bucket != "" {
+		if e := g.backend.names.check(q.bucket); e != nil {
+			return e
+		}
+	}
+	if e := checkKey(q.key); e != nil {
+		return e
+	}
+	if cs := q.r.Header.Get("X-Amz-Copy-Source"); cs != "" && q.key != "" {
+		bucket, key, _, e := copySource(cs)
+		if e != nil {
+			return e
+		}
+		if e := g.backend.names.check(bucket); e != nil {
+			return e
+		}
+		if e := checkKey(key); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// withQuery returns a copy of u whose query is v (encoded as the backend client encodes it).
+func withQuery(u *url.URL, v url.Values) *url.URL {
+	c := *u
+	c.RawQuery = encodeQuery(v)
+	c.ForceQuery = false
+	return &c
 }
 
 // route extracts bucket and key from a path-style or virtual-hosted-style request (a Host

@@ -82,10 +82,6 @@ var handledSubresources = map[string]bool{
 	"defaultObjectAcl": true, "storageClass": true,
 }
 
-// subParams are the parameters a forwarded sub-resource request may carry besides its
-// sub-resource and authentication parameters.
-var subParams = map[string]bool{"versionId": true, "id": true}
-
 // isSubresource reports whether name is a sub-resource: a query parameter that selects the
 // operation.
 func isSubresource(name string) bool {
@@ -115,10 +111,8 @@ func subresourceOf(v url.Values) (string, *s3err.Error) {
 // the allowlist.
 func (g *Gateway) forwardSub(q *request, table map[string]map[string]subOp, sub string, v url.Values) handler {
 	op, ok := table[sub][q.r.Method]
-	for k := range v {
-		if k != sub && !subParams[k] && !authParams[k] {
-			ok = false
-		}
+	if ok && len(unknownParams(opRef{name: op.op, sub: sub, objectSub: q.key != ""}, v)) > 0 {
+		ok = false
 	}
 	if !ok {
 		q.op = "Unknown"
@@ -170,8 +164,29 @@ func has(v url.Values, name string) bool {
 	return ok
 }
 
-// classify names the S3 operation of q (q.op) and returns its handler.
+// classify names the S3 operation of q (q.op) and returns its handler. The client's query is
+// reduced to the parameters S3 defines for the operation (q.query, opParams); a parameter it
+// does not define is dropped where S3 ignores it (dropsUnknownParams) and refused elsewhere.
 func (g *Gateway) classify(q *request) handler {
+	h := g.classifyOp(q)
+	v := q.r.URL.Query()
+	q.sub, _ = subresourceOf(v)
+	// The parameters are those of the operation the request is, found as for a backend
+	// request; a request that is none (HEAD of a sub-resource, say) keeps none of them.
+	op, known := backendOperation(q.r.Method, target{q.bucket, q.key, v})
+	if !known {
+		op = opRef{name: q.op}
+	}
+	if unknown := unknownParams(op, v); len(unknown) > 0 && !dropsUnknownParams(q.op) {
+		h.fn = refuse(queryRefusal(q.op, unknown))
+		return h
+	}
+	q.query = operationQuery(op, v)
+	return h
+}
+
+// classifyOp names the S3 operation of q (q.op) and returns its handler.
+func (g *Gateway) classifyOp(q *request) handler {
 	r := q.r
 	v := r.URL.Query()
 	read := func(op string, fn func(*request) error) handler { q.op = op; return handler{fn: fn} }

@@ -55,22 +55,38 @@ var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newTestGateway(t *testing.T, creds ...Credential) (*Gateway, *recordingBackend) {
 	t.Helper()
+	return newTestGatewayConfig(t, nil, creds...)
+}
+
+// newTestGatewayConfig is newTestGateway with the configuration changed by edit (nil: none).
+func newTestGatewayConfig(t *testing.T, edit func(*Config), creds ...Credential) (*Gateway, *recordingBackend) {
+	t.Helper()
 	rb := &recordingBackend{}
 	srv := httptest.NewServer(rb)
 	t.Cleanup(srv.Close)
-	g, err := New(Config{
+	cfg := testConfig(srv.URL, creds)
+	if edit != nil {
+		edit(&cfg)
+	}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, rb
+}
+
+// testConfig is the configuration of the test gateways: backend at endpoint, path style,
+// keys never used, virtual hosts under s3.example.test.
+func testConfig(endpoint string, creds []Credential) Config {
+	return Config{
 		Credentials: creds,
-		Backend: Backend{Endpoint: srv.URL, Region: "us-east-1", PathStyle: true,
+		Backend: Backend{Endpoint: endpoint, Region: "us-east-1", PathStyle: true,
 			Credentials: credentials.NewStaticCredentialsProvider("backend", "backendsecret", "")},
 		Keys:        noKeys{},
 		KeyID:       "k",
 		BaseDomains: []string{"s3.example.test"},
 		Now:         func() time.Time { return testNow },
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	return g, rb
 }
 
 // classified is what classify makes of a request.
@@ -87,72 +103,72 @@ func TestClassifyTable(t *testing.T) {
 		hdr            map[string]string
 		want           classified
 	}{
-		{"GET", "/b?list-type=2&prefix=x", nil, classified{op: "ListObjectsV2"}},
-		{"GET", "/b", nil, classified{op: "ListObjects"}},
-		{"GET", "/b?versions&prefix=x", nil, classified{op: "ListObjectVersions"}},
-		{"GET", "/b?uploads", nil, classified{op: "ListMultipartUploads"}},
-		{"GET", "/b?location", nil, classified{op: "GetBucketLocation"}},
-		{"GET", "/b?versioning", nil, classified{op: "GetBucketVersioning"}},
-		{"GET", "/b?acl", nil, classified{op: "GetBucketAcl"}},
-		{"GET", "/b?policy", nil, classified{op: "GetBucketPolicy"}},
-		{"PUT", "/b", nil, classified{op: "CreateBucket", write: true}},
-		{"PUT", "/b?policy", nil, classified{op: "PutBucketPolicy", write: true, admin: true}},
-		{"DELETE", "/b?policy", nil, classified{op: "DeleteBucketPolicy", write: true, admin: true}},
-		{"PUT", "/b?acl", nil, classified{op: "PutBucketAcl", write: true, admin: true}},
-		{"PUT", "/b?lifecycle", nil, classified{op: "PutBucketLifecycleConfiguration", write: true, admin: true}},
-		{"DELETE", "/b?lifecycle", nil, classified{op: "DeleteBucketLifecycle", write: true, admin: true}},
-		{"PUT", "/b?versioning", nil, classified{op: "PutBucketVersioning", write: true, admin: true}},
-		{"PUT", "/b?object-lock", nil, classified{op: "PutObjectLockConfiguration", write: true, admin: true}},
-		{"PUT", "/b?replication", nil, classified{op: "PutBucketReplication", write: true, admin: true}},
-		{"PUT", "/b?logging", nil, classified{op: "PutBucketLogging", write: true, admin: true}},
-		{"PUT", "/b?inventory&id=i1", nil, classified{op: "PutBucketInventoryConfiguration", write: true, admin: true}},
-		{"PUT", "/b?notification", nil, classified{op: "PutBucketNotificationConfiguration", write: true, admin: true}},
-		{"PUT", "/b?encryption", nil, classified{op: "PutBucketEncryption", write: true, admin: true}},
-		{"DELETE", "/b?cors", nil, classified{op: "DeleteBucketCors", write: true, admin: true}},
-		{"PUT", "/b?website", nil, classified{op: "PutBucketWebsite", write: true, admin: true}},
-		{"PUT", "/b?tagging", nil, classified{op: "PutBucketTagging", write: true}},
-		{"POST", "/b?delete", nil, classified{op: "DeleteObjects", write: true}},
-		{"DELETE", "/b", nil, classified{op: "DeleteBucket", write: true}},
-		{"PUT", "/b/k?acl", nil, classified{op: "PutObjectAcl", write: true, admin: true}},
-		{"PUT", "/b/k?acl&versionId=v1", nil, classified{op: "PutObjectAcl", write: true, admin: true}},
-		{"GET", "/b/k?acl", nil, classified{op: "GetObjectAcl"}},
-		{"PUT", "/b/k?tagging", nil, classified{op: "PutObjectTagging", write: true}},
-		{"DELETE", "/b/k?tagging", nil, classified{op: "DeleteObjectTagging", write: true}},
-		{"PUT", "/b/k?retention", nil, classified{op: "PutObjectRetention", write: true}},
-		{"GET", "/b/k?legal-hold", nil, classified{op: "GetObjectLegalHold"}},
-		{"POST", "/b/k?restore", nil, classified{op: "RestoreObject", write: true}},
-		{"GET", "/b/k", nil, classified{op: "GetObject"}},
-		{"GET", "/b/k?versionId=v1&partNumber=1", nil, classified{op: "GetObject"}},
-		{"PUT", "/b/k", nil, classified{op: "PutObject", write: true}},
-		{"PUT", "/b/k?partNumber=1&uploadId=u", nil, classified{op: "UploadPart", write: true}},
-		{"PUT", "/b/k", map[string]string{"X-Amz-Copy-Source": "/b/j"}, classified{op: "CopyObject", write: true}},
-		{"DELETE", "/b/k?versionId=v1", nil, classified{op: "DeleteObject", write: true}},
+		{"GET", "/bkt?list-type=2&prefix=x", nil, classified{op: "ListObjectsV2"}},
+		{"GET", "/bkt", nil, classified{op: "ListObjects"}},
+		{"GET", "/bkt?versions&prefix=x", nil, classified{op: "ListObjectVersions"}},
+		{"GET", "/bkt?uploads", nil, classified{op: "ListMultipartUploads"}},
+		{"GET", "/bkt?location", nil, classified{op: "GetBucketLocation"}},
+		{"GET", "/bkt?versioning", nil, classified{op: "GetBucketVersioning"}},
+		{"GET", "/bkt?acl", nil, classified{op: "GetBucketAcl"}},
+		{"GET", "/bkt?policy", nil, classified{op: "GetBucketPolicy"}},
+		{"PUT", "/bkt", nil, classified{op: "CreateBucket", write: true}},
+		{"PUT", "/bkt?policy", nil, classified{op: "PutBucketPolicy", write: true, admin: true}},
+		{"DELETE", "/bkt?policy", nil, classified{op: "DeleteBucketPolicy", write: true, admin: true}},
+		{"PUT", "/bkt?acl", nil, classified{op: "PutBucketAcl", write: true, admin: true}},
+		{"PUT", "/bkt?lifecycle", nil, classified{op: "PutBucketLifecycleConfiguration", write: true, admin: true}},
+		{"DELETE", "/bkt?lifecycle", nil, classified{op: "DeleteBucketLifecycle", write: true, admin: true}},
+		{"PUT", "/bkt?versioning", nil, classified{op: "PutBucketVersioning", write: true, admin: true}},
+		{"PUT", "/bkt?object-lock", nil, classified{op: "PutObjectLockConfiguration", write: true, admin: true}},
+		{"PUT", "/bkt?replication", nil, classified{op: "PutBucketReplication", write: true, admin: true}},
+		{"PUT", "/bkt?logging", nil, classified{op: "PutBucketLogging", write: true, admin: true}},
+		{"PUT", "/bkt?inventory&id=i1", nil, classified{op: "PutBucketInventoryConfiguration", write: true, admin: true}},
+		{"PUT", "/bkt?notification", nil, classified{op: "PutBucketNotificationConfiguration", write: true, admin: true}},
+		{"PUT", "/bkt?encryption", nil, classified{op: "PutBucketEncryption", write: true, admin: true}},
+		{"DELETE", "/bkt?cors", nil, classified{op: "DeleteBucketCors", write: true, admin: true}},
+		{"PUT", "/bkt?website", nil, classified{op: "PutBucketWebsite", write: true, admin: true}},
+		{"PUT", "/bkt?tagging", nil, classified{op: "PutBucketTagging", write: true}},
+		{"POST", "/bkt?delete", nil, classified{op: "DeleteObjects", write: true}},
+		{"DELETE", "/bkt", nil, classified{op: "DeleteBucket", write: true}},
+		{"PUT", "/bkt/k?acl", nil, classified{op: "PutObjectAcl", write: true, admin: true}},
+		{"PUT", "/bkt/k?acl&versionId=v1", nil, classified{op: "PutObjectAcl", write: true, admin: true}},
+		{"GET", "/bkt/k?acl", nil, classified{op: "GetObjectAcl"}},
+		{"PUT", "/bkt/k?tagging", nil, classified{op: "PutObjectTagging", write: true}},
+		{"DELETE", "/bkt/k?tagging", nil, classified{op: "DeleteObjectTagging", write: true}},
+		{"PUT", "/bkt/k?retention", nil, classified{op: "PutObjectRetention", write: true}},
+		{"GET", "/bkt/k?legal-hold", nil, classified{op: "GetObjectLegalHold"}},
+		{"POST", "/bkt/k?restore", nil, classified{op: "RestoreObject", write: true}},
+		{"GET", "/bkt/k", nil, classified{op: "GetObject"}},
+		{"GET", "/bkt/k?versionId=v1&partNumber=1", nil, classified{op: "GetObject"}},
+		{"PUT", "/bkt/k", nil, classified{op: "PutObject", write: true}},
+		{"PUT", "/bkt/k?partNumber=1&uploadId=u", nil, classified{op: "UploadPart", write: true}},
+		{"PUT", "/bkt/k", map[string]string{"X-Amz-Copy-Source": "/bkt/j"}, classified{op: "CopyObject", write: true}},
+		{"DELETE", "/bkt/k?versionId=v1", nil, classified{op: "DeleteObject", write: true}},
 		// Virtual-hosted style finds the same operations.
-		{"PUT", "http://b.s3.example.test/?policy", nil, classified{op: "PutBucketPolicy", write: true, admin: true}},
-		{"PUT", "http://b.s3.example.test/k?acl", nil, classified{op: "PutObjectAcl", write: true, admin: true}},
+		{"PUT", "http://bkt.s3.example.test/?policy", nil, classified{op: "PutBucketPolicy", write: true, admin: true}},
+		{"PUT", "http://bkt.s3.example.test/k?acl", nil, classified{op: "PutObjectAcl", write: true, admin: true}},
 
 		// Not on the allowlist: NotImplemented, never forwarded.
-		{"PUT", "/b?tagging&policy", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b?tagging&replication", nil, classified{op: "Unknown", notImpl: true}},
-		{"GET", "/b?versions&policy", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b?policy&foo=1", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b?location", nil, classified{op: "Unknown", notImpl: true}},
-		{"DELETE", "/b?versioning", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b?foo", nil, classified{op: "Unknown", notImpl: true}},
-		{"DELETE", "/b?foo", nil, classified{op: "Unknown", notImpl: true}},
-		{"GET", "/b?foo", nil, classified{op: "Unknown", notImpl: true}},
-		{"GET", "/b?events", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b/k?policy", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b/k?tagging&acl", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b/k?partNumber=1&uploadId=u&acl", nil, classified{op: "Unknown", notImpl: true}},
-		{"DELETE", "/b/k?acl", nil, classified{op: "Unknown", notImpl: true}},
-		{"GET", "/b/k?restore", nil, classified{op: "Unknown", notImpl: true}},
-		{"PUT", "/b/k?foo", nil, classified{op: "PutObject", write: true, notImpl: true}},
-		{"PUT", "/b/k", map[string]string{"X-Amz-Write-Offset-Bytes": "100"}, classified{op: "PutObject", write: true, notImpl: true}},
-		{"POST", "/b/k?select&select-type=2", nil, classified{op: "Unknown", notImpl: true}},
-		{"POST", "/b/k?select", nil, classified{op: "SelectObjectContent", notImpl: true}},
-		{"GET", "/b/k?torrent", nil, classified{op: "GetObjectTorrent", notImpl: true}},
-		{"POST", "/b", nil, classified{op: "PostObject", write: true, notImpl: true}},
+		{"PUT", "/bkt?tagging&policy", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt?tagging&replication", nil, classified{op: "Unknown", notImpl: true}},
+		{"GET", "/bkt?versions&policy", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt?policy&foo=1", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt?location", nil, classified{op: "Unknown", notImpl: true}},
+		{"DELETE", "/bkt?versioning", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt?foo", nil, classified{op: "Unknown", notImpl: true}},
+		{"DELETE", "/bkt?foo", nil, classified{op: "Unknown", notImpl: true}},
+		{"GET", "/bkt?foo", nil, classified{op: "Unknown", notImpl: true}},
+		{"GET", "/bkt?events", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt/k?policy", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt/k?tagging&acl", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt/k?partNumber=1&uploadId=u&acl", nil, classified{op: "Unknown", notImpl: true}},
+		{"DELETE", "/bkt/k?acl", nil, classified{op: "Unknown", notImpl: true}},
+		{"GET", "/bkt/k?restore", nil, classified{op: "Unknown", notImpl: true}},
+		{"PUT", "/bkt/k?foo", nil, classified{op: "PutObject", write: true, notImpl: true}},
+		{"PUT", "/bkt/k", map[string]string{"X-Amz-Write-Offset-Bytes": "100"}, classified{op: "PutObject", write: true, notImpl: true}},
+		{"POST", "/bkt/k?select&select-type=2", nil, classified{op: "Unknown", notImpl: true}},
+		{"POST", "/bkt/k?select", nil, classified{op: "SelectObjectContent", notImpl: true}},
+		{"GET", "/bkt/k?torrent", nil, classified{op: "GetObjectTorrent", notImpl: true}},
+		{"POST", "/bkt", nil, classified{op: "PostObject", write: true, notImpl: true}},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.target, nil)
@@ -195,7 +211,10 @@ func routeErr(g *Gateway, r *http.Request) (string, string, error) {
 // signedRequest is a SigV4-signed request (aws-sdk-go-v2's signer) to g.
 func signedRequest(t *testing.T, c Credential, method, target, body string, hdr map[string]string) *http.Request {
 	t.Helper()
-	r := httptest.NewRequest(method, "http://gw.test"+target, strings.NewReader(body))
+	if !strings.HasPrefix(target, "http://") {
+		target = "http://gw.test" + target // path style; a whole URL addresses a virtual host
+	}
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}
@@ -227,37 +246,37 @@ func TestAuthorizeAdmin(t *testing.T) {
 		status         int
 		code           string // S3 error code, "" for success
 	}{
-		{"user PutBucketPolicy", user, "PUT", "/b?policy", policy, nil, 403, "AccessDenied"},
-		{"user DeleteBucketPolicy", user, "DELETE", "/b?policy", "", nil, 403, "AccessDenied"},
-		{"user PutBucketAcl", user, "PUT", "/b?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
-		{"user PutBucketLifecycle", user, "PUT", "/b?lifecycle", "<LifecycleConfiguration/>", nil, 403, "AccessDenied"},
-		{"user PutBucketVersioning", user, "PUT", "/b?versioning", "<VersioningConfiguration/>", nil, 403, "AccessDenied"},
-		{"user PutBucketReplication", user, "PUT", "/b?replication", "<ReplicationConfiguration/>", nil, 403, "AccessDenied"},
-		{"user PutObjectAcl", user, "PUT", "/b/k?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
-		{"user CreateBucket public-read", user, "PUT", "/nb", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
-		{"user CreateBucket grant", user, "PUT", "/nb", "", map[string]string{"X-Amz-Grant-Read": "id=x"}, 403, "AccessDenied"},
-		{"user CreateBucket object lock", user, "PUT", "/nb", "", map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, 403, "AccessDenied"},
-		{"user DeleteObject bypassing governance", user, "DELETE", "/b/k?versionId=v1", "", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
-		{"user DeleteObjects bypassing governance", user, "POST", "/b?delete", "<Delete><Object><Key>k</Key></Object></Delete>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
-		{"user PutObjectRetention bypassing governance", user, "PUT", "/b/k?retention", "<Retention/>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
-		{"read-only admin PutBucketPolicy", roAdmin, "PUT", "/b?policy", policy, nil, 403, "AccessDenied"},
-		{"user RestoreObject SELECT", user, "POST", "/b/k?restore", restoreSelect, nil, 501, "NotImplemented"},
-		{"admin RestoreObject SELECT", admin, "POST", "/b/k?restore", restoreSelect, nil, 501, "NotImplemented"},
-		{"user RestoreObject bad XML", user, "POST", "/b/k?restore", "<RestoreRequest", nil, 400, "MalformedXML"},
+		{"user PutBucketPolicy", user, "PUT", "/bkt?policy", policy, nil, 403, "AccessDenied"},
+		{"user DeleteBucketPolicy", user, "DELETE", "/bkt?policy", "", nil, 403, "AccessDenied"},
+		{"user PutBucketAcl", user, "PUT", "/bkt?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
+		{"user PutBucketLifecycle", user, "PUT", "/bkt?lifecycle", "<LifecycleConfiguration/>", nil, 403, "AccessDenied"},
+		{"user PutBucketVersioning", user, "PUT", "/bkt?versioning", "<VersioningConfiguration/>", nil, 403, "AccessDenied"},
+		{"user PutBucketReplication", user, "PUT", "/bkt?replication", "<ReplicationConfiguration/>", nil, 403, "AccessDenied"},
+		{"user PutObjectAcl", user, "PUT", "/bkt/k?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
+		{"user CreateBucket public-read", user, "PUT", "/newbkt", "", map[string]string{"X-Amz-Acl": "public-read"}, 403, "AccessDenied"},
+		{"user CreateBucket grant", user, "PUT", "/newbkt", "", map[string]string{"X-Amz-Grant-Read": "id=x"}, 403, "AccessDenied"},
+		{"user CreateBucket object lock", user, "PUT", "/newbkt", "", map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, 403, "AccessDenied"},
+		{"user DeleteObject bypassing governance", user, "DELETE", "/bkt/k?versionId=v1", "", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
+		{"user DeleteObjects bypassing governance", user, "POST", "/bkt?delete", "<Delete><Object><Key>k</Key></Object></Delete>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
+		{"user PutObjectRetention bypassing governance", user, "PUT", "/bkt/k?retention", "<Retention/>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 403, "AccessDenied"},
+		{"read-only admin PutBucketPolicy", roAdmin, "PUT", "/bkt?policy", policy, nil, 403, "AccessDenied"},
+		{"user RestoreObject SELECT", user, "POST", "/bkt/k?restore", restoreSelect, nil, 501, "NotImplemented"},
+		{"admin RestoreObject SELECT", admin, "POST", "/bkt/k?restore", restoreSelect, nil, 501, "NotImplemented"},
+		{"user RestoreObject bad XML", user, "POST", "/bkt/k?restore", "<RestoreRequest", nil, 400, "MalformedXML"},
 
-		{"user GetBucketVersioning", user, "GET", "/b?versioning", "", nil, 200, ""},
-		{"user GetBucketAcl", user, "GET", "/b?acl", "", nil, 200, ""},
-		{"user GetBucketLocation", user, "GET", "/b?location", "", nil, 200, ""},
-		{"user PutBucketTagging", user, "PUT", "/b?tagging", "<Tagging/>", nil, 200, ""},
-		{"user CreateBucket private", user, "PUT", "/nb", "", map[string]string{"X-Amz-Acl": "private"}, 200, ""},
-		{"user RestoreObject", user, "POST", "/b/k?restore", restorePlain, nil, 200, ""},
-		{"admin PutBucketPolicy", admin, "PUT", "/b?policy", policy, nil, 200, ""},
-		{"admin PutBucketAcl", admin, "PUT", "/b?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 200, ""},
-		{"admin PutBucketVersioning", admin, "PUT", "/b?versioning", "<VersioningConfiguration/>", nil, 200, ""},
-		{"admin PutObjectAcl", admin, "PUT", "/b/k?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 200, ""},
-		{"user PutObjectRetention", user, "PUT", "/b/k?retention", "<Retention/>", nil, 200, ""},
-		{"admin PutObjectRetention bypassing governance", admin, "PUT", "/b/k?retention", "<Retention/>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 200, ""},
-		{"admin CreateBucket object lock", admin, "PUT", "/nb", "", map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, 200, ""},
+		{"user GetBucketVersioning", user, "GET", "/bkt?versioning", "", nil, 200, ""},
+		{"user GetBucketAcl", user, "GET", "/bkt?acl", "", nil, 200, ""},
+		{"user GetBucketLocation", user, "GET", "/bkt?location", "", nil, 200, ""},
+		{"user PutBucketTagging", user, "PUT", "/bkt?tagging", "<Tagging/>", nil, 200, ""},
+		{"user CreateBucket private", user, "PUT", "/newbkt", "", map[string]string{"X-Amz-Acl": "private"}, 200, ""},
+		{"user RestoreObject", user, "POST", "/bkt/k?restore", restorePlain, nil, 200, ""},
+		{"admin PutBucketPolicy", admin, "PUT", "/bkt?policy", policy, nil, 200, ""},
+		{"admin PutBucketAcl", admin, "PUT", "/bkt?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 200, ""},
+		{"admin PutBucketVersioning", admin, "PUT", "/bkt?versioning", "<VersioningConfiguration/>", nil, 200, ""},
+		{"admin PutObjectAcl", admin, "PUT", "/bkt/k?acl", "", map[string]string{"X-Amz-Acl": "public-read"}, 200, ""},
+		{"user PutObjectRetention", user, "PUT", "/bkt/k?retention", "<Retention/>", nil, 200, ""},
+		{"admin PutObjectRetention bypassing governance", admin, "PUT", "/bkt/k?retention", "<Retention/>", map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, 200, ""},
+		{"admin CreateBucket object lock", admin, "PUT", "/newbkt", "", map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, 200, ""},
 	}
 	for _, c := range cases {
 		rec := httptest.NewRecorder()
@@ -286,12 +305,12 @@ func TestReadParamsCheckedFirst(t *testing.T) {
 		hdr            map[string]string
 		code           string
 	}{
-		{"GET", "/b/k?partNumber=-3", nil, "InvalidArgument"},
-		{"HEAD", "/b/k?partNumber=-3", nil, ""},
-		{"HEAD", "/b/k?partNumber=0", nil, ""},
-		{"GET", "/b/k?partNumber=10001", nil, "InvalidArgument"},
-		{"GET", "/b/k?partNumber=x", nil, "InvalidArgument"},
-		{"GET", "/b/k?partNumber=1", map[string]string{"Range": "bytes=0-1"}, "InvalidRequest"},
+		{"GET", "/bkt/k?partNumber=-3", nil, "InvalidArgument"},
+		{"HEAD", "/bkt/k?partNumber=-3", nil, ""},
+		{"HEAD", "/bkt/k?partNumber=0", nil, ""},
+		{"GET", "/bkt/k?partNumber=10001", nil, "InvalidArgument"},
+		{"GET", "/bkt/k?partNumber=x", nil, "InvalidArgument"},
+		{"GET", "/bkt/k?partNumber=1", map[string]string{"Range": "bytes=0-1"}, "InvalidRequest"},
 	} {
 		rec := httptest.NewRecorder()
 		g.ServeHTTP(rec, signedRequest(t, user, c.method, c.target, "", c.hdr))

@@ -62,6 +62,7 @@ var table = map[string]info{
 	"InvalidPartOrder":                  {http.StatusBadRequest, "The list of parts was not in ascending order."},
 	"InvalidRange":                      {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
 	"InvalidRequest":                    {http.StatusBadRequest, "Invalid Request"},
+	"KeyTooLongError":                   {http.StatusBadRequest, "Your key is too long."},
 	"KMS.DisabledException":             {http.StatusBadRequest, "The KMS key is disabled."},
 	"KMS.NotFoundException":             {http.StatusBadRequest, "The KMS key was not found."},
 	"MalformedXML":                      {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
