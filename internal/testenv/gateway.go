@@ -228,17 +228,34 @@ func gatewayEnv(vars map[string]string, removed map[string]bool) []string {
 }
 
 // StartGatewayMinIO starts a gateway in front of the shared MinIO, with the shared KMS
-// emulator and a fresh KMS key; extra is merged on top of that environment.
+// emulator and a fresh KMS key; extra is merged on top of that environment. The gateway's
+// backend key is MinIO's data user (MinIO.Data: S3 API only, no admin API).
 func StartGatewayMinIO(t testing.TB, extra map[string]string) (*Gateway, *MinIO, *KMS, string) {
+	t.Helper()
+	return startGatewayMinIOAs(t, func(m *MinIO) MinIOUser { return m.Data }, extra)
+}
+
+// StartGatewayMinIORoot is StartGatewayMinIO with MinIO's root key as the gateway's backend
+// key, for tests of what the gateway itself refuses to forward to a backend that would allow
+// anything. Every other test should use StartGatewayMinIO.
+func StartGatewayMinIORoot(t testing.TB, extra map[string]string) (*Gateway, *MinIO, *KMS, string) {
+	t.Helper()
+	return startGatewayMinIOAs(t, (*MinIO).rootUser, extra)
+}
+
+// startGatewayMinIOAs starts the gateway of StartGatewayMinIO with backendKey(m) as its
+// backend key.
+func startGatewayMinIOAs(t testing.TB, backendKey func(*MinIO) MinIOUser, extra map[string]string) (*Gateway, *MinIO, *KMS, string) {
 	t.Helper()
 	m := NewMinIO(t)
 	k := NewKMS(t)
 	keyID := k.CreateKey(t)
+	cred := backendKey(m)
 	env := map[string]string{
 		"GATEWAY_BACKEND_ENDPOINT":          m.Endpoint,
 		"GATEWAY_BACKEND_REGION":            m.Region,
-		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.AccessKey,
-		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
+		"GATEWAY_BACKEND_ACCESS_KEY_ID":     cred.AccessKey,
+		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": cred.SecretKey,
 		"GATEWAY_BACKEND_PATH_STYLE":        "true",
 		"GATEWAY_KMS_ENDPOINT":              k.Endpoint,
 		"GATEWAY_KMS_REGION":                k.Region,

@@ -320,8 +320,8 @@ func TestStartGatewayMinIO(t *testing.T) {
 	want := map[string]string{
 		"GATEWAY_BACKEND_ENDPOINT":          m.Endpoint,
 		"GATEWAY_BACKEND_REGION":            "us-east-1",
-		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.AccessKey,
-		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
+		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.Data.AccessKey, // not the root key
+		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.Data.SecretKey,
 		"GATEWAY_BACKEND_PATH_STYLE":        "false", // the override wins
 		"GATEWAY_KMS_ENDPOINT":              k.Endpoint,
 		"GATEWAY_KMS_REGION":                "us-east-1",
@@ -331,9 +331,14 @@ func TestStartGatewayMinIO(t *testing.T) {
 		"EXTRA":                             "1",
 	}
 	for k, v := range want {
-		if env[k] != v {
+		if env[k] != v && strings.Contains(k, "SECRET") {
+			t.Errorf("%s is not the expected secret", k) // no secret values in test output
+		} else if env[k] != v {
 			t.Errorf("%s = %q, want %q", k, env[k], v)
 		}
+	}
+	if env["GATEWAY_BACKEND_ACCESS_KEY_ID"] == m.AccessKey || env["GATEWAY_BACKEND_SECRET_ACCESS_KEY"] == m.SecretKey {
+		t.Error("the gateway got MinIO's root key")
 	}
 	out, err := k.Client(t).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
 	if err != nil {
@@ -350,5 +355,18 @@ func TestStartGatewayMinIO(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("backend health %d", resp.StatusCode)
+	}
+}
+
+// TestStartGatewayMinIORoot: the one variant that hands the gateway MinIO's root key.
+func TestStartGatewayMinIORoot(t *testing.T) {
+	useFakeGateway(t)
+	g, m, _, keyID := StartGatewayMinIORoot(t, nil)
+	env := gatewayEnvOf(t, g)
+	if env["GATEWAY_BACKEND_ACCESS_KEY_ID"] != m.AccessKey || env["GATEWAY_BACKEND_SECRET_ACCESS_KEY"] != m.SecretKey {
+		t.Errorf("backend key %q, want the root key %q (and its secret)", env["GATEWAY_BACKEND_ACCESS_KEY_ID"], m.AccessKey)
+	}
+	if env["GATEWAY_KMS_KEY_ID"] != keyID || env["GATEWAY_BACKEND_ENDPOINT"] != m.Endpoint {
+		t.Errorf("rest of the environment missing: %v", env)
 	}
 }

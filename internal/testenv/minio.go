@@ -39,6 +39,9 @@ type MinIO struct {
 	Region    string // us-east-1
 	Bin       string // the minio binary
 	DataDir   string // its data directory
+	// Data is a MinIO user allowed the S3 API but not the admin API (DataPolicy): the backend
+	// key for gateways. AccessKey/SecretKey (root) are for talking to MinIO directly.
+	Data MinIOUser
 
 	ctl minioControl
 }
@@ -54,7 +57,8 @@ type minioControl struct {
 	private bool
 }
 
-// NewMinIO returns the shared MinIO of this test run (S3SEAL_TEST_MINIO_* from scripts/test).
+// NewMinIO returns the shared MinIO of this test run (S3SEAL_TEST_MINIO_* from scripts/test),
+// with its data user (MinIO.Data, created once per test process).
 func NewMinIO(t testing.TB) *MinIO {
 	t.Helper()
 	m := &MinIO{
@@ -68,6 +72,7 @@ func NewMinIO(t testing.TB) *MinIO {
 	m.ctl.pidFile = os.Getenv("S3SEAL_TEST_MINIO_PIDFILE")
 	m.ctl.cmdLine = os.Getenv("S3SEAL_TEST_MINIO_CMD")
 	m.ctl.logPath = os.Getenv("S3SEAL_TEST_MINIO_LOG")
+	m.Data = m.dataUser(t)
 	return m
 }
 
@@ -109,6 +114,7 @@ func NewPrivateMinIO(t testing.TB) *MinIO {
 			t.Logf("testenv: private MinIO log (tail):\n%s", tailFile(m.ctl.logPath, 30))
 		}
 	})
+	m.Data = m.dataUser(t)
 	return m
 }
 
