@@ -182,6 +182,13 @@ type Backend struct {
 	// "aws:kms" (with SSEKMSKeyID). Env GATEWAY_BACKEND_SSE.
 	SSE         string `yaml:"sse"`
 	SSEKMSKeyID string `yaml:"sse_kms_key_id"`
+	// ReservedBuckets are bucket names the gateway refuses (InvalidBucketName) because the
+	// backend serves its own APIs under them on the S3 port: a request signed with the
+	// backend key there would be an admin request. Default [minio, admin] (MinIO's API
+	// prefix, Ceph RGW's default rgw_admin_entry); add the RGW admin entry if it was changed;
+	// [] on AWS, which has neither. Names S3's naming rules refuse are refused anyway. Env
+	// GATEWAY_BACKEND_RESERVED_BUCKETS (comma-separated; "-" for none).
+	ReservedBuckets []string `yaml:"reserved_buckets"`
 }
 
 // Keys selects the key provider.

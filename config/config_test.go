@@ -51,6 +51,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		{"region", ex.Region, def.Region},
 		{"backend.timeout", ex.Backend.Timeout, def.Backend.Timeout},
 		{"backend.payload", ex.Backend.Payload, def.Backend.Payload},
+		{"backend.reserved_buckets", ex.Backend.ReservedBuckets, def.Backend.ReservedBuckets},
 		{"sigv2", ex.SigV2, def.SigV2},
 		{"trust_forwarded_headers", ex.TrustForwardedHeaders, def.TrustForwardedHeaders},
 		{"keys.kms.timeout", ex.Keys.KMS.Timeout, def.Keys.KMS.Timeout},
@@ -164,9 +165,13 @@ keys:
 		"GATEWAY_ACCESS_KEY_ID":             "ENVKEY",
 		"GATEWAY_SECRET_ACCESS_KEY":         "envsecret",
 		"GATEWAY_KMS_ENDPOINT":              "http://kms:1",
+		"GATEWAY_BACKEND_RESERVED_BUCKETS":  "minio, rgwadmin",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Backend.ReservedBuckets, []string{"minio", "rgwadmin"}) {
+		t.Errorf("backend.reserved_buckets from the environment: %q", c.Backend.ReservedBuckets)
 	}
 	if c.Mode != ModeS3 || c.Listen != "127.0.0.1:1234" || c.Region != "eu-west-1" {
 		t.Errorf("mode/listen/region = %q %q %q", c.Mode, c.Listen, c.Region)
@@ -239,5 +244,25 @@ func TestOperationsEnv(t *testing.T) {
 	if c.Metrics.Listen != "127.0.0.1:9191" || c.Audit.File != "stdout" ||
 		c.Server.MaxConcurrentRequests != 7 || c.Server.ShutdownTimeout != 1500*time.Millisecond {
 		t.Errorf("metrics %+v audit %+v server %+v", c.Metrics, c.Audit, c.Server)
+	}
+}
+
+// TestReservedBucketsNone: "[]" in the file and "-" in the environment reserve no name (AWS).
+func TestReservedBucketsNone(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("backend:\n  endpoint: http://file:9000\n  reserved_buckets: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, vars := range map[string]map[string]string{
+		"file []":       {"HOME": "/h", "GATEWAY_ACCESS_KEY_ID": "K", "GATEWAY_SECRET_ACCESS_KEY": "s"},
+		"environment -": {"HOME": "/h", "GATEWAY_ACCESS_KEY_ID": "K", "GATEWAY_SECRET_ACCESS_KEY": "s", "GATEWAY_BACKEND_RESERVED_BUCKETS": "-"},
+	} {
+		c, err := Load(file, env(vars))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Backend.ReservedBuckets == nil || len(c.Backend.ReservedBuckets) != 0 {
+			t.Errorf("%s: reserved buckets %q, want none", name, c.Backend.ReservedBuckets)
+		}
 	}
 }

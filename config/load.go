@@ -103,6 +103,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv("GATEWAY_ALLOW_UNENCRYPTED"); v != "" {
 		c.Encryption.AllowUnencrypted = parseScopesEnv(v)
 	}
+	if v := getenv("GATEWAY_BACKEND_RESERVED_BUCKETS"); v != "" {
+		c.Backend.ReservedBuckets = []string{}
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" && b != "-" {
+				c.Backend.ReservedBuckets = append(c.Backend.ReservedBuckets, b)
+			}
+		}
+	}
 	if v := getenv("GATEWAY_S3EC_BUCKETS"); v != "" {
 		c.Encryption.S3ECBuckets = nil
 		for _, b := range strings.Split(v, ",") {
@@ -192,6 +200,9 @@ func (c *Config) defaults(getenv func(string) string) error {
 	}
 	if c.Backend.Payload == "" {
 		c.Backend.Payload = "auto"
+	}
+	if c.Backend.ReservedBuckets == nil {
+		c.Backend.ReservedBuckets = []string{"minio", "admin"}
 	}
 	if c.Keys.Provider == "" {
 		switch {

@@ -113,6 +113,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		S3ECSpoolMaxBytes:     cfg.Encryption.S3ECSpoolMaxBytes,
 		SigV2:                 cfg.SigV2,
 		BaseDomains:           cfg.BaseDomains,
+		ReservedBuckets:       cfg.Backend.ReservedBuckets,
 		TrustForwardedHeaders: cfg.TrustForwardedHeaders,
 		BucketKeyIDs:          cfg.Keys.BucketKeyIDs,
 		SSECAllowHTTP:         cfg.SSECAllowHTTP,
