@@ -13,7 +13,8 @@ import (
 
 // getObjectAttributes answers GetObjectAttributes in plaintext terms: ETag, ObjectSize,
 // StorageClass and ObjectParts (the plaintext part sizes). Checksum is never included: the
-// gateway keeps no checksum of the plaintext, and the backend's describes the ciphertext.
+// gateway keeps no checksum of the plaintext, and the backend's describes the ciphertext. An
+// SSE-C object's attributes need its key (customerKeyCheck), as on S3.
 func (g *Gateway) getObjectAttributes(q *request) error {
 	want := map[string]bool{}
 	for _, v := range q.r.Header.Values("X-Amz-Object-Attributes") {
@@ -32,14 +33,15 @@ func (g *Gateway) getObjectAttributes(q *request) error {
 		}
 	}
 	o, f, key, err := g.stat(q)
-	if key != nil {
-		key.Zero()
-	}
+	defer key.Zero()
 	if err != nil {
 		return err
 	}
 	if !f.encrypted {
 		return g.forward(q)
+	}
+	if err := g.customerKeyCheck(q, o, key); err != nil {
+		return err // an SSE-C object's attributes are for readers with its key, as on S3
 	}
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +

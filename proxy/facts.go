@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -18,27 +20,94 @@ import (
 	"github.com/s3seal/s3seal/s3err"
 )
 
-// objectFacts is what clients see of one stored object version. Cached by (bucket, key,
-// backend ETag): a backend ETag identifies immutable stored content.
+// objectFacts is what clients see of one stored object version. Cached with the identity of
+// the version they describe (factsID).
 type objectFacts struct {
 	encrypted bool
 	plainSize int64
 	etag      string        // quoted, as sent to clients
 	layout    format.Layout // multipart objects only
+	// customerKey: an SSE-C object. Its ETag (plaintext multipart ETag) and attributes are for
+	// readers with its key; listings and other keyless views show the backend's ETag.
+	customerKey bool
+	// unverified: size and layout as the backend describes them, not checked with the object
+	// key (an SSE-C object read without its key). Never served to a reader with the key.
+	unverified bool
 }
 
-// factsCache keeps the facts of the last version seen of each object: (bucket, key) → its
-// backend ETag and facts. An overwrite replaces its key's entry, so the cache holds one entry
-// per object however often objects change; keyed by version, it filled up with the facts of
-// every version ever seen (a 30-minute load test grew the gateway's RSS from 25 to 90 MiB on
-// 512 keys). Reading two versions of one object in turn only costs a re-read of the facts.
+// factsCache keeps the facts of the last version seen of each object: (bucket, key) → the
+// identity of that version (factsID) and its facts. An overwrite replaces its key's entry, so
+// the cache holds one entry per object however often objects change; keyed by version, it
+// filled up with the facts of every version ever seen (a 30-minute load test grew the gateway's
+// RSS from 25 to 90 MiB on 512 keys). Reading two versions of one object in turn only costs a
+// re-read of the facts.
+//
+// A backend ETag alone does not identify a version: the backend chooses it, and may answer
+// with an older version's bytes and metadata under the newest version's ETag. Facts are served
+// only for a response of the same ETag, stored size, version id and gateway metadata (envelope,
+// manifest, context: metaDigest), so a different envelope never reuses facts. Listings, which
+// carry no metadata, match on ETag, stored size and (when both are known) version id: what a
+// listing shows is the backend's word in any case.
 type factsCache struct {
 	lru *lru.Cache[string, factsEntry]
 }
 
-type factsEntry struct {
+// factsID identifies the stored version that cached facts describe.
+type factsID struct {
 	backendETag string
-	facts       objectFacts
+	storedSize  int64
+	versionID   string   // the backend's x-amz-version-id ("" for none and for "null")
+	meta        [32]byte // metaDigest of the version's metadata
+}
+
+// factsEntry is a cached version's identity and facts.
+type factsEntry struct {
+	id    factsID
+	facts objectFacts
+}
+
+// metaNames are the metadata headers facts are derived from: the gateway's and the S3
+// Encryption Client's.
+var metaNames = []string{format.MetaEnvelope, format.MetaManifest, format.MetaSSE, format.MetaContext,
+	"X-Amz-Meta-" + s3ec.MetaKey, "X-Amz-Meta-" + s3ec.MetaIV, "X-Amz-Meta-" + s3ec.MetaCEKAlg,
+	"X-Amz-Meta-" + s3ec.MetaWrapAlg, "X-Amz-Meta-" + s3ec.MetaMatDesc, "X-Amz-Meta-" + s3ec.MetaTagLen,
+	"X-Amz-Meta-" + s3ec.MetaPlainSize}
+
+// metaDigest is the SHA-256 of the metadata in h that facts are derived from (metaNames, each
+// name with all its values, length-prefixed).
+func metaDigest(h http.Header) [32]byte {
+	d := sha256.New()
+	lp := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		d.Write(n[:])
+		d.Write([]byte(s))
+	}
+	for _, name := range metaNames {
+		vs := h.Values(name)
+		lp(name)
+		lp(strconv.Itoa(len(vs)))
+		for _, v := range vs {
+			lp(v)
+		}
+	}
+	var sum [32]byte
+	d.Sum(sum[:0])
+	return sum
+}
+
+// versionOf is a backend version id as facts are keyed by it ("null" is no version).
+func versionOf(v string) string {
+	if v == "null" {
+		return ""
+	}
+	return v
+}
+
+// storedID is the identity of the version a backend response describes.
+func storedID(o *storedObject) factsID {
+	return factsID{backendETag: o.backendETag, storedSize: o.storedSize,
+		versionID: versionOf(o.header.Get("X-Amz-Version-Id")), meta: metaDigest(o.header)}
 }
 
 func newFactsCache(entries int) (*factsCache, error) {
@@ -51,23 +120,55 @@ func newFactsCache(entries int) (*factsCache, error) {
 
 func factsCacheKey(bucket, key string) string { return bucket + "\x00" + key }
 
-// Get returns the facts of bucket/key if the cached ones are of the version backendETag.
-func (c *factsCache) Get(bucket, key, backendETag string) (objectFacts, bool) {
-	if backendETag == "" {
+// Get returns the cached facts of bucket/key if they are of exactly the version id (nothing
+// for a version without an ETag).
+func (c *factsCache) Get(bucket, key string, id factsID) (objectFacts, bool) {
+	if id.backendETag == "" {
 		return objectFacts{}, false
 	}
 	e, ok := c.lru.Get(factsCacheKey(bucket, key))
-	if !ok || e.backendETag != backendETag {
+	if !ok || e.id != id {
 		return objectFacts{}, false
 	}
 	return e.facts, true
 }
 
-// Add records the facts of the version backendETag of bucket/key (nothing without an ETag).
-func (c *factsCache) Add(bucket, key, backendETag string, f objectFacts) {
-	if backendETag != "" {
-		c.lru.Add(factsCacheKey(bucket, key), factsEntry{backendETag: backendETag, facts: f})
+// listedVersion is what a listing entry says of an object version.
+type listedVersion struct {
+	backendETag string
+	storedSize  int64
+	versionID   string // "" when the listing does not say (ListObjects)
+}
+
+// Listed returns the cached facts of bucket/key if they are of a version with the ETag and
+// stored size of the listing entry l (and its version id, when both are known).
+func (c *factsCache) Listed(bucket, key string, l listedVersion) (objectFacts, bool) {
+	if l.backendETag == "" {
+		return objectFacts{}, false
 	}
+	e, ok := c.lru.Get(factsCacheKey(bucket, key))
+	v := versionOf(l.versionID)
+	if !ok || e.id.backendETag != l.backendETag || e.id.storedSize != l.storedSize ||
+		(v != "" && e.id.versionID != "" && v != e.id.versionID) {
+		return objectFacts{}, false
+	}
+	return e.facts, true
+}
+
+// AddVersion records the facts of the version id of bucket/key (nothing without an ETag).
+func (c *factsCache) AddVersion(bucket, key string, id factsID, f objectFacts) {
+	if id.backendETag != "" {
+		c.lru.Add(factsCacheKey(bucket, key), factsEntry{id: id, facts: f})
+	}
+}
+
+// Add is a write's report of a new version of bucket/key with backend ETag backendETag. The
+// write's answer does not carry the stored version's metadata, so its facts cannot be bound to
+// the envelope they describe: the key's entry is dropped, and the first read learns the facts
+// (a write that knows the metadata it stored uses AddVersion with factsID{..., meta:
+// metaDigest(the headers sent)}).
+func (c *factsCache) Add(bucket, key, backendETag string, _ objectFacts) {
+	c.lru.Remove(factsCacheKey(bucket, key))
 }
 
 // storedObject is a backend object as described by a HEAD or GET response.
@@ -186,12 +287,22 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 // the trailer (tail = the last 32 stored bytes if the caller has them; otherwise they are
 // fetched). When it had to open the object key it returns it (caller zeroes it); on a cache
 // hit the key is nil and a caller that needs it opens it with openKey.
+//
+// An SSE-C object read with a key presented gets facts checked with that key (a wrong key is
+// AccessDenied here): its size authenticated by the trailer or the layout, never the size the
+// backend claims. Read without a key, it gets the keyless view: the backend's ETag and the
+// size the backend describes (unverified), which only listings and conditions see (HEAD, GET
+// and GetObjectAttributes then refuse the request).
 func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts, *format.ObjectKey, error) {
 	if err := g.detectS3EC(q, o); err != nil {
 		return objectFacts{}, nil, err
 	}
+	id := storedID(o)
 	if o.s3ec != nil {
 		f, err := g.s3ecFacts(q, o)
+		if err == nil {
+			g.objects.AddVersion(q.bucket, q.key, id, f)
+		}
 		return f, nil, err
 	}
 	if o.env == nil {
@@ -201,63 +312,77 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		g.obs.Unencrypted(q.op)
 		return objectFacts{encrypted: false, plainSize: o.storedSize, etag: o.backendETag}, nil, nil
 	}
-	if f, ok := g.objects.Get(q.bucket, q.key, o.backendETag); ok && o.backendETag != "" {
-		return f, nil, nil
+	ck, e := g.readCustomerKey(q)
+	if e != nil {
+		return objectFacts{}, nil, e
 	}
-	if o.env.Kind == format.KindMultipart {
-		return g.multipartFacts(q, o)
+	ssec := o.env.Wrap == format.WrapCustomerKey
+	keyless := ssec && ck == nil
+	if f, ok := g.objects.Get(q.bucket, q.key, id); ok && (keyless || !f.unverified) {
+		return keylessView(f, o, keyless), nil, nil
 	}
-	if o.env.Wrap == format.WrapCustomerKey {
-		// As on S3, an SSE-C object's ETag is not the MD5 of its plaintext: the backend's,
-		// so that listings and HEAD need no customer key.
-		plain, err := format.DecryptedSize(o.storedSize)
-		if err != nil {
-			return objectFacts{}, nil, err
+	var f objectFacts
+	var key *format.ObjectKey
+	var err error
+	switch {
+	case o.env.Kind == format.KindMultipart:
+		f, key, err = g.multipartFacts(q, o)
+	case keyless:
+		var plain int64
+		plain, err = format.DecryptedSize(o.storedSize)
+		f = objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
+	default:
+		if key, err = g.openKey(q, o); err == nil {
+			f, err = g.singleFacts(q, o, key, tail)
 		}
-		f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
-		if o.backendETag != "" {
-			g.objects.Add(q.bucket, q.key, o.backendETag, f)
-		}
-		return f, nil, nil
 	}
-	key, err := g.openKey(q, o)
-	if err != nil {
-		return objectFacts{}, nil, err
-	}
-	f, err := g.singleFacts(q, o, key, tail)
 	if err != nil {
 		key.Zero()
 		return objectFacts{}, nil, err
 	}
-	return f, key, nil
+	f.customerKey, f.unverified = ssec, key == nil
+	g.objects.AddVersion(q.bucket, q.key, id, f)
+	return keylessView(f, o, keyless), key, nil
 }
 
-// singleFacts resolves a single-part object's facts given its opened key.
+// keylessView is what a reader without the key sees of facts f of o: for an SSE-C object, the
+// backend's ETag instead of a plaintext one.
+func keylessView(f objectFacts, o *storedObject, keyless bool) objectFacts {
+	if keyless && f.customerKey {
+		f.etag = o.backendETag
+	}
+	return f
+}
+
+// singleFacts resolves a single-part object's facts given its opened key. The trailer is
+// opened (which authenticates the stored size: the part key depends on the plaintext size)
+// when ETags are plaintext MD5s, and always for SSE-C objects, whose ETag is the backend's.
 func (g *Gateway) singleFacts(q *request, o *storedObject, key *format.ObjectKey, tail []byte) (objectFacts, error) {
 	plain, err := format.DecryptedSize(o.storedSize)
 	if err != nil {
 		return objectFacts{}, err
 	}
 	f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
-	if g.cfg.ETag == ETagPlaintext {
-		stream, err := key.SingleStream(plain)
-		if err != nil {
+	ssec := o.env.Wrap == format.WrapCustomerKey
+	if g.cfg.ETag != ETagPlaintext && !ssec {
+		return f, nil
+	}
+	stream, err := key.SingleStream(plain)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	if len(tail) != format.TrailerSize {
+		if tail, err = g.fetchTail(q, o); err != nil {
 			return objectFacts{}, err
-		}
-		if len(tail) != format.TrailerSize {
-			if tail, err = g.fetchTail(q, o); err != nil {
-				return objectFacts{}, err
-			}
-		}
-		sum, err := stream.OpenTrailer(tail)
-		if err != nil {
-			return objectFacts{}, err
-		}
-		if sum != nil {
-			f.etag = `"` + hex.EncodeToString(sum) + `"`
 		}
 	}
-	g.objects.Add(q.bucket, q.key, o.backendETag, f)
+	sum, err := stream.OpenTrailer(tail)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	if sum != nil && !ssec && g.cfg.ETag == ETagPlaintext {
+		f.etag = `"` + hex.EncodeToString(sum) + `"`
+	}
 	return f, nil
 }
 

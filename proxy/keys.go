@@ -88,6 +88,29 @@ func (g *Gateway) openKey(q *request, o *storedObject) (*format.ObjectKey, error
 	return ok, nil
 }
 
+// customerKeyCheck is the SSE-C check of a read that shows an object's attributes (HEAD,
+// GetObjectAttributes), as on S3: an SSE-C object needs its key (400 InvalidRequest without,
+// 403 AccessDenied with another), and SSE-C headers on another object are InvalidRequest. key
+// is the object key stat returned (nil on a cache hit), already opened with the request's key.
+func (g *Gateway) customerKeyCheck(q *request, o *storedObject, key *format.ObjectKey) error {
+	if o.env != nil && o.env.Wrap == format.WrapCustomerKey {
+		if key != nil {
+			return nil
+		}
+		k, err := g.openKey(q, o)
+		k.Zero()
+		return err
+	}
+	ck, e := g.readCustomerKey(q)
+	if e != nil {
+		return e
+	}
+	if ck != nil {
+		return s3err.New("InvalidRequest", "The encryption parameters are not applicable to this object.")
+	}
+	return nil
+}
+
 // readCustomerKey returns the SSE-C key presented for reading q's object, if any.
 func (g *Gateway) readCustomerKey(q *request) (*customerKey, *s3err.Error) {
 	if !q.ssecParsed {

@@ -156,7 +156,8 @@ func escapeXMLText(s string) []byte {
 
 // listObjects forwards ListObjects (v1 and v2) and ListObjectVersions, hides the reserved
 // prefix (hideReserved) and rewrites sizes and ETags to what clients stored: plaintext sizes
-// and plaintext ETags.
+// and plaintext ETags, except the ETags of SSE-C objects, which stay the backend's (a
+// plaintext MD5 would let a reader without the key confirm guesses of the content).
 func (g *Gateway) listObjects(q *request) error {
 	t := target{q.bucket, "", backendQuery(q.r)}
 	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, nil, nil, 0, "")
@@ -193,7 +194,9 @@ func (g *Gateway) listObjects(q *request) error {
 		if e.sizeAt[0] >= 0 {
 			spans = append(spans, span{e.sizeAt[0], e.sizeAt[1], []byte(strconv.FormatInt(e.facts.plainSize, 10))})
 		}
-		if e.etagAt[0] >= 0 && e.facts.etag != "" {
+		// An SSE-C object's listing ETag stays the backend's: its plaintext ETag is for
+		// readers with its key (COMPATIBILITY.md).
+		if e.etagAt[0] >= 0 && e.facts.etag != "" && !e.facts.customerKey {
 			spans = append(spans, span{e.etagAt[0], e.etagAt[1], escapeXMLText(e.facts.etag)})
 		}
 	}
@@ -220,7 +223,7 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 				key = k
 			}
 		}
-		if f, ok := g.objects.Get(q.bucket, key, e.etag); ok && e.etag != "" {
+		if f, ok := g.objects.Listed(q.bucket, key, listedVersion{backendETag: e.etag, storedSize: e.size, versionID: e.version}); ok {
 			e.facts, e.haveFacts = f, true
 			continue
 		}

@@ -210,18 +210,8 @@ func (g *Gateway) headObject(q *request) error {
 	if !f.encrypted && (q.r.Header.Get("Range") != "" || q.r.URL.Query().Get("partNumber") != "") {
 		return g.forward(q) // the backend applies Range and partNumber to what it stores
 	}
-	if f.encrypted && key == nil && o.env != nil && o.env.Wrap == format.WrapCustomerKey {
-		// HEAD of an SSE-C object needs the right key, as on S3.
-		k, err := g.openKey(q, o)
-		if err != nil {
-			return err
-		}
-		k.Zero()
-	} else if ck, e := g.readCustomerKey(q); e != nil || ck != nil {
-		if e == nil {
-			e = s3err.New("InvalidRequest", "The encryption parameters are not applicable to this object.")
-		}
-		return e
+	if err := g.customerKeyCheck(q, o, key); err != nil {
+		return err
 	}
 	if e := g.readConditions(q, o, f); e != nil {
 		return e
