@@ -76,11 +76,32 @@ type uploadTarget struct {
 // with the key provider (cached) or the request's SSE-C key, so only a gateway, or the SSE-C
 // key holder, can produce parts.
 func (g *Gateway) openUpload(q *request) (string, *format.ObjectKey, error) {
+	u, key, err := g.openUploadID(q)
+	return u.Backend, key, err
+}
+
+// openUploadToWrite is openUpload for the requests that write under the upload's key
+// (UploadPart, UploadPartCopy, CompleteMultipartUpload): the credential must also be allowed
+// the upload's KMS key (mayUseUploadKey), as it must be to create the upload.
+func (g *Gateway) openUploadToWrite(q *request) (string, *format.ObjectKey, error) {
+	u, key, err := g.openUploadID(q)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := g.mayUseUploadKey(q, u.Envelope); err != nil {
+		key.Zero()
+		return "", nil, err
+	}
+	return u.Backend, key, nil
+}
+
+// openUploadID parses the upload id q names and opens its envelope (openUpload).
+func (g *Gateway) openUploadID(q *request) (format.UploadID, *format.ObjectKey, error) {
 	u, err := format.ParseUploadID(q.r.URL.Query().Get("uploadId"))
 	if err != nil {
 		// Also an id of an older gateway version, or one cut short: S3's message, which
 		// clients match.
-		return "", nil, s3err.New("NoSuchUpload", "")
+		return format.UploadID{}, nil, s3err.New("NoSuchUpload", "")
 	}
 	h := http.Header{}
 	if u.Context != "" {
@@ -89,12 +110,12 @@ func (g *Gateway) openUpload(q *request) (string, *format.ObjectKey, error) {
 	key, err := g.openKey(q, &storedObject{header: h, env: u.Envelope})
 	if errors.Is(err, format.ErrAuth) {
 		// An id made for another bucket or key, or altered.
-		return "", nil, s3err.New("NoSuchUpload", "")
+		return format.UploadID{}, nil, s3err.New("NoSuchUpload", "")
 	}
 	if err != nil {
-		return "", nil, err
+		return format.UploadID{}, nil, err
 	}
-	return u.Backend, key, nil
+	return u, key, nil
 }
 
 // partRequest reads and opens what UploadPart and UploadPartCopy address. S3 wants an SSE-C
@@ -104,7 +125,7 @@ func (g *Gateway) partRequest(q *request) (uploadTarget, error) {
 	if e != nil {
 		return uploadTarget{}, e
 	}
-	backendID, key, err := g.openUpload(q)
+	backendID, key, err := g.openUploadToWrite(q)
 	if err != nil {
 		return uploadTarget{}, err
 	}
