@@ -32,7 +32,7 @@ func (g *Gateway) completeMultipart(q *request) error {
 }
 
 func (g *Gateway) complete(q *request) error {
-	backendID, key, err := g.openUpload(q)
+	backendID, key, err := g.openUploadToWrite(q)
 	if err != nil {
 		return err
 	}
@@ -159,20 +159,18 @@ func sameETag(a, b string) bool {
 	return strings.EqualFold(strings.Trim(a, `" `), strings.Trim(b, `" `))
 }
 
-// sealParts checks the just-completed object o part by part against the client's ETags, and
-// writes its part manifest. On a mismatch, or parts that do not authenticate, the completed
-// version is deleted and the client gets InvalidPart (or the authentication error). It returns
-// the final object and its facts.
+// sealParts checks the just-completed object o part by part against the client's list, and
+// writes its part manifest. A failed check is always the client's error (InvalidPart, or the
+// authentication error), and the completed version is deleted; the only 200 without a
+// manifest is a Complete whose object the gateway verified was replaced by another writer
+// (errSuperseded, supersededBy). It returns the final object and its facts.
 func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, parts []completePart, sizes []int64) (*storedObject, objectFacts, error) {
 	cl, err := g.checkLayout(q, o, key, sizes)
 	if err == nil {
-		err = checkPartETags(cl, parts, g.cfg.ETag == ETagPlaintext)
+		err = checkParts(cl, parts, g.cfg.ETag == ETagPlaintext)
 	}
 	if err != nil {
-		if isPreconditionFailed(err) || g.discardVersion(q, o) {
-			return nil, objectFacts{}, errSuperseded // o is gone: never delete what replaced it
-		}
-		return nil, objectFacts{}, err
+		return nil, objectFacts{}, g.refuseParts(q, o, err)
 	}
 	var etagMD5 []byte
 	if g.cfg.ETag == ETagPlaintext {
@@ -188,7 +186,10 @@ func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, 
 	}
 	final, err := g.writeManifest(q, o, cl.layout, manifest)
 	if isPreconditionFailed(err) {
-		return nil, objectFacts{}, errSuperseded
+		if g.supersededBy(q, o) {
+			return nil, objectFacts{}, errSuperseded
+		}
+		return nil, objectFacts{}, s3err.New("InternalError", "The backend refused to add the part manifest to the completed object.")
 	}
 	if err != nil {
 		return nil, objectFacts{}, err
@@ -202,7 +203,8 @@ func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, 
 
 // errSuperseded: the object a Complete made was replaced by another write before the gateway
 // had checked it and added its manifest. Every backend request of those steps is conditional
-// on the completed object's ETag (or names its version), so the replacement shows as 412.
+// on the completed object's ETag (or names its version), so the replacement shows as 412; a
+// 412 is taken for this only once supersededBy has verified the replacing object.
 var errSuperseded = errors.New("the completed object was overwritten")
 
 // isPreconditionFailed reports a backend 412 (the gateway's own If-Match conditions: the
@@ -230,13 +232,48 @@ func supersededETag(parts []completePart, backendETag string, plaintext bool) st
 	return multipartETag(h.Sum(nil), len(parts))
 }
 
-// checkPartETags compares the client's part ETags with the parts' sealed plaintext MD5s.
-func checkPartETags(cl checkedLayout, parts []completePart, plaintext bool) error {
-	if !plaintext {
-		return nil // compared with the backend's part ETags before completing
+// refuseParts answers a failed part check (err). A 412 from the check's own reads (each
+// conditional on o's ETag) says the key no longer holds o; the backend can answer 412
+// whenever it likes, so that is believed only when supersededBy verifies another object in
+// o's place (then errSuperseded: o is gone and what replaced it is not the gateway's to
+// delete). Any other failure, or a 412 not verified, deletes o (discardVersion checks the key
+// still holds it) and is InvalidPart or the authentication error, whatever the backend
+// answers to the delete.
+func (g *Gateway) refuseParts(q *request, o *storedObject, err error) error {
+	if isPreconditionFailed(err) {
+		if g.supersededBy(q, o) {
+			return errSuperseded
+		}
+		err = invalidPart()
+	}
+	g.discardVersion(q, o)
+	return err
+}
+
+// checkParts compares the completed object's parts with the client's list: the same number
+// of parts with the client's part numbers, in its order, and with plaintext ETags each part's
+// sealed plaintext MD5 with the client's ETag for it.
+//
+// The part numbers are what binds the parts to the client's list in every ETag mode: a part
+// number is in the part header's PartInfo, which feeds the part key (FORMAT.md 3.5), and
+// checkLayout opened every part's trailer under the key its header implies, so each header
+// (number, plaintext size, salt) was made by a holder of the upload's object key for this
+// upload. A backend that lists part 3 as part 2, or completes other parts than it was asked
+// for, shows a number the client did not name. The client names no sizes; the sizes are the
+// authenticated headers'. With encryption.etag backend the client's ETags are the backend's
+// ciphertext ETags, which say nothing the gateway can check without reading every byte: there
+// a part is identified by its number only, so the backend can still complete an earlier upload
+// of the same part number of the same upload (a retried part, data the client sent as that
+// part), as it can roll back a whole object (docs/SECURITY.md); plaintext ETags catch that too.
+func checkParts(cl checkedLayout, parts []completePart, plaintext bool) error {
+	if len(cl.layout) != len(parts) {
+		return invalidPart()
 	}
 	for i, p := range parts {
-		if cl.md5s[i] == nil || !sameETag(p.ETag, hex.EncodeToString(cl.md5s[i])) {
+		if cl.layout[i].Number != p.PartNumber {
+			return invalidPart()
+		}
+		if plaintext && (cl.md5s[i] == nil || !sameETag(p.ETag, hex.EncodeToString(cl.md5s[i]))) {
 			return invalidPart()
 		}
 	}
@@ -246,23 +283,22 @@ func checkPartETags(cl checkedLayout, parts []completePart, plaintext bool) erro
 // discardVersion deletes the object version o (best effort: a failure is logged; the object
 // has no manifest and is refused by readers anyway). In an unversioned bucket it first checks
 // that the key still holds o: another writer may have replaced it since the Complete, and that
-// object is not the gateway's to delete. replaced reports that case (nothing was deleted).
-func (g *Gateway) discardVersion(q *request, o *storedObject) (replaced bool) {
+// object is not the gateway's to delete.
+func (g *Gateway) discardVersion(q *request, o *storedObject) {
 	if o.versionID == "" {
 		if _, err := g.headVersion(q, o); isPreconditionFailed(err) {
-			return true
+			return
 		}
 	}
 	resp, err := g.backend.sendSmall(q.ctx(), http.MethodDelete, target{q.bucket, q.key, o.query(q)}, nil, nil)
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode/100 == 2 {
-			return false
+			return
 		}
 		err = fmt.Errorf("backend status %d", resp.StatusCode)
 	}
 	g.log.Warn("could not delete a refused multipart object", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
-	return false
 }
 
 // manifestCopyHeaders are the headers of a copy of o onto itself that keeps everything the
