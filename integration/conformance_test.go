@@ -100,8 +100,8 @@ func TestConformanceVersitygw(t *testing.T) {
 		g := testenv.StartGateway(t, map[string]string{
 			"GATEWAY_BACKEND_ENDPOINT":          m2.Endpoint,
 			"GATEWAY_BACKEND_REGION":            m2.Region,
-			"GATEWAY_BACKEND_ACCESS_KEY_ID":     m2.AccessKey,
-			"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m2.SecretKey,
+			"GATEWAY_BACKEND_ACCESS_KEY_ID":     m2.Data.AccessKey,
+			"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m2.Data.SecretKey,
 			"GATEWAY_BACKEND_PATH_STYLE":        "true",
 			"GATEWAY_KMS_ENDPOINT":              k.Endpoint,
 			"GATEWAY_KMS_REGION":                k.Region,

@@ -50,8 +50,8 @@ func coreGatewayEnv(m *testenv.MinIO, backend, kmsEndpoint, keyID string, extra 
 	env := map[string]string{
 		"GATEWAY_BACKEND_ENDPOINT":          backend,
 		"GATEWAY_BACKEND_REGION":            m.Region,
-		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.AccessKey,
-		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
+		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.Data.AccessKey,
+		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.Data.SecretKey,
 		"GATEWAY_BACKEND_PATH_STYLE":        "true",
 		"GATEWAY_KMS_ENDPOINT":              kmsEndpoint,
 		"GATEWAY_KMS_REGION":                "us-east-1",

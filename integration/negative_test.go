@@ -82,8 +82,8 @@ func negStart(t *testing.T) *negGateway {
 	n.gw = testenv.StartGatewayWithArgs(t, map[string]string{
 		"GATEWAY_BACKEND_ENDPOINT":          m.Endpoint,
 		"GATEWAY_BACKEND_REGION":            m.Region,
-		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.AccessKey,
-		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.SecretKey,
+		"GATEWAY_BACKEND_ACCESS_KEY_ID":     m.Data.AccessKey,
+		"GATEWAY_BACKEND_SECRET_ACCESS_KEY": m.Data.SecretKey,
 		"GATEWAY_BACKEND_PATH_STYLE":        "true",
 		"GATEWAY_KMS_ENDPOINT":              k.Endpoint,
 		"GATEWAY_KMS_REGION":                k.Region,
