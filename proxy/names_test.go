@@ -78,6 +78,21 @@ func TestReservedBuckets(t *testing.T) {
 	}
 }
 
+// TestWriteGetObjectResponse: S3 Object Lambda's POST /WriteGetObjectResponse is no bucket
+// (an invalid one): it is refused as an operation, NotImplemented.
+func TestWriteGetObjectResponse(t *testing.T) {
+	user := Credential{AccessKeyID: "USER", SecretAccessKey: "usersecret"}
+	g, rb := newTestGateway(t, user)
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, signedRequest(t, user, "POST", "/WriteGetObjectResponse", "data", nil))
+	if rec.Code != http.StatusNotImplemented {
+		t.Errorf("POST /WriteGetObjectResponse: %d %s, want 501", rec.Code, rec.Body.String())
+	}
+	if seen := rb.take(); len(seen) != 0 {
+		t.Errorf("reached the backend: %v", seen)
+	}
+}
+
 // TestKeyLimits: keys above S3's 1,024 bytes are KeyTooLongError before any backend request.
 func TestKeyLimits(t *testing.T) {
 	user := Credential{AccessKeyID: "USER", SecretAccessKey: "usersecret"}

@@ -449,6 +449,9 @@ func (g *Gateway) route(r *http.Request) (bucket, key string, e *s3err.Error) {
 	if b := g.verifier.HostBucket(r); b != "" {
 		return b, p[1:], nil
 	}
+	if p == "/WriteGetObjectResponse" {
+		return "", "", nil // S3 Object Lambda's operation, not a bucket (refused by classify)
+	}
 	rest := p[1:]
 	bucket, key, _ = strings.Cut(rest, "/")
 	return bucket, key, nil
