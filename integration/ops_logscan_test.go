@@ -275,7 +275,7 @@ func TestOpsSecretsNotLogged(t *testing.T) {
 				t.Fatalf("the gateway log has no access lines:\n%s", b)
 			}
 			secrets := []testenv.Secret{
-				{Kind: "client secret", Value: gw.SecretAccessKey}, {Kind: "backend secret", Value: m.SecretKey},
+				{Kind: "client secret", Value: gw.SecretAccessKey}, {Kind: "backend secret", Value: m.Data.SecretKey}, {Kind: "MinIO root secret", Value: m.SecretKey},
 				{Kind: "sse-c-key", Value: sseB64}, {Kind: "wrong secret", Value: wrong},
 			}
 			for _, f := range opsScanLogs(map[string]string{"gateway.log": string(b)}, secrets) {
