@@ -106,20 +106,32 @@ func (g *Gateway) complete(q *request) error {
 	return nil
 }
 
-// parseCompleteParts reads a CompleteMultipartUpload request body.
+// parseCompleteParts reads a CompleteMultipartUpload request body strictly (decodeStrict: one
+// root of that name, nothing after it, no element S3 does not define there). A part's
+// checksums are accepted and not used: the gateway verified each part's checksum at
+// UploadPart, and the backend's request is rebuilt (backendCompleteRequest).
 func parseCompleteParts(body []byte) ([]completePart, error) {
 	var req struct {
-		Parts []completePart `xml:"Part"`
+		XMLName xml.Name `xml:"CompleteMultipartUpload"`
+		Parts   []struct {
+			completePart
+			ChecksumCRC32, ChecksumCRC32C, ChecksumCRC64NVME, ChecksumSHA1, ChecksumSHA256 string
+		} `xml:"Part"`
 	}
-	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 || len(req.Parts) > format.MaxPartNumber {
+	if e := decodeStrict(body, &req); e != nil {
+		return nil, e
+	}
+	if len(req.Parts) == 0 || len(req.Parts) > format.MaxPartNumber {
 		return nil, s3err.New("MalformedXML", "")
 	}
+	parts := make([]completePart, len(req.Parts))
 	for i, p := range req.Parts {
-		if p.PartNumber < 1 || p.PartNumber > format.MaxPartNumber || (i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber) {
+		parts[i] = p.completePart
+		if p.PartNumber < 1 || p.PartNumber > format.MaxPartNumber || (i > 0 && p.PartNumber <= parts[i-1].PartNumber) {
 			return nil, s3err.New("InvalidPartOrder", "")
 		}
 	}
-	return req.Parts, nil
+	return parts, nil
 }
 
 // backendCompleteRequest maps the client's parts to the backend's (by number, with the

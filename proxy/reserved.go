@@ -38,22 +38,33 @@ func reservedAccess(q *request) *s3err.Error {
 	return nil
 }
 
-// deleteObjects forwards DeleteObjects unless it names a key under the reserved prefix.
+// deleteObjects forwards DeleteObjects unless it names a key under the reserved prefix. The
+// backend gets the gateway's serialisation of the strictly parsed document (deleteBody).
 func (g *Gateway) deleteObjects(q *request) error {
 	body, err := g.readSmallBody(q)
 	if err != nil {
 		return err
 	}
-	keys, err := findTexts(body, "Delete/Object/Key")
-	if err != nil {
-		return s3err.New("MalformedXML", "")
+	doc, e := deleteBody(body)
+	if e != nil {
+		return e
 	}
-	for _, k := range keys {
-		if format.IsReserved(k.text) {
-			return s3err.New("AccessDenied", reservedMessage)
+	return g.forwardBody(q, doc)
+}
+
+// deleteBody parses a Delete document strictly (parseDelete), refuses it when one of its keys
+// is under the reserved prefix, and returns the document the backend gets.
+func deleteBody(body []byte) ([]byte, *s3err.Error) {
+	d, e := parseDelete(body)
+	if e != nil {
+		return nil, e
+	}
+	for _, o := range d.Objects {
+		if format.IsReserved(*o.Key) {
+			return nil, s3err.New("AccessDenied", reservedMessage)
 		}
 	}
-	return g.forwardBody(q, body)
+	return d.document()
 }
 
 // listingEntry is a depth-2 element of a listing that may name a reserved key.

@@ -1,18 +1,37 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/xml"
+	"strconv"
 	"strings"
 
 	"github.com/s3seal/s3seal/s3err"
 )
 
-// restoreRequest is the part of RestoreObject's RestoreRequest document the gateway checks.
+// restoreRequest is RestoreObject's RestoreRequest document, every element S3 defines.
 type restoreRequest struct {
-	Type             string    `xml:"Type"`
-	OutputLocation   *struct{} `xml:"OutputLocation"`
-	SelectParameters *struct{} `xml:"SelectParameters"`
+	XMLName              xml.Name              `xml:"RestoreRequest"`
+	Days                 *string               `xml:"Days"`
+	GlacierJobParameters *glacierJobParameters `xml:"GlacierJobParameters"`
+	Type                 *string               `xml:"Type"`
+	Tier                 *string               `xml:"Tier"`
+	Description          *string               `xml:"Description"`
+	SelectParameters     *xmlAny               `xml:"SelectParameters"`
+	OutputLocation       *xmlAny               `xml:"OutputLocation"`
+}
+
+// glacierJobParameters is a RestoreRequest's GlacierJobParameters; Tier is required.
+type glacierJobParameters struct {
+	Tier *string `xml:"Tier"`
+}
+
+// restoreDocument is the RestoreRequest the backend gets: a restore of the object's own bytes,
+// nothing of SELECT.
+type restoreDocument struct {
+	Days                 *int64                `xml:"Days"`
+	GlacierJobParameters *glacierJobParameters `xml:"GlacierJobParameters"`
+	Tier                 *string               `xml:"Tier"`
+	Description          *string               `xml:"Description"`
 }
 
 // restoreObject forwards RestoreObject, except a SELECT-type restore: it names an output
@@ -23,25 +42,47 @@ func (g *Gateway) restoreObject(q *request) error {
 	if err != nil {
 		return err
 	}
-	if e := checkRestoreBody(body); e != nil {
+	doc, e := restoreBody(body)
+	if e != nil {
 		return e
 	}
-	return g.forwardBody(q, body)
+	return g.forwardBody(q, doc)
 }
 
-// checkRestoreBody refuses a RestoreRequest with an output location, SELECT parameters or
-// type SELECT, and a body that is not XML.
-func checkRestoreBody(body []byte) *s3err.Error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
+// restoreBody returns the body the backend gets for a RestoreObject body: empty for an empty
+// one, else the gateway's serialisation of the strictly parsed RestoreRequest (parseRestore).
+func restoreBody(body []byte) ([]byte, *s3err.Error) {
+	if isXMLSpace(body) {
+		return nil, nil
 	}
+	d, e := parseRestore(body)
+	if e != nil {
+		return nil, e
+	}
+	return encodeDocument("RestoreRequest", d)
+}
+
+// parseRestore reads a RestoreRequest: a SELECT restore (Type SELECT, SelectParameters or
+// OutputLocation) is NotImplemented; Days must be an integer, GlacierJobParameters must name a
+// Tier, and Type has no other value than SELECT (MalformedXML).
+func parseRestore(body []byte) (*restoreDocument, *s3err.Error) {
 	var rr restoreRequest
-	d := xml.NewDecoder(bytes.NewReader(body))
-	if err := d.Decode(&rr); err != nil {
-		return s3err.New("MalformedXML", "")
+	if e := decodeStrict(body, &rr); e != nil {
+		return nil, e
 	}
-	if rr.OutputLocation != nil || rr.SelectParameters != nil || strings.EqualFold(strings.TrimSpace(rr.Type), "SELECT") {
-		return s3err.New("NotImplemented", "RestoreObject with an output location (SELECT) is not supported by this encrypting gateway.")
+	if rr.OutputLocation != nil || rr.SelectParameters != nil || (rr.Type != nil && strings.EqualFold(xmlText(*rr.Type), "SELECT")) {
+		return nil, s3err.New("NotImplemented", "RestoreObject with an output location (SELECT) is not supported by this encrypting gateway.")
 	}
-	return nil
+	if rr.Type != nil || (rr.GlacierJobParameters != nil && rr.GlacierJobParameters.Tier == nil) {
+		return nil, malformedXML()
+	}
+	d := &restoreDocument{GlacierJobParameters: rr.GlacierJobParameters, Tier: rr.Tier, Description: rr.Description}
+	if rr.Days != nil {
+		n, err := strconv.ParseInt(xmlText(*rr.Days), 10, 32)
+		if err != nil {
+			return nil, malformedXML()
+		}
+		d.Days = &n
+	}
+	return d, nil
 }
