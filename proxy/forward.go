@@ -36,9 +36,10 @@ func (g *Gateway) readSmallBody(q *request) ([]byte, error) {
 	return data, nil
 }
 
-// forward sends the client's request to the backend unchanged but for authentication, and the
-// backend's response back unchanged but for hop-by-hop headers and the gateway's reserved
-// metadata. For operations that carry no object bytes.
+// forward sends the client's request to the backend, re-signed: the operation's parameters
+// (q.query), the allowlisted headers and the body forwardBody decides; and the backend's
+// response back unchanged but for hop-by-hop headers and the gateway's reserved metadata. For
+// operations that carry no object bytes.
 func (g *Gateway) forward(q *request) error {
 	body, err := g.readSmallBody(q)
 	if err != nil {
@@ -48,7 +49,14 @@ func (g *Gateway) forward(q *request) error {
 }
 
 // forwardBody is forward with the client's body already read and verified (readSmallBody).
+// The backend gets the body forwardedBody makes of it: the client's bytes only for admin
+// operations (bucket configuration), the gateway's serialisation of the strictly parsed
+// document for the others, no body where S3 defines none.
 func (g *Gateway) forwardBody(q *request, body []byte) error {
+	body, e := forwardedBody(q.op, body)
+	if e != nil {
+		return e
+	}
 	h := outboundHeaders(q.r.Header)
 	if len(body) > 0 {
 		// The client's checksum headers were verified and stripped (they may have come as an

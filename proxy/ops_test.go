@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,7 @@ type recordedRequest struct {
 	method, path string
 	query        url.Values
 	copySource   string
+	body         string
 }
 
 // strictBackend answers every request 200 (an empty body) and records it.
@@ -39,8 +41,9 @@ type strictBackend struct {
 }
 
 func (b *strictBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	b.mu.Lock()
-	b.seen = append(b.seen, recordedRequest{r.Method, r.URL.EscapedPath(), r.URL.Query(), r.Header.Get("X-Amz-Copy-Source")})
+	b.seen = append(b.seen, recordedRequest{r.Method, r.URL.EscapedPath(), r.URL.Query(), r.Header.Get("X-Amz-Copy-Source"), string(body)})
 	b.mu.Unlock()
 }
 
@@ -316,4 +319,38 @@ func FuzzBackendRequests(f *testing.F) {
 			t.Errorf("%s %s: the gateway built a backend request outside the allowlists:\n%s", method, u, l)
 		}
 	})
+}
+
+// TestForwardedBodies: a forwarded operation's body reaches the backend only as the gateway
+// serialised it (forwardBody → forwardedBody); a document with another root or trailing
+// content reaches it not at all.
+func TestForwardedBodies(t *testing.T) {
+	user := Credential{AccessKeyID: "USER", SecretAccessKey: "usersecret"}
+	g, rb, _ := newStrictGateway(t, user)
+	const tags = `<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>`
+	for _, c := range []struct {
+		target, body string
+		status       int
+	}{
+		{"/bkt/k?tagging", "<Remove><TagSet/></Remove>", 400},
+		{"/bkt/k?tagging", tags + "<Tagging/>", 400},
+		{"/bkt/k?tagging", tags + "trailing", 400},
+		{"/bkt/k?tagging", "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value><Extra/></Tag></TagSet></Tagging>", 400},
+		{"/bkt/k?retention", "<Retention><Mode>GOVERNANCE</Mode><Other/></Retention>", 400},
+		{"/bkt/k?legal-hold", "<LegalHold><Status>ON</Status></LegalHold><x/>", 400},
+		{"/bkt/k?tagging", "  " + tags + "\n", 200},
+	} {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, signedRequest(t, user, "PUT", c.target, c.body, nil))
+		seen := rb.take()
+		if rec.Code != c.status {
+			t.Errorf("PUT %s %q: %d %s, want %d", c.target, c.body, rec.Code, rec.Body.String(), c.status)
+		}
+		switch {
+		case c.status != 200 && len(seen) != 0:
+			t.Errorf("PUT %s %q reached the backend: %+v", c.target, c.body, seen)
+		case c.status == 200 && (len(seen) != 1 || !strings.Contains(seen[0].body, "<Key>a</Key><Value>b</Value>") || strings.HasPrefix(seen[0].body, " ")):
+			t.Errorf("PUT %s %q: the backend got %+v, want the gateway's serialisation", c.target, c.body, seen)
+		}
+	}
 }

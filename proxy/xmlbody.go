@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
-	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -333,7 +332,7 @@ type tag struct {
 
 // invalidTag is S3's InvalidTag (400).
 func invalidTag(msg string) *s3err.Error {
-	return &s3err.Error{Code: "InvalidTag", Message: msg, Status: http.StatusBadRequest}
+	return s3err.New("InvalidTag", msg)
 }
 
 // parseTagging reads a Tagging document of at most maxTags tags, keys and values within S3's

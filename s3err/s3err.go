@@ -61,6 +61,7 @@ var table = map[string]info{
 	"InvalidPartNumber":                 {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
 	"InvalidPartOrder":                  {http.StatusBadRequest, "The list of parts was not in ascending order."},
 	"InvalidRange":                      {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
+	"InvalidTag":                        {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"InvalidRequest":                    {http.StatusBadRequest, "Invalid Request"},
 	"KeyTooLongError":                   {http.StatusBadRequest, "Your key is too long."},
 	"KMS.DisabledException":             {http.StatusBadRequest, "The KMS key is disabled."},
