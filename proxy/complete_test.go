@@ -14,9 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,10 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/s3seal/s3seal/cache"
-	"github.com/s3seal/s3seal/embedded"
 	"github.com/s3seal/s3seal/keys"
 	"github.com/s3seal/s3seal/proxy"
 )
@@ -105,43 +99,13 @@ type lyingConfig func(c *proxy.Config, lf *keys.LocalFile)
 // the gateway and the embedded store.
 func newLyingFixture(t *testing.T, cfg lyingConfig) (*fixture, *rewriter) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "s3seal-cp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	store, err := embedded.Start(embedded.Options{Dir: filepath.Join(dir, "s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	lf, err := keys.CreateLocalFile(filepath.Join(dir, "keys.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lf.Close() })
+	store, lf := newTestStore(t)
 	rw := &rewriter{next: store.Transport(), parts: map[int][]byte{}}
 	ft := &faultTransport{next: rw}
-	c := proxy.Config{
-		Credentials: []proxy.Credential{{AccessKeyID: ipAK, SecretAccessKey: ipSK}},
-		Backend: proxy.Backend{Endpoint: store.Endpoint(), Region: "us-east-1", PathStyle: true, Transport: ft,
-			Credentials: credentials.NewStaticCredentialsProvider("backend", "backend-secret", ""),
-			Payload:     proxy.PayloadUnsigned},
-		Keys:  cache.New(lf, cache.Config{}),
-		KeyID: lf.DefaultKeyID(),
-	}
+	c := fixtureConfig(store, lf, ft)
 	cfg(&c, lf)
-	gw, err := proxy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
-	f := &fixture{t: t, srv: srv, faults: ft, client: &http.Client{Transport: &http.Transport{}}, store: store}
-	t.Cleanup(f.client.CloseIdleConnections)
-	if r := f.do(http.MethodPut, "/"+ipBucket, nil, nil); r.status != http.StatusOK {
-		t.Fatalf("CreateBucket: %d %s", r.status, r.body)
-	}
+	f := serveFixture(t, c, ft, store)
+	f.createBucket()
 	return f, rw
 }
 

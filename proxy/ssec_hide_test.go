@@ -13,20 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/s3seal/s3seal/cache"
-	"github.com/s3seal/s3seal/embedded"
-	"github.com/s3seal/s3seal/keys"
-	"github.com/s3seal/s3seal/proxy"
 )
 
 // gatewayPair is two gateways over one backend store and one key file (a load-balanced
@@ -38,45 +28,15 @@ type gatewayPair struct {
 // newGatewayPair builds two fixtures over one embedded store; both accept SSE-C over HTTP.
 func newGatewayPair(t *testing.T) gatewayPair {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "s3seal-hide")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	store, err := embedded.Start(embedded.Options{Dir: filepath.Join(dir, "s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	lf, err := keys.CreateLocalFile(filepath.Join(dir, "keys.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lf.Close() })
+	store, lf := newTestStore(t)
 	mk := func() *fixture {
 		ft := &faultTransport{next: store.Transport()}
-		gw, err := proxy.New(proxy.Config{
-			Credentials: []proxy.Credential{{AccessKeyID: ipAK, SecretAccessKey: ipSK}},
-			Backend: proxy.Backend{Endpoint: store.Endpoint(), Region: "us-east-1", PathStyle: true, Transport: ft,
-				Credentials: credentials.NewStaticCredentialsProvider("backend", "backend-secret", ""),
-				Payload:     proxy.PayloadUnsigned},
-			Keys:          cache.New(lf, cache.Config{}),
-			KeyID:         lf.DefaultKeyID(),
-			SSECAllowHTTP: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(gw)
-		t.Cleanup(srv.Close)
-		f := &fixture{t: t, srv: srv, faults: ft, client: &http.Client{Transport: &http.Transport{}}, store: store}
-		t.Cleanup(f.client.CloseIdleConnections)
-		return f
+		c := fixtureConfig(store, lf, ft)
+		c.SSECAllowHTTP = true
+		return serveFixture(t, c, ft, store)
 	}
 	p := gatewayPair{writer: mk(), reader: mk()}
-	if r := p.writer.do(http.MethodPut, "/"+ipBucket, nil, nil); r.status != http.StatusOK {
-		t.Fatalf("CreateBucket: %d %s", r.status, r.body)
-	}
+	p.writer.createBucket()
 	return p
 }
 

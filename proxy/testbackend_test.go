@@ -242,6 +242,17 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	store, lf := newTestStore(t)
+	ft := &faultTransport{next: store.Transport()}
+	f := serveFixture(t, fixtureConfig(store, lf, ft), ft, store)
+	f.createBucket()
+	return f
+}
+
+// newTestStore starts an embedded store and creates a local key file in a fresh directory,
+// all removed at the end of the test.
+func newTestStore(t *testing.T) (*embedded.Store, *keys.LocalFile) {
+	t.Helper()
 	// The store listens on a unix socket under its dir: keep the path short.
 	dir, err := os.MkdirTemp("", "s3seal-ip")
 	if err != nil {
@@ -258,15 +269,26 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lf.Close() })
-	ft := &faultTransport{next: store.Transport()}
-	gw, err := proxy.New(proxy.Config{
+	return store, lf
+}
+
+// fixtureConfig is the fixtures' gateway configuration: the test credential, the store
+// reached through tr with unsigned payloads, the key file's default key.
+func fixtureConfig(store *embedded.Store, lf *keys.LocalFile, tr http.RoundTripper) proxy.Config {
+	return proxy.Config{
 		Credentials: []proxy.Credential{{AccessKeyID: ipAK, SecretAccessKey: ipSK}},
-		Backend: proxy.Backend{Endpoint: store.Endpoint(), Region: "us-east-1", PathStyle: true, Transport: ft,
+		Backend: proxy.Backend{Endpoint: store.Endpoint(), Region: "us-east-1", PathStyle: true, Transport: tr,
 			Credentials: credentials.NewStaticCredentialsProvider("backend", "backend-secret", ""),
 			Payload:     proxy.PayloadUnsigned},
 		Keys:  cache.New(lf, cache.Config{}),
 		KeyID: lf.DefaultKeyID(),
-	})
+	}
+}
+
+// serveFixture serves a gateway of configuration c (whose transport is ft) for the test.
+func serveFixture(t *testing.T, c proxy.Config, ft *faultTransport, store *embedded.Store) *fixture {
+	t.Helper()
+	gw, err := proxy.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +296,15 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(srv.Close)
 	f := &fixture{t: t, srv: srv, faults: ft, client: &http.Client{Transport: &http.Transport{}}, store: store}
 	t.Cleanup(f.client.CloseIdleConnections)
-	if r := f.do(http.MethodPut, "/"+ipBucket, nil, nil); r.status != http.StatusOK {
-		t.Fatalf("CreateBucket: %d %s", r.status, r.body)
-	}
 	return f
+}
+
+// createBucket creates the fixtures' bucket, ipBucket.
+func (f *fixture) createBucket() {
+	f.t.Helper()
+	if r := f.do(http.MethodPut, "/"+ipBucket, nil, nil); r.status != http.StatusOK {
+		f.t.Fatalf("CreateBucket: %d %s", r.status, r.body)
+	}
 }
 
 // result is what the client got. An aborted transfer shows as readErr (doErr: no response).
