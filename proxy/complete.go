@@ -88,7 +88,7 @@ func (g *Gateway) complete(q *request) error {
 	case err != nil:
 		return err
 	default:
-		g.objects.Add(q.bucket, q.key, final.backendETag, f)
+		g.cacheWritten(q, writtenVersion{backendETag: final.backendETag, storedSize: final.storedSize, versionID: final.versionID, meta: final.written}, f)
 	}
 	var spans []span
 	for _, hit := range hits {
@@ -362,7 +362,7 @@ func (g *Gateway) writeManifest(q *request, o *storedObject, l format.Layout, ma
 	if o.versionID != "" && final.versionID != o.versionID {
 		g.discardVersion(q, o)
 	}
-	final.storedSize = o.storedSize
+	final.storedSize, final.written = o.storedSize, h
 	return final, nil
 }
 

@@ -250,7 +250,7 @@ func (g *Gateway) copyObject(q *request) error {
 		// has no plaintext MD5 in its trailer.
 		df.etag = newBackend
 	}
-	g.objects.Add(q.bucket, q.key, newBackend, df)
+	g.cacheWritten(q, writtenVersion{backendETag: newBackend, storedSize: o.storedSize, versionID: resp.Header.Get("X-Amz-Version-Id"), meta: h}, df)
 	g.keyUse(q, "copy", sl.keyID, sl.wrapped)
 	g.setCopyResponseHeaders(q, resp, src)
 	setSSEHeaders(q.w.Header(), sl.env, sl.meta, choice.ssec)

@@ -162,13 +162,30 @@ func (c *factsCache) AddVersion(bucket, key string, id factsID, f objectFacts) {
 	}
 }
 
-// Add is a write's report of a new version of bucket/key with backend ETag backendETag. The
-// write's answer does not carry the stored version's metadata, so its facts cannot be bound to
-// the envelope they describe: the key's entry is dropped, and the first read learns the facts
-// (a write that knows the metadata it stored uses AddVersion with factsID{..., meta:
-// metaDigest(the headers sent)}).
-func (c *factsCache) Add(bucket, key, backendETag string, _ objectFacts) {
-	c.lru.Remove(factsCacheKey(bucket, key))
+// writtenVersion is a version the gateway has just written: the backend's answer (ETag and
+// version id), the stored size and the metadata the gateway sent with it.
+type writtenVersion struct {
+	backendETag string
+	storedSize  int64
+	versionID   string
+	meta        http.Header
+}
+
+// cacheWritten caches the facts f of a version the gateway wrote, keyed as a later read's
+// answer identifies it (storedID: ETag, stored size, version id and the digest of the
+// metadata), so the first read after a write needs no facts read. The facts come from what
+// the gateway itself encrypted, so they are verified; whether they are an SSE-C object's
+// (keylessView) is read from the envelope in meta. Without an envelope there, the key's entry
+// is dropped instead.
+func (g *Gateway) cacheWritten(q *request, v writtenVersion, f objectFacts) {
+	env, err := format.DecodeEnvelope(v.meta.Get(format.MetaEnvelope))
+	if err != nil || v.backendETag == "" || v.storedSize < 0 {
+		g.objects.lru.Remove(factsCacheKey(q.bucket, q.key))
+		return
+	}
+	f.customerKey, f.unverified = env.Wrap == format.WrapCustomerKey, false
+	id := factsID{backendETag: v.backendETag, storedSize: v.storedSize, versionID: versionOf(v.versionID), meta: metaDigest(v.meta)}
+	g.objects.AddVersion(q.bucket, q.key, id, f)
 }
 
 // storedObject is a backend object as described by a HEAD or GET response.
@@ -179,6 +196,7 @@ type storedObject struct {
 	env         *format.Envelope // nil: not written by the gateway
 	s3ec        *s3ec.Object     // written by the AWS S3 Encryption Client (v2)
 	versionID   string           // read exactly this version ("": the one the request names)
+	written     http.Header      // the headers the gateway wrote this version with (Complete's manifest copy)
 }
 
 // query selects exactly the stored version o on the backend.

@@ -84,8 +84,8 @@ func TestFactsCacheIdentity(t *testing.T) {
 			t.Errorf("listing entry %+v: facts of another version", l)
 		}
 	}
-	c.Add("b", "k", `"e2"`, objectFacts{plainSize: 7})
+	c.AddVersion("b", "k", factsID{backendETag: `"e2"`, storedSize: 100}, objectFacts{plainSize: 7})
 	if _, ok := c.Get("b", "k", storedID(newest)); ok {
-		t.Error("a write's Add left the facts of the version it replaced")
+		t.Error("a new version's facts left the facts of the version it replaced")
 	}
 }

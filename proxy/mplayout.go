@@ -229,9 +229,6 @@ func (g *Gateway) multipartFacts(q *request, o *storedObject) (objectFacts, *for
 		key.Zero()
 		return objectFacts{}, nil, err
 	}
-	if o.backendETag != "" && (key != nil || o.env.Version() == format.Version) {
-		g.objects.Add(q.bucket, q.key, o.backendETag, f)
-	}
 	return f, key, nil
 }
 

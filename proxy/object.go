@@ -96,9 +96,8 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 	if sum := enc.MD5(); sum != nil {
 		etag = `"` + hex.EncodeToString(sum) + `"`
 	}
-	if backendETag != "" {
-		g.objects.Add(q.bucket, q.key, backendETag, objectFacts{encrypted: true, plainSize: size, etag: etag})
-	}
+	g.cacheWritten(q, writtenVersion{backendETag: backendETag, storedSize: enc.Size(), versionID: resp.Header.Get("X-Amz-Version-Id"), meta: h},
+		objectFacts{encrypted: true, plainSize: size, etag: etag})
 	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, nil
 }
 

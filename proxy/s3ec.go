@@ -90,9 +90,6 @@ func (g *Gateway) s3ecFacts(q *request, o *storedObject) (objectFacts, error) {
 		return objectFacts{}, err
 	}
 	f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
-	if o.backendETag != "" {
-		g.objects.Add(q.bucket, q.key, o.backendETag, f)
-	}
 	return f, nil
 }
 
