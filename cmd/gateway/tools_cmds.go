@@ -22,12 +22,27 @@ Prints a SigV4 presigned URL for the gateway (like "aws s3 presign"), signed wit
 gateway's client credentials: GATEWAY_ACCESS_KEY_ID/GATEWAY_SECRET_ACCESS_KEY when set, else
 the first configured credential (or the one named by -access-key-id).`
 
-func cmdPresign(ctx context.Context, args []string, tio toolIO) int {
+// presignArgs are presign's flags.
+type presignArgs struct {
+	configPath, method, endpoint, accessKey *string
+	expires                                 *time.Duration
+}
+
+// presignFlags defines presign's flags.
+func presignFlags(tio toolIO) (*flag.FlagSet, presignArgs) {
 	fs, configPath := newToolFlags("presign", presignUsage, tio)
-	method := fs.String("method", "GET", "GET or PUT")
-	expires := fs.Duration("expires", time.Hour, "validity, at most 168h (7 days)")
-	endpoint := fs.String("endpoint", "", "the gateway's URL as clients reach it (default: from listen and tls in the configuration)")
-	accessKey := fs.String("access-key-id", "", "sign with this configured client credential")
+	return fs, presignArgs{
+		configPath: configPath,
+		method:     fs.String("method", "GET", "GET or PUT"),
+		expires:    fs.Duration("expires", time.Hour, "validity, at most 168h (7 days)"),
+		endpoint:   fs.String("endpoint", "", "the gateway's URL as clients reach it (default: from listen and tls in the configuration)"),
+		accessKey:  fs.String("access-key-id", "", "sign with this configured client credential"),
+	}
+}
+
+func cmdPresign(ctx context.Context, args []string, tio toolIO) int {
+	fs, a := presignFlags(tio)
+	configPath, method, expires, endpoint, accessKey := a.configPath, a.method, a.expires, a.endpoint, a.accessKey
 	bucket, key, code := parseToolArgs(fs, args, tio)
 	if code >= 0 {
 		return code
@@ -105,13 +120,27 @@ local key file) and either the backend (read directly, as configured) or a copy 
 object and its metadata (for example the JSON "aws s3api head-object" prints). The bucket and
 key must be the object's name in the backend when it was written. See docs/RECOVERY.md.`
 
-func cmdDecrypt(ctx context.Context, args []string, tio toolIO) int {
+// decryptArgs are decrypt's flags.
+type decryptArgs struct {
+	configPath, out, file, metaFile, bucket, key *string
+}
+
+// decryptFlags defines decrypt's flags.
+func decryptFlags(tio toolIO) (*flag.FlagSet, decryptArgs) {
 	fs, configPath := newToolFlags("decrypt", decryptUsage, tio)
-	out := fs.String("o", "", "output file (\"-\" = stdout); required")
-	file := fs.String("file", "", "the stored object's bytes, as downloaded from the backend")
-	metaFile := fs.String("metadata", "", "the stored object's metadata (JSON of aws s3api head-object, headers, or the envelope)")
-	bucket := fs.String("bucket", "", "with -file: the object's bucket")
-	key := fs.String("key", "", "with -file: the object's key")
+	return fs, decryptArgs{
+		configPath: configPath,
+		out:        fs.String("o", "", "output file (\"-\" = stdout); required"),
+		file:       fs.String("file", "", "the stored object's bytes, as downloaded from the backend"),
+		metaFile:   fs.String("metadata", "", "the stored object's metadata (JSON of aws s3api head-object, headers, or the envelope)"),
+		bucket:     fs.String("bucket", "", "with -file: the object's bucket"),
+		key:        fs.String("key", "", "with -file: the object's key"),
+	}
+}
+
+func cmdDecrypt(ctx context.Context, args []string, tio toolIO) int {
+	fs, a := decryptFlags(tio)
+	configPath, out, file, metaFile, bucket, key := a.configPath, a.out, a.file, a.metaFile, a.bucket, a.key
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -48,11 +48,8 @@ func cmdKeys(ctx context.Context, args []string, tio toolIO) int {
 		return exitUsage
 	}
 	verb := args[0]
-	fset, configPath := newToolFlags("keys "+verb, keysUsage, tio)
-	providerName := fset.String("provider", "", "the provider: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)")
-	alias := fset.String("alias", "", "create, kms: the alias to give the new key")
-	var buckets multiFlag
-	fset.Var(&buckets, "bucket", "retire: scan only this bucket (repeatable; default: every bucket of the backend)")
+	fset, a := keysFlags(verb, tio)
+	configPath, providerName, alias, buckets := a.configPath, a.provider, a.alias, a.buckets
 	pos, err := parseInterspersed(fset, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,8 +90,24 @@ func cmdKeys(ctx context.Context, args []string, tio toolIO) int {
 	case "rotate":
 		return k.rotate(arg)
 	default:
-		return k.retire(ctx, arg, buckets)
+		return k.retire(ctx, arg, *buckets)
 	}
+}
+
+// keysArgs are the flags of a keys subcommand.
+type keysArgs struct {
+	configPath, provider, alias *string
+	buckets                     *multiFlag
+}
+
+// keysFlags defines the flags of the keys subcommand verb.
+func keysFlags(verb string, tio toolIO) (*flag.FlagSet, keysArgs) {
+	fset, configPath := newToolFlags("keys "+verb, keysUsage, tio)
+	a := keysArgs{configPath: configPath, buckets: new(multiFlag)}
+	a.provider = fset.String("provider", "", "the provider: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)")
+	a.alias = fset.String("alias", "", "create, kms: the alias to give the new key")
+	fset.Var(a.buckets, "bucket", "retire: scan only this bucket (repeatable; default: every bucket of the backend)")
+	return fset, a
 }
 
 // keysCmd is one run of `gateway keys`.

@@ -117,6 +117,7 @@ type runFlags struct {
 	interval    *time.Duration
 }
 
+// addRunFlags defines the flags rewrap and migrate share.
 func addRunFlags(fs *flag.FlagSet) runFlags {
 	return runFlags{
 		dryRun:      fs.Bool("dry-run", false, "only report what would be done"),
@@ -172,13 +173,29 @@ without rewriting object data: each object's metadata is replaced by a server-si
 itself. Objects already under the target key are skipped, so an interrupted run is resumed by
 running it again. Current object versions only.`
 
-func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
+// rewrapArgs are rewrap's flags.
+type rewrapArgs struct {
+	configPath, toKey, toProvider, fromVersion *string
+	threshold                                  *int64
+	run                                        runFlags
+}
+
+// rewrapFlags defines rewrap's flags.
+func rewrapFlags(tio toolIO) (*flag.FlagSet, rewrapArgs) {
 	fs, configPath := newToolFlags("rewrap", rewrapUsage, tio)
-	rf := addRunFlags(fs)
-	toKey := fs.String("to-key", "", "target key: KMS key id, ARN or alias, a local or PKCS#11 key name, or with keys.providers \"<provider>:<key>\" (default: the bucket's key from keys.bucket_key_ids, else the default provider's key)")
-	toProvider := fs.String("to-provider", "", "provider of the target key: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)")
-	fromVersion := fs.String("from-version", "", "rewrap only the objects under this key version (an id from `gateway keys list`), e.g. to retire it; the target is then the newest version of the bucket's key unless -to-key says otherwise")
-	threshold := fs.Int64("copy-threshold", tools.MaxCopySize, "objects with more stored bytes are copied part by part (UploadPartCopy); at most 5 GiB")
+	return fs, rewrapArgs{
+		configPath:  configPath,
+		run:         addRunFlags(fs),
+		toKey:       fs.String("to-key", "", "target key: KMS key id, ARN or alias, a local or PKCS#11 key name, or with keys.providers \"<provider>:<key>\" (default: the bucket's key from keys.bucket_key_ids, else the default provider's key)"),
+		toProvider:  fs.String("to-provider", "", "provider of the target key: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)"),
+		fromVersion: fs.String("from-version", "", "rewrap only the objects under this key version (an id from `gateway keys list`), e.g. to retire it; the target is then the newest version of the bucket's key unless -to-key says otherwise"),
+		threshold:   fs.Int64("copy-threshold", tools.MaxCopySize, "objects with more stored bytes are copied part by part (UploadPartCopy); at most 5 GiB"),
+	}
+}
+
+func cmdRewrap(ctx context.Context, args []string, tio toolIO) int {
+	fs, a := rewrapFlags(tio)
+	configPath, rf, toKey, toProvider, fromVersion, threshold := a.configPath, a.run, a.toKey, a.toProvider, a.fromVersion, a.threshold
 	bucket, prefix, code := parseToolArgs(fs, args, tio)
 	if code >= 0 {
 		return code
@@ -239,10 +256,25 @@ next to it (<key>` + tools.TempMarker + `<hex>), read back and compared, copied 
 deleted. Objects that are already encrypted are skipped, so an interrupted run is resumed by
 running it again. Objects whose encrypted form exceeds 5 GiB are refused.`
 
-func cmdMigrate(ctx context.Context, args []string, tio toolIO) int {
+// migrateArgs are migrate's flags.
+type migrateArgs struct {
+	configPath, keyID *string
+	run               runFlags
+}
+
+// migrateFlags defines migrate's flags.
+func migrateFlags(tio toolIO) (*flag.FlagSet, migrateArgs) {
 	fs, configPath := newToolFlags("migrate", migrateUsage, tio)
-	rf := addRunFlags(fs)
-	keyID := fs.String("key-id", "", "key to encrypt under (default: the bucket's key from keys.bucket_key_ids, else the configured key)")
+	return fs, migrateArgs{
+		configPath: configPath,
+		run:        addRunFlags(fs),
+		keyID:      fs.String("key-id", "", "key to encrypt under (default: the bucket's key from keys.bucket_key_ids, else the configured key)"),
+	}
+}
+
+func cmdMigrate(ctx context.Context, args []string, tio toolIO) int {
+	fs, a := migrateFlags(tio)
+	configPath, rf, keyID := a.configPath, a.run, a.keyID
 	bucket, prefix, code := parseToolArgs(fs, args, tio)
 	if code >= 0 {
 		return code
