@@ -201,12 +201,16 @@ func (g *Gateway) deleteRecordsUnder(q *request, prefix string) error {
 	return err
 }
 
-// recordVersion is one listed version of a record.
+// recordVersion is one listed version or delete marker of a record; VersionID is "" for a
+// key from a listing without versions (deleted with a plain delete).
 type recordVersion struct {
 	Key       string
 	VersionID string `xml:"VersionId"`
 }
 
+// deleteRecordVersions deletes every version and delete marker ListObjectVersions lists under
+// prefix, each by its version id ("null" included), so that no version, and no delete marker
+// a plain delete would add, is left in a versioning-enabled or suspended bucket.
 func (g *Gateway) deleteRecordVersions(q *request, prefix string) error {
 	keyMarker, versionMarker := "", ""
 	for page := 0; page < maxRecordPages; page++ {
@@ -257,7 +261,9 @@ func (g *Gateway) deleteKeys(q *request, prefix string, vs []recordVersion) erro
 		b.WriteString("<Object><Key>")
 		b.Write(escapeXMLText(v.Key))
 		b.WriteString("</Key>")
-		if v.VersionID != "" && v.VersionID != "null" {
+		// The listed version id, "null" too: without one, a suspended bucket would replace
+		// its null version with a null delete marker, left under the reserved prefix.
+		if v.VersionID != "" {
 			b.WriteString("<VersionId>")
 			b.Write(escapeXMLText(v.VersionID))
 			b.WriteString("</VersionId>")
