@@ -115,10 +115,12 @@ func defaultEndpoint(cfg *config.Config) string {
 
 const decryptUsage = `decrypt -o OUT (s3://bucket/key | -file STORED -metadata META -bucket B -key K) [flags]
 
-Recovers an object's plaintext without a gateway, with only the key provider (KMS access or the
-local key file) and either the backend (read directly, as configured) or a copy of the stored
-object and its metadata (for example the JSON "aws s3api head-object" prints). The bucket and
-key must be the object's name in the backend when it was written. See docs/RECOVERY.md.`
+Recovers an object's plaintext without a gateway, with only the key provider (AWS KMS access,
+the local key file, or the PKCS#11 token and its PIN: keys.kms, keys.local, keys.pkcs11, or
+keys.providers for envelopes that name a provider) and either the backend (read directly, as
+configured) or a copy of the stored object and its metadata (for example the JSON "aws s3api
+head-object" prints). The bucket and key must be the object's name in the backend when it was
+written. See docs/RECOVERY.md.`
 
 // decryptArgs are decrypt's flags.
 type decryptArgs struct {

@@ -29,9 +29,41 @@ const keysUsage = `keys create|list|rotate|retire [flags] [NAME|ID]
                 no multipart upload is in progress) in the buckets: it refuses, naming them,
                 while any object still needs the version
 
-AWS KMS rotates the key material of its keys itself (enable automatic rotation on the key):
-envelopes name the key, not its material, so nothing is rewrapped and rotate/retire do not
-apply.`
+"gateway keys VERB -h" shows a verb's flags. With keys.providers, -provider names the provider
+(default: keys.provider). AWS KMS rotates the key material of its keys itself (enable automatic
+rotation on the key): envelopes name the key, not its material, so nothing is rewrapped and
+rotate/retire do not apply.`
+
+// keysVerb is one subcommand of keys.
+type keysVerb struct {
+	usage string // the usage text after "gateway "
+	args  int    // how many positional arguments it takes
+}
+
+// keysVerbs are the subcommands of keys.
+var keysVerbs = map[string]keysVerb{
+	"create": {args: 1, usage: `keys create [flags] NAME
+
+Creates a new key NAME: in a local key file (created if missing), a non-extractable AES-256 key
+in a PKCS#11 token (version NAME/v1), or an AWS KMS key (NAME is its description; -alias names
+it), and prints the configuration line that uses it. With keys.providers, -provider names the
+provider to create it in (default: keys.provider).`},
+	"list": {args: 0, usage: `keys list [flags]
+
+Lists every key version of the provider (a local key file or a PKCS#11 token), the active one,
+and the buckets mapped to each key (keys.bucket_key_ids).`},
+	"rotate": {args: 1, usage: `keys rotate [flags] NAME
+
+Adds the next version of key NAME (a local key file or a PKCS#11 token); new objects get it once
+the gateways are restarted, old versions keep opening old objects. Then move old objects with
+"gateway rewrap -from-version OLD-ID s3://bucket". AWS KMS rotates its keys itself (enable
+automatic rotation on the key): rotate does not apply.`},
+	"retire": {args: 1, usage: `keys retire [flags] ID
+
+Destroys key version ID (as "gateway keys list" prints it), after checking every version of
+every object (and that no multipart upload is in progress) in the buckets: it refuses, naming
+them, while any object still needs the version.`},
+}
 
 // lifecycle is what a provider with key versions offers (keys.LocalFile, keys.PKCS11).
 type lifecycle interface {
@@ -48,6 +80,11 @@ func cmdKeys(ctx context.Context, args []string, tio toolIO) int {
 		return exitUsage
 	}
 	verb := args[0]
+	v, ok := keysVerbs[verb]
+	if !ok {
+		fmt.Fprintf(tio.stderr, "Usage: gateway %s\n", keysUsage)
+		return exitUsage
+	}
 	fset, a := keysFlags(verb, tio)
 	configPath, providerName, alias, buckets := a.configPath, a.provider, a.alias, a.buckets
 	pos, err := parseInterspersed(fset, args[1:])
@@ -61,14 +98,12 @@ func cmdKeys(ctx context.Context, args []string, tio toolIO) int {
 	if k.cfg, err = loadToolConfig(*configPath, tio.getenv); err != nil {
 		return k.fail(err)
 	}
-	want := map[string]int{"create": 1, "list": 0, "rotate": 1, "retire": 1}
-	n, ok := want[verb]
-	if !ok || len(pos) != n {
-		fmt.Fprintf(tio.stderr, "Usage: gateway %s\n", keysUsage)
+	if len(pos) != v.args {
+		fset.Usage()
 		return exitUsage
 	}
 	arg := ""
-	if n == 1 {
+	if v.args == 1 {
 		arg = pos[0]
 	}
 	if verb == "retire" && *providerName == "" && len(k.cfg.Keys.Providers) > 0 {
@@ -100,13 +135,18 @@ type keysArgs struct {
 	buckets                     *multiFlag
 }
 
-// keysFlags defines the flags of the keys subcommand verb.
+// keysFlags defines the flags of the keys subcommand verb (one of keysVerbs): -config and
+// -provider for all, -alias for create, -bucket for retire.
 func keysFlags(verb string, tio toolIO) (*flag.FlagSet, keysArgs) {
-	fset, configPath := newToolFlags("keys "+verb, keysUsage, tio)
-	a := keysArgs{configPath: configPath, buckets: new(multiFlag)}
+	fset, configPath := newToolFlags("keys "+verb, keysVerbs[verb].usage, tio)
+	a := keysArgs{configPath: configPath, alias: new(string), buckets: new(multiFlag)}
 	a.provider = fset.String("provider", "", "the provider: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)")
-	a.alias = fset.String("alias", "", "create, kms: the alias to give the new key")
-	fset.Var(a.buckets, "bucket", "retire: scan only this bucket (repeatable; default: every bucket of the backend)")
+	switch verb {
+	case "create":
+		fset.StringVar(a.alias, "alias", "", "kms: the alias to give the new key")
+	case "retire":
+		fset.Var(a.buckets, "bucket", "scan only this bucket (repeatable; default: every bucket of the backend)")
+	}
 	return fset, a
 }
 

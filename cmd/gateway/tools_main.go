@@ -168,10 +168,12 @@ func report(verb, uri string, s tools.Summary, dryRun bool, err error, tio toolI
 
 const rewrapUsage = `rewrap [flags] s3://bucket/prefix
 
-Puts the envelopes of the objects under the prefix under another key (KMS key or local key)
-without rewriting object data: each object's metadata is replaced by a server-side copy onto
-itself. Objects already under the target key are skipped, so an interrupted run is resumed by
-running it again. Current object versions only.`
+Puts the envelopes of the objects under the prefix under another key (an AWS KMS key, a key of
+the local key file, or a key in a PKCS#11 token: keys.kms, keys.local, keys.pkcs11, or a
+provider of keys.providers with -to-provider) without rewriting object data: each object's
+metadata is replaced by a server-side copy onto itself. Objects already under the target key
+are skipped, so an interrupted run is resumed by running it again. Current object versions
+only.`
 
 // rewrapArgs are rewrap's flags.
 type rewrapArgs struct {
@@ -188,7 +190,7 @@ func rewrapFlags(tio toolIO) (*flag.FlagSet, rewrapArgs) {
 		run:         addRunFlags(fs),
 		toKey:       fs.String("to-key", "", "target key: KMS key id, ARN or alias, a local or PKCS#11 key name, or with keys.providers \"<provider>:<key>\" (default: the bucket's key from keys.bucket_key_ids, else the default provider's key)"),
 		toProvider:  fs.String("to-provider", "", "provider of the target key: a name from keys.providers, or without them kms, local or pkcs11 (default: the configured provider)"),
-		fromVersion: fs.String("from-version", "", "rewrap only the objects under this key version (an id from `gateway keys list`), e.g. to retire it; the target is then the newest version of the bucket's key unless -to-key says otherwise"),
+		fromVersion: fs.String("from-version", "", "rewrap only the objects under this key version (an id as \"gateway keys list\" prints it), e.g. to retire it; the target is then the newest version of the bucket's key unless -to-key says otherwise"),
 		threshold:   fs.Int64("copy-threshold", tools.MaxCopySize, "objects with more stored bytes are copied part by part (UploadPartCopy); at most 5 GiB"),
 	}
 }
