@@ -91,7 +91,7 @@ func (m *MinIO) createDataUser(u MinIOUser) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	root := m.rootUser()
-	if err := adminOK(m.Admin(ctx, root, AdminCall{Method: http.MethodPut, Op: "add-canned-policy",
+	if err := adminOK(m.adminWhenReady(ctx, root, AdminCall{Method: http.MethodPut, Op: "add-canned-policy",
 		Query: url.Values{"name": {DataPolicyName}}, Body: []byte(DataPolicy)})); err != nil {
 		return fmt.Errorf("add-canned-policy: %w", err)
 	}
@@ -103,11 +103,11 @@ func (m *MinIO) createDataUser(u MinIOUser) error {
 	if err != nil {
 		return err
 	}
-	if err := adminOK(m.Admin(ctx, root, AdminCall{Method: http.MethodPut, Op: "add-user",
+	if err := adminOK(m.adminWhenReady(ctx, root, AdminCall{Method: http.MethodPut, Op: "add-user",
 		Query: url.Values{"accessKey": {u.AccessKey}}, Body: sealed})); err != nil {
 		return fmt.Errorf("add-user: %w", err)
 	}
-	if err := adminOK(m.Admin(ctx, root, AdminCall{Method: http.MethodPut, Op: "set-user-or-group-policy",
+	if err := adminOK(m.adminWhenReady(ctx, root, AdminCall{Method: http.MethodPut, Op: "set-user-or-group-policy",
 		Query: url.Values{"policyName": {DataPolicyName}, "userOrGroup": {u.AccessKey}, "isGroup": {"false"}}})); err != nil {
 		return fmt.Errorf("set-user-or-group-policy: %w", err)
 	}
@@ -158,6 +158,23 @@ func (m *MinIO) Admin(ctx context.Context, cred MinIOUser, call AdminCall) Admin
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return AdminResult{Status: resp.StatusCode, Body: body, Err: err}
+}
+
+// adminWhenReady is Admin, sent again while MinIO answers 503 (a server that has just started
+// answers XMinioServerNotInitialized until its IAM subsystem is up, after its health checks
+// already pass), until ctx ends.
+func (m *MinIO) adminWhenReady(ctx context.Context, cred MinIOUser, call AdminCall) AdminResult {
+	for {
+		r := m.Admin(ctx, cred, call)
+		if r.Err != nil || r.Status != http.StatusServiceUnavailable {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			return r
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // adminOK is r's error, or an error naming the status and body when it is not 200.
