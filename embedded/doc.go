@@ -55,6 +55,9 @@
 //     answers, and S3-compatible clients know it); the object being written is not created and
 //     the previous version stays whole. The gateway shows it to its clients as InternalError
 //     (500) naming the 507.
+//   - UploadPartCopy (partcopy.go), with x-amz-copy-source-range and the copy-source
+//     conditions: the part is streamed from the source's body file. The gateway uses it to write
+//     the manifest of an object above its copy limit (backend.max_copy_size, default 5 GiB).
 //   - A lock file keeps a second process off the same data dir.
 //
 // # Limits
@@ -62,7 +65,7 @@
 //   - No authentication, no versioning (gofakes3 answers the versioning calls as for a bucket
 //     that never had it: this backend implements no gofakes3.VersionedBackend, so PUT
 //     ?versioning is NotImplemented), no ACLs/policies/lifecycle/bucket tagging (those
-//     sub-resources are refused with NotImplemented), no UploadPartCopy (NotImplemented), no SSE.
+//     sub-resources are refused with NotImplemented), no SSE.
 //     Cache-Control, Expires and Content-Language are not stored (gofakes3 does not capture them).
 //   - Parts smaller than 5 MiB are accepted. Complete copies the parts into one body file, so
 //     it needs the object's size in free space once more for a moment.

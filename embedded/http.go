@@ -17,7 +17,7 @@ import (
 //     turned into a Range request from the part sizes kept at CompleteMultipartUpload, with
 //     x-amz-mp-parts-count, as S3 answers;
 //   - the multipart ETag ("<hex>-N") on GET/HEAD of multipart objects;
-//   - UploadPartCopy is refused with NotImplemented (gofakes3 would read the empty body);
+//   - UploadPartCopy (partcopy.go; gofakes3 would store the empty request body as the part);
 //   - CopyObject learns which metadata names the request itself carried;
 //   - object tagging (tagging.go), which gofakes3 lacks: without this, PUT ?tagging would
 //     store the tag XML as the object and DELETE ?tagging delete it;
@@ -55,7 +55,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "This sub-resource is not supported by the embedded store")
 		return
 	case r.Method == http.MethodPut && isUpload && copySource != "":
-		writeError(w, r, http.StatusNotImplemented, "NotImplemented", "UploadPartCopy is not supported by the embedded store")
+		h.uploadPartCopy(w, r, bucket, key, q)
 		return
 	case r.Method == http.MethodPut && copySource != "" && key != "":
 		var names []string

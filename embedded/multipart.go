@@ -99,8 +99,17 @@ func (b *backend) UploadPart(bucket, key string, id gofakes3.UploadID, n int, co
 		return "", err
 	}
 	p := partRec{Body: body, Size: contentLength, MD5: sum, Modified: b.now()}
+	if err := b.storePart(bucket, key, id, n, p); err != nil {
+		return "", err
+	}
+	return partETag(p), nil
+}
+
+// storePart names the body file of p as part n of the upload, replacing (and removing) an
+// earlier body of that part number. On an error the body of p is removed.
+func (b *backend) storePart(bucket, key string, id gofakes3.UploadID, n int, p partRec) error {
 	var old string
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
 		var u uploadRec
 		if err := getUpload(tx, bucket, key, id, &u); err != nil {
 			return err // aborted or completed meanwhile
@@ -110,13 +119,13 @@ func (b *backend) UploadPart(bucket, key string, id gofakes3.UploadID, n int, co
 		return putJSON(tx.Bucket(rootUploads), []byte(id), u)
 	})
 	if err != nil {
-		b.files.remove(body)
-		return "", storageErr(err)
+		b.files.remove(p.Body)
+		return storageErr(err)
 	}
 	if old != "" {
 		b.files.remove(old)
 	}
-	return partETag(p), nil
+	return nil
 }
 
 func (b *backend) ListParts(bucket, key string, id gofakes3.UploadID, marker int, limit int64) (*gofakes3.ListMultipartUploadPartsResult, error) {

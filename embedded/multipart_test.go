@@ -171,18 +171,6 @@ func TestMultipart(t *testing.T) {
 		assertTmpEmpty(t, s)
 	})
 
-	t.Run("UploadPartCopy refused", func(t *testing.T) {
-		cr, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("upc")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("bkt"), Key: aws.String("upc"), UploadId: cr.UploadId,
-			PartNumber: aws.Int32(1), CopySource: aws.String("bkt/single")})
-		if errCode(err) != "NotImplemented" {
-			t.Errorf("UploadPartCopy: %v", err)
-		}
-	})
-
 	t.Run("internal headers not accepted from clients", func(t *testing.T) {
 		hdr := http.Header{"X-S3seal-Parts": {"1,1"}, "X-S3seal-Etag": {`"x-2"`}, "Content-Length": {"2"}}
 		resp := rawDo(t, s, http.MethodPut, "/bkt/forged", hdr, bytes.NewReader([]byte("ab")))
