@@ -52,6 +52,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		{"backend.timeout", ex.Backend.Timeout, def.Backend.Timeout},
 		{"backend.payload", ex.Backend.Payload, def.Backend.Payload},
 		{"backend.reserved_buckets", ex.Backend.ReservedBuckets, def.Backend.ReservedBuckets},
+		{"backend.max_copy_size", ex.Backend.MaxCopySize, def.Backend.MaxCopySize},
 		{"sigv2", ex.SigV2, def.SigV2},
 		{"trust_forwarded_headers", ex.TrustForwardedHeaders, def.TrustForwardedHeaders},
 		{"keys.kms.timeout", ex.Keys.KMS.Timeout, def.Keys.KMS.Timeout},
@@ -213,6 +214,8 @@ func TestInvalid(t *testing.T) {
 		"negative concurrency limit":  {"GATEWAY_MAX_CONCURRENT_REQUESTS": "-1"},
 		"bad shutdown timeout":        {"GATEWAY_SHUTDOWN_TIMEOUT": "30"},
 		"metrics on the S3 port":      {"GATEWAY_METRICS_LISTEN": "127.0.0.1:8080"},
+		"bad max copy size":           {"GATEWAY_BACKEND_MAX_COPY_SIZE": "8MiB"},
+		"negative max copy size":      {"GATEWAY_BACKEND_MAX_COPY_SIZE": "-1"},
 	}
 	for name, m := range cases {
 		m["HOME"] = "/h"
@@ -237,9 +240,13 @@ func TestOperationsEnv(t *testing.T) {
 		"GATEWAY_AUDIT_FILE":              "stdout",
 		"GATEWAY_MAX_CONCURRENT_REQUESTS": "7",
 		"GATEWAY_SHUTDOWN_TIMEOUT":        "1500ms",
+		"GATEWAY_BACKEND_MAX_COPY_SIZE":   "8388608",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Backend.MaxCopySize != 8<<20 {
+		t.Errorf("backend.max_copy_size from the environment: %d", c.Backend.MaxCopySize)
 	}
 	if c.Metrics.Listen != "127.0.0.1:9191" || c.Audit.File != "stdout" ||
 		c.Server.MaxConcurrentRequests != 7 || c.Server.ShutdownTimeout != 1500*time.Millisecond {

@@ -111,6 +111,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if v := getenv("GATEWAY_BACKEND_MAX_COPY_SIZE"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("config: GATEWAY_BACKEND_MAX_COPY_SIZE=%q is not an integer", v)
+		}
+		c.Backend.MaxCopySize = n
+	}
 	if v := getenv("GATEWAY_S3EC_BUCKETS"); v != "" {
 		c.Encryption.S3ECBuckets = nil
 		for _, b := range strings.Split(v, ",") {
@@ -177,6 +184,9 @@ func (c *Config) defaults(getenv func(string) string) error {
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
+	}
+	if c.Backend.MaxCopySize < 0 {
+		return fmt.Errorf("config: backend.max_copy_size %d is negative (0 = S3's 5 GiB)", c.Backend.MaxCopySize)
 	}
 	if c.DataDir == "" {
 		base := getenv("XDG_DATA_HOME")

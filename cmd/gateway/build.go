@@ -119,6 +119,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app, e
 		SSECAllowHTTP:         cfg.SSECAllowHTTP,
 		BackendSSE:            cfg.Backend.SSE,
 		BackendSSEKeyID:       cfg.Backend.SSEKMSKeyID,
+		BackendMaxCopySize:    cfg.Backend.MaxCopySize,
 		MaxHeaderBytes:        cfg.Server.MaxHeaderBytes,
 		Logger:                log,
 		Observer:              observer{Metrics: a.metrics, audit: a.audit, log: log},
