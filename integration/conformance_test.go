@@ -311,6 +311,10 @@ func conformanceRun(t *testing.T, bin string, targets []confTarget, names []stri
 						t.Error(err)
 					}
 					tg.backend.Start(t)
+					// The fresh backend has no users: give the gateway's back (it signs with it).
+					if err := tg.backend.RestoreDataUser(); err != nil {
+						t.Error(err)
+					}
 				}
 				mu.Lock()
 				res[n] = r

@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,6 +84,19 @@ func (m *MinIO) dataUser(t testing.TB) MinIOUser {
 		e.user = &u
 	}
 	return *e.user
+}
+
+// RestoreDataUser creates m.Data again, with the same credentials, on a MinIO whose data
+// directory was wiped (a backend started afresh has no users, and the gateways in front of it
+// sign with m.Data).
+func (m *MinIO) RestoreDataUser() error {
+	if m.Data.AccessKey == "" {
+		return errors.New("testenv: RestoreDataUser: this MinIO has no data user")
+	}
+	if err := m.createDataUser(m.Data); err != nil {
+		return fmt.Errorf("testenv: creating MinIO user %s again: %w", m.Data.AccessKey, err)
+	}
+	return nil
 }
 
 // createDataUser makes the canned policy (again: the call replaces it), the user u and
