@@ -19,7 +19,9 @@ import (
 //   - that envelope opens for this bucket and key (the key provider, or the Complete's SSE-C
 //     key), and the object authenticates as a whole the way a read checks it before any byte:
 //     a single-part object's trailer opens under its key (which binds its stored size), a
-//     multipart object's manifest and every part boundary check.
+//     multipart object's manifest and every part boundary check; a multipart object without
+//     a manifest yet is another upload's Complete in progress (concurrent Completes of one
+//     key, CompleteMultipartUpload_racey_success), verified by its envelope alone.
 //
 // Only a gateway that holds the key makes such an object, so the backend cannot invent one;
 // it can still show an older genuine object of the key, which any read would serve too
@@ -45,9 +47,14 @@ func (g *Gateway) supersededBy(q *request, o *storedObject) bool {
 		return false
 	}
 	defer key.Zero()
-	if cur.env.Kind == format.KindMultipart {
+	switch {
+	case cur.env.Kind == format.KindMultipart && cur.header.Get(format.MetaManifest) == "":
+		// Another upload's Complete, still writing its manifest (concurrent Completes of one
+		// key, as S3 allows): its envelope, which opened above for this bucket and key, is
+		// all there is to verify yet; readers check its layout once the manifest is there.
+	case cur.env.Kind == format.KindMultipart:
 		_, err = g.checkMultipart(q, cur, key)
-	} else {
+	default:
 		err = g.checkSingleTrailer(q, cur, key)
 	}
 	if err != nil {
