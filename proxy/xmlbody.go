@@ -346,7 +346,11 @@ func parseTagging(body []byte, maxTags int) (*tagging, *s3err.Error) {
 		return &d, nil
 	}
 	if len(d.TagSet.Tags) > maxTags {
-		return nil, invalidTag("The number of tags cannot be greater than " + strconv.Itoa(maxTags) + ".")
+		// S3's answers (the object and bucket limits have their own messages, code BadRequest).
+		if maxTags == maxObjectTags {
+			return nil, s3err.Newf("BadRequest", "Object tags cannot be greater than %d", maxTags)
+		}
+		return nil, s3err.Newf("BadRequest", "Bucket tag count cannot be greater than %d", maxTags)
 	}
 	keys := map[string]bool{}
 	for _, t := range d.TagSet.Tags {
@@ -355,11 +359,11 @@ func parseTagging(body []byte, maxTags int) (*tagging, *s3err.Error) {
 		}
 		switch {
 		case *t.Key == "" || utf8.RuneCountInString(*t.Key) > maxTagKeyLen:
-			return nil, invalidTag("The TagKey you have provided is invalid: 1 to 128 characters.")
+			return nil, invalidTag("The TagKey you have provided is invalid")
 		case utf8.RuneCountInString(*t.Value) > maxTagValueLen:
-			return nil, invalidTag("The TagValue you have provided is too long, max 256.")
+			return nil, invalidTag("The TagValue you have provided is invalid")
 		case keys[*t.Key]:
-			return nil, invalidTag("Cannot provide multiple Tags with the same key.")
+			return nil, invalidTag("Cannot provide multiple Tags with the same key")
 		}
 		keys[*t.Key] = true
 	}

@@ -281,8 +281,8 @@ func TestForwardedBody(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ op, body, code string }{
-		{"PutObjectTagging", tags(11), "InvalidTag"},
-		{"PutBucketTagging", tags(51), "InvalidTag"},
+		{"PutObjectTagging", tags(11), "BadRequest"},
+		{"PutBucketTagging", tags(51), "BadRequest"},
 		{"PutObjectTagging", `<Tagging><TagSet><Tag><Key>` + strings.Repeat("k", 129) + `</Key><Value>v</Value></Tag></TagSet></Tagging>`, "InvalidTag"},
 		{"PutObjectTagging", `<Tagging><TagSet><Tag><Key>k</Key><Value>` + strings.Repeat("é", 257) + `</Value></Tag></TagSet></Tagging>`, "InvalidTag"},
 		{"PutObjectTagging", `<Tagging><TagSet><Tag><Key></Key><Value>v</Value></Tag></TagSet></Tagging>`, "InvalidTag"},
@@ -295,7 +295,7 @@ func TestForwardedBody(t *testing.T) {
 		{"HeadBucket", " ", "NotImplemented"},
 		{"NoSuchOperation", "x", "NotImplemented"},
 	} {
-		status := map[string]int{"InvalidTag": 400, "MalformedXML": 400, "NotImplemented": 501}[c.code]
+		status := map[string]int{"InvalidTag": 400, "BadRequest": 400, "MalformedXML": 400, "NotImplemented": 501}[c.code]
 		if _, e := forwardedBody(c.op, []byte(c.body)); e == nil || e.Code != c.code || e.Status != status {
 			t.Errorf("%s %.60q: %v, want %s %d", c.op, c.body, e, c.code, status)
 		}

@@ -43,6 +43,7 @@ var table = map[string]info{
 	"AccessDenied":                      {http.StatusForbidden, "Access Denied"},
 	"AuthorizationHeaderMalformed":      {http.StatusBadRequest, "The authorization header is malformed."},
 	"AuthorizationQueryParametersError": {http.StatusBadRequest, "Error parsing the X-Amz-Credential parameter."},
+	"BadRequest":                        {http.StatusBadRequest, "Bad Request"},
 	"BadDigest":                         {http.StatusBadRequest, "The Content-MD5 or checksum value you specified did not match what the server received."},
 	"BucketAlreadyExists":               {http.StatusConflict, "The requested bucket name is not available."},
 	"BucketAlreadyOwnedByYou":           {http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."},
