@@ -7,9 +7,6 @@ package proxy_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -18,10 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/s3seal/s3seal/keys"
 	"github.com/s3seal/s3seal/proxy"
@@ -107,40 +100,6 @@ func newLyingFixture(t *testing.T, cfg lyingConfig) (*fixture, *rewriter) {
 	f := serveFixture(t, c, ft, store)
 	f.createBucket()
 	return f, rw
-}
-
-// doAs is fixture.do signed with another credential.
-func (f *fixture) doAs(cred proxy.Credential, method, path string, body []byte, hdr map[string]string) result {
-	f.t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if len(body) == 0 {
-		req.Body, req.ContentLength = http.NoBody, 0
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
-	req.Header.Set("X-Amz-Content-Sha256", hash)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: cred.AccessKeyID, SecretAccessKey: cred.SecretAccessKey},
-		req, hash, "s3", "us-east-1", time.Now().UTC()); err != nil {
-		f.t.Fatal(err)
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return result{status: -1, doErr: err}
-	}
-	defer resp.Body.Close()
-	res := result{status: resp.StatusCode, header: resp.Header}
-	res.body, res.readErr = io.ReadAll(resp.Body)
-	if m := codeRE.FindSubmatch(res.body); m != nil && resp.StatusCode >= 300 {
-		res.code = string(m[1])
-	}
-	return res
 }
 
 // startUpload creates an upload of key and uploads parts (numbered from 1) through the

@@ -32,9 +32,10 @@ type recordedRequest struct {
 	query        url.Values
 	copySource   string
 	body         string
+	contentMD5   string
 }
 
-// strictBackend answers every request 200 (an empty body) and records it.
+// strictBackend answers every request 200 (an empty body) and records it with its body.
 type strictBackend struct {
 	mu   sync.Mutex
 	seen []recordedRequest
@@ -43,7 +44,7 @@ type strictBackend struct {
 func (b *strictBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	b.mu.Lock()
-	b.seen = append(b.seen, recordedRequest{r.Method, r.URL.EscapedPath(), r.URL.Query(), r.Header.Get("X-Amz-Copy-Source"), string(body)})
+	b.seen = append(b.seen, recordedRequest{r.Method, r.URL.EscapedPath(), r.URL.Query(), r.Header.Get("X-Amz-Copy-Source"), string(body), r.Header.Get("Content-Md5")})
 	b.mu.Unlock()
 }
 

@@ -322,6 +322,12 @@ var codeRE = regexp.MustCompile(`<Code>([^<]*)</Code>`)
 // do sends a request signed with the client credential to the gateway.
 func (f *fixture) do(method, path string, body []byte, hdr map[string]string) result {
 	f.t.Helper()
+	return f.doAs(proxy.Credential{AccessKeyID: ipAK, SecretAccessKey: ipSK}, method, path, body, hdr)
+}
+
+// doAs sends a request signed with credential cred to the gateway.
+func (f *fixture) doAs(cred proxy.Credential, method, path string, body []byte, hdr map[string]string) result {
+	f.t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		f.t.Fatal(err)
@@ -337,7 +343,7 @@ func (f *fixture) do(method, path string, body []byte, hdr map[string]string) re
 	req.Header.Set("X-Amz-Content-Sha256", hash)
 	// S3 clients sign the path as sent (escaped once), not escaped again as other services.
 	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: ipAK, SecretAccessKey: ipSK},
+	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: cred.AccessKeyID, SecretAccessKey: cred.SecretAccessKey},
 		req, hash, "s3", "us-east-1", time.Now().UTC()); err != nil {
 		f.t.Fatal(err)
 	}

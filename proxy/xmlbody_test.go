@@ -4,68 +4,14 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/s3err"
 )
-
-// seenBody is one request the body-recording backend received.
-type seenBody struct {
-	method, target string
-	body           string
-	contentMD5     string
-}
-
-// bodyBackend answers every request 200 and records each request with its body.
-type bodyBackend struct {
-	mu   sync.Mutex
-	seen []seenBody
-}
-
-func (b *bodyBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	b.mu.Lock()
-	b.seen = append(b.seen, seenBody{r.Method, r.URL.Path + "?" + r.URL.RawQuery, string(body), r.Header.Get("Content-Md5")})
-	b.mu.Unlock()
-}
-
-func (b *bodyBackend) take() []seenBody {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.seen
-	b.seen = nil
-	return s
-}
-
-// newBodyGateway is newTestGateway with a backend that records request bodies.
-func newBodyGateway(t *testing.T, cred Credential) (*Gateway, *bodyBackend) {
-	t.Helper()
-	bb := &bodyBackend{}
-	srv := httptest.NewServer(bb)
-	t.Cleanup(srv.Close)
-	g, err := New(Config{
-		Credentials: []Credential{cred},
-		Backend: Backend{Endpoint: srv.URL, Region: "us-east-1", PathStyle: true,
-			Credentials: credentials.NewStaticCredentialsProvider("backend", "backendsecret", "")},
-		Keys:        noKeys{},
-		KeyID:       "k",
-		BaseDomains: []string{"s3.example.test"},
-		Now:         func() time.Time { return testNow },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, bb
-}
 
 // bodyCase is one request of a gateway-level body test: the backend gets want (a document
 // written out by hand, S3's namespace on the root) or the client gets code.
@@ -79,7 +25,7 @@ type bodyCase struct {
 func runBodyCases(t *testing.T, cases []bodyCase) {
 	t.Helper()
 	user := Credential{AccessKeyID: "USER", SecretAccessKey: "usersecret"}
-	g, bb := newBodyGateway(t, user)
+	g, bb, _ := newStrictGateway(t, user)
 	for _, c := range cases {
 		rec := httptest.NewRecorder()
 		g.ServeHTTP(rec, signedRequest(t, user, http.MethodPost, c.target, c.body, nil))
