@@ -209,10 +209,8 @@ type request struct {
 	// request's own object it is parsed on first use).
 	ssec       *customerKey
 	ssecParsed bool
-	// sub is the sub-resource that selects q's operation ("" for none), and query the
-	// parameters of the operation (opParams) from the client's URL: after authentication
-	// they are the URL's whole query, so no handler sees another parameter.
-	sub   string
+	// query is the parameters of q's operation (opParams) from the client's URL: after
+	// authentication they are the URL's whole query, so no handler sees another parameter.
 	query url.Values
 	// Body bytes: from the client, to the backend, from the backend (the client's share is
 	// counted by the responseWriter). storedIn and storedOut are atomic: the reads of one request

@@ -170,7 +170,6 @@ func has(v url.Values, name string) bool {
 func (g *Gateway) classify(q *request) handler {
 	h := g.classifyOp(q)
 	v := q.r.URL.Query()
-	q.sub, _ = subresourceOf(v)
 	// The parameters are those of the operation the request is, found as for a backend
 	// request; a request that is none (HEAD of a sub-resource, say) keeps none of them.
 	op, known := backendOperation(q.r.Method, target{q.bucket, q.key, v})
@@ -220,12 +219,10 @@ func (g *Gateway) classifyOp(q *request) handler {
 				return read("ListMultipartUploads", g.listMultipartUploads)
 			case sub != "":
 				return g.forwardSub(q, bucketSubresources, sub, v)
-			case v.Get("list-type") == "2" && onlyListParams(v):
+			case v.Get("list-type") == "2":
 				return read("ListObjectsV2", g.listObjects)
-			case onlyListParams(v):
-				return read("ListObjects", g.listObjects)
 			}
-			return read("Unknown", g.notImplemented("This bucket GET request"))
+			return read("ListObjects", g.listObjects) // other parameters: refused by classify
 		case http.MethodHead:
 			return read("HeadBucket", forward)
 		case http.MethodPut:
@@ -321,22 +318,6 @@ var authParams = map[string]bool{
 func onlyAuthParams(v url.Values) bool {
 	for k := range v {
 		if !authParams[k] {
-			return false
-		}
-	}
-	return true
-}
-
-// listParams are the parameters of ListObjects v1 and v2.
-var listParams = map[string]bool{
-	"list-type": true, "prefix": true, "delimiter": true, "marker": true, "max-keys": true,
-	"encoding-type": true, "continuation-token": true, "fetch-owner": true, "start-after": true,
-	"allow-unordered": true,
-}
-
-func onlyListParams(v url.Values) bool {
-	for k := range v {
-		if !listParams[k] && !authParams[k] {
 			return false
 		}
 	}
