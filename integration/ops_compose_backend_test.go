@@ -85,7 +85,8 @@ func opsCheckBackendUser(t *testing.T, cf opsCompose, cfg *config.Config) {
 	steps := []struct{ what, re string }{
 		{"create the policy", `mc admin policy create ` + q(name) + ` ` + policy + ` (\S+)\n`},
 		{"add the user", `mc admin user add ` + q(name) + ` "\$\$BACKEND_USER" "\$\$BACKEND_SECRET"\n`},
-		{"attach the policy to the user", `mc admin policy attach ` + q(name) + ` ` + policy + ` --user "\$\$BACKEND_USER"\n`},
+		// mc refuses to attach a policy again ("already in effect"): a second run checks it.
+		{"attach the policy to the user", `mc admin policy attach ` + q(name) + ` ` + policy + ` --user "\$\$BACKEND_USER" \|\|\n\s*mc admin user info ` + q(name) + ` "\$\$BACKEND_USER" \| grep -q '` + policy + `'\n`},
 	}
 	at, policyFile := alias[1], ""
 	for _, s := range steps {
