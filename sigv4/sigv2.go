@@ -154,8 +154,10 @@ func signatureV2(secret, sts string) []byte {
 }
 
 func decodeSignatureV2(s string) ([]byte, bool) {
-	// A '+' sent unencoded in a query string arrives as a space.
-	b, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(s, " ", "+"))
+	// A '+' sent unencoded in a query string arrives as a space. Strict: the padding bits of
+	// the last character must be zero, so one signature has exactly one spelling (the lenient
+	// decoder took "...GmlO=" for "...GmlM=").
+	b, err := base64.StdEncoding.Strict().DecodeString(strings.ReplaceAll(s, " ", "+"))
 	return b, err == nil && len(b) == sha1.Size
 }
 
