@@ -19,7 +19,7 @@ import (
 )
 
 // TestMultipartRecordsVersioning (issue 22, item 4; failed before the fix in the suspended
-// and enabled cases): in an unversioned, a versioning-enabled and a suspended bucket, one
+// case): in an unversioned, a versioning-enabled and a suspended bucket, one
 // multipart upload completed and one aborted through the gateway leave nothing under the
 // reserved prefix on MinIO (no record version, no delete marker), and once the client deleted
 // every version and marker the gateway lists, DeleteBucket through the gateway succeeds with a

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -107,16 +106,7 @@ func opsCheckBackendUser(t *testing.T, cf opsCompose, cfg *config.Config) {
 // testenv.DataPolicy.
 func opsCheckPolicyFile(t *testing.T, job opsComposeService, path string) {
 	t.Helper()
-	var file string
-	for _, v := range job.Volumes {
-		src, dst := opsVolume(t, v)
-		if strings.HasPrefix(path, dst+"/") && strings.HasPrefix(src, "./") {
-			file = filepath.Join("..", src, strings.TrimPrefix(path, dst+"/"))
-		}
-	}
-	if file == "" {
-		t.Fatalf("no bind mount of the repository provides the policy file %s", path)
-	}
+	file := opsRepoFile(t, job, path)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

@@ -220,16 +220,7 @@ func TestOpsComposeMatchesConfig(t *testing.T) {
 		t.Errorf("KMS region %s, local-kms KMS_REGION %s (keys are stored under the region's ARN)", cfg.Keys.KMS.Region, kms.Environment["KMS_REGION"])
 	}
 	seedPath := kms.Environment["KMS_SEED_PATH"]
-	var seedFile string
-	for _, v := range kms.Volumes {
-		src, dst := opsVolume(t, v)
-		if strings.HasPrefix(seedPath, dst+"/") && strings.HasPrefix(src, "./") {
-			seedFile = filepath.Join("..", src, strings.TrimPrefix(seedPath, dst+"/"))
-		}
-	}
-	if seedFile == "" {
-		t.Fatalf("no bind mount of the repository provides KMS_SEED_PATH %s", seedPath)
-	}
+	seedFile := opsRepoFile(t, kms, seedPath)
 	seedData, err := os.ReadFile(seedFile)
 	if err != nil {
 		t.Fatalf("KMS seed: %v", err)
@@ -341,4 +332,18 @@ func TestOpsDockerfile(t *testing.T) {
 	if m == nil || !strings.Contains(df, "EXPOSE "+m[1]) {
 		t.Errorf("the image's GATEWAY_LISTEN port is not exposed")
 	}
+}
+
+// opsRepoFile is the repository file that service svc sees at path inside its container,
+// through a bind mount of the repository (a test fails when none provides it).
+func opsRepoFile(t *testing.T, svc opsComposeService, path string) string {
+	t.Helper()
+	for _, v := range svc.Volumes {
+		src, dst := opsVolume(t, v)
+		if strings.HasPrefix(path, dst+"/") && strings.HasPrefix(src, "./") {
+			return filepath.Join("..", src, strings.TrimPrefix(path, dst+"/"))
+		}
+	}
+	t.Fatalf("no bind mount of the repository provides %s", path)
+	return ""
 }
