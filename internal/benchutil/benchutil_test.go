@@ -1,6 +1,10 @@
 package benchutil
 
 import (
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,5 +107,73 @@ func TestThroughputPlotWritesPNG(t *testing.T) {
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) < 8 || string(b[1:4]) != "PNG" {
 		t.Fatalf("not a PNG (%d bytes, %v)", len(b), err)
+	}
+}
+
+func TestS3Request(t *testing.T) {
+	cases := []struct {
+		method, target, header, op, bucket, key string
+	}{
+		{"GET", "/", "", "ListBuckets", "", ""},
+		{"GET", "/b?list-type=2&prefix=x", "", "ListObjectsV2", "b", ""},
+		{"GET", "/b/?versions&prefix=x", "", "ListObjectVersions", "b", ""},
+		{"GET", "/b?uploads", "", "ListMultipartUploads", "b", ""},
+		{"GET", "/b?prefix=x&max-keys=5", "", "ListObjects", "b", ""},
+		{"GET", "/b?acl", "", "GET bucket ?acl", "b", ""},
+		{"POST", "/b?delete", "", "DeleteObjects", "b", ""},
+		{"HEAD", "/b", "", "HeadBucket", "b", ""},
+		{"GET", "/b/k/l", "", "GetObject", "b", "k/l"},
+		{"GET", "/b/k", "Range: bytes=-32", "GetObject range", "b", "k"},
+		{"GET", "/b/k?uploadId=u&max-parts=1000", "", "ListParts", "b", "k"},
+		{"GET", "/b/k?tagging", "", "GET object ?tagging", "b", "k"},
+		{"HEAD", "/b/k?versionId=v", "", "HeadObject", "b", "k"},
+		{"PUT", "/b/k", "", "PutObject", "b", "k"},
+		{"PUT", "/b/k", "X-Amz-Copy-Source: /b/k", "CopyObject", "b", "k"},
+		{"PUT", "/b/k?partNumber=2&uploadId=u", "", "UploadPart", "b", "k"},
+		{"PUT", "/b/k?partNumber=2&uploadId=u", "X-Amz-Copy-Source: /b/k", "UploadPartCopy", "b", "k"},
+		{"POST", "/b/k?uploads", "", "CreateMultipartUpload", "b", "k"},
+		{"POST", "/b/k?uploadId=u", "", "CompleteMultipartUpload", "b", "k"},
+		{"DELETE", "/b/k?uploadId=u", "", "AbortMultipartUpload", "b", "k"},
+		{"DELETE", "/b/k?versionId=null", "", "DeleteObject", "b", "k"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest(c.method, c.target, nil)
+		if name, value, ok := strings.Cut(c.header, ": "); ok {
+			r.Header.Set(name, value)
+		}
+		op, bucket, key := S3Request(r)
+		if op != c.op || bucket != c.bucket || key != c.key {
+			t.Errorf("%s %s %q: %q %q %q, want %q %q %q", c.method, c.target, c.header, op, bucket, key, c.op, c.bucket, c.key)
+		}
+	}
+}
+
+func TestCounter(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer backend.Close()
+	u, _ := url.Parse(backend.URL)
+	c := NewCounter(u, nil)
+	front := httptest.NewServer(c)
+	defer front.Close()
+	do := func(method, target string) {
+		req, _ := http.NewRequest(method, front.URL+target, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	do("GET", "/b/k")
+	before := c.Counts()
+	do("GET", "/b/k")
+	do("POST", "/b/k?uploadId=u")
+	do("GET", "/b/k?uploadId=u")
+	got := c.CountsSince(before)
+	want := map[string]int{"GetObject": 1, "CompleteMultipartUpload": 1, "ListParts": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("since: %v, want %v", got, want)
+	}
+	if n := c.Counts()["GetObject"]; n != 2 {
+		t.Errorf("GetObject counted %d times", n)
 	}
 }
