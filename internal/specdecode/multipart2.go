@@ -15,23 +15,31 @@ import (
 // Format 2 of multipart objects (section 3.5): salted part keys, the upload id that carries the
 // envelope (3.5.1) and the sealed part manifest (3.5.2).
 
-// UploadID is a parsed format-2 upload id (section 3.5.1).
+// UploadID is a parsed upload id of format 2 (section 3.5.1) or 3 (section 3.6.1).
 type UploadID struct {
 	Backend  string // the backend's upload id
-	Envelope []byte // E: the binary envelope (version 2, kind 1), as section 4 before base64
+	Version  int    // 2 or 3: the tag's, and the envelope's
+	Envelope []byte // E: the binary envelope (of that version, kind 1), as section 4 before base64
 	Ctx      string // C: the value of x-amz-meta-s3seal-ctx, or empty
 }
 
-// ParseUploadID parses `<backend upload id> ".s2" base64url-unpadded(be16(len(E)) ‖ E ‖ C)`.
-// E must parse as an envelope of version 2 and kind 1 (it is not opened here).
+// ParseUploadID parses `<backend upload id> ".s2" base64url-unpadded(be16(len(E)) ‖ E ‖ C)`,
+// or the same with ".s3". E must parse as an envelope of kind 1 and of the version the tag
+// names (2 for ".s2", 3 for ".s3"); it is not opened here.
 func ParseUploadID(id string) (*UploadID, error) {
 	dot := strings.LastIndexByte(id, '.')
 	if dot <= 0 {
 		return nil, errors.New("upload id: no backend id or no suffix")
 	}
 	suffix := id[dot:]
-	if !strings.HasPrefix(suffix, ".s2") {
-		return nil, errors.New("upload id: not a format-2 upload id")
+	var ver byte
+	switch {
+	case strings.HasPrefix(suffix, ".s2"):
+		ver = 2
+	case strings.HasPrefix(suffix, ".s3"):
+		ver = 3
+	default:
+		return nil, errors.New("upload id: not a format-2 or format-3 upload id")
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(suffix[3:])
 	if err != nil {
@@ -52,15 +60,15 @@ func ParseUploadID(id string) (*UploadID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upload id: %w", err)
 	}
-	if f.version != 2 || f.kind != 1 {
-		return nil, errors.New("upload id: envelope is not of version 2 and kind 1")
+	if f.version != ver || f.kind != 1 {
+		return nil, fmt.Errorf("upload id: envelope is not of version %d and kind 1", ver)
 	}
 	for _, c := range ctx {
 		if c < 0x21 || c > 0x7e {
 			return nil, errors.New("upload id: context is not printable ASCII without space")
 		}
 	}
-	return &UploadID{Backend: id[:dot], Envelope: bytes.Clone(env), Ctx: string(ctx)}, nil
+	return &UploadID{Backend: id[:dot], Version: int(ver), Envelope: bytes.Clone(env), Ctx: string(ctx)}, nil
 }
 
 // Run is one run of the manifest's layout: Count parts numbered consecutively from First, each
@@ -210,8 +218,9 @@ func DecryptMultipartV2(ok, stored []byte, manifest string) (plain []byte, m *Ma
 }
 
 // Decrypt decrypts a whole object of an opened envelope: single-part (version 1, kind 0),
-// multipart of format 1 (version 1, kind 1, no manifest allowed) or of format 2 (version 2,
-// kind 1, manifest required). manifest is the value of x-amz-meta-s3seal-parts or empty.
+// multipart of format 1 (version 1, kind 1, no manifest allowed), of format 2 (version 2,
+// kind 1, manifest required) or of format 3 (version 3, kind 1, the manifest in the tail: no
+// manifest metadata allowed). manifest is the value of x-amz-meta-s3seal-parts or empty.
 func Decrypt(e *Envelope, stored []byte, manifest string) ([]byte, error) {
 	switch {
 	case e.Version == 1 && e.Kind == 0 && manifest == "":
@@ -221,6 +230,9 @@ func Decrypt(e *Envelope, stored []byte, manifest string) ([]byte, error) {
 		return DecryptMultipart(e.OK, stored)
 	case e.Version == 2 && e.Kind == 1:
 		p, _, err := DecryptMultipartV2(e.OK, stored, manifest)
+		return p, err
+	case e.Version == 3 && e.Kind == 1 && manifest == "":
+		p, _, err := DecryptMultipartV3(e.OK, stored)
 		return p, err
 	}
 	return nil, fmt.Errorf("object of version %d, kind %d with manifest %t", e.Version, e.Kind, manifest != "")

@@ -67,11 +67,11 @@ type envelopeFields struct {
 
 // parseEnvelope parses the binary envelope of section 4 without opening it.
 func parseEnvelope(b []byte) (*envelopeFields, error) {
-	if len(b) < 4 || (b[0] != 1 && b[0] != 2) || b[1] > 1 || (b[2] != 1 && b[2] != 2) || b[3] != 16 {
+	if len(b) < 4 || b[0] < 1 || b[0] > 3 || b[1] > 1 || (b[2] != 1 && b[2] != 2) || b[3] != 16 {
 		return nil, errors.New("envelope: bad version, kind, wrap or seg_shift")
 	}
-	if b[0] == 2 && b[1] != 1 {
-		return nil, errors.New("envelope: version 2 is for multipart objects only")
+	if b[0] != 1 && b[1] != 1 {
+		return nil, fmt.Errorf("envelope: version %d is for multipart objects only", b[0])
 	}
 	pos := 4
 	field := func() ([]byte, error) {
@@ -132,8 +132,8 @@ func Open(envB64 string, dk []byte, bucket, key string) (*Envelope, error) {
 }
 
 // OpenEnvelope is Open returning the fields one by one (without the version: a caller that
-// reads multipart objects needs Open, to choose between DecryptMultipart and
-// DecryptMultipartV2).
+// reads multipart objects needs Open, to choose between DecryptMultipart, DecryptMultipartV2
+// and DecryptMultipartV3).
 func OpenEnvelope(envB64 string, dk []byte, bucket, key string) (ok []byte, keyID string, wrapped []byte, kind int, err error) {
 	e, err := Open(envB64, dk, bucket, key)
 	if err != nil {

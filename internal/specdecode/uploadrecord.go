@@ -9,9 +9,10 @@ import (
 )
 
 // Upload records (section 3.5.3): zero-byte objects under U+10FFFF "s3seal/uploads/<backend upload
-// id>/" whose names carry an open upload's client id suffix and its parts' sealed MD5s.
+// id>/" whose names carry an open upload's client id suffix and its parts' sealed MD5s (format 2;
+// format 3's part records, which also carry each part's salt and size, are in multipart3.go).
 
-// OpenPartRecord parses the name of a part record of the backend upload backendID,
+// OpenPartRecord parses the name of a format-2 part record of the backend upload backendID,
 //
 //	U+10FFFF s3seal/uploads/<backendID>/part/<5-digit part number>/<backend ETag>/<sealed>
 //
@@ -47,8 +48,8 @@ func OpenPartRecord(ok []byte, bucket, key, backendID, name string) (part int, e
 
 // IDRecordSuffix parses the name of the id record of the backend upload backendID,
 // U+10FFFF "s3seal/uploads/<backendID>/id/<suffix cut into 200-character segments by '/'>", and
-// returns the client's upload id backendID ‖ suffix after checking that it is a format-2
-// upload id of that backend id.
+// returns the client's upload id backendID ‖ suffix after checking that it is a format-2 or
+// format-3 upload id of that backend id.
 func IDRecordSuffix(backendID, name string) (string, error) {
 	rest, found := strings.CutPrefix(name, "\U0010FFFFs3seal/uploads/"+backendID+"/id/")
 	if !found {
@@ -63,7 +64,7 @@ func IDRecordSuffix(backendID, name string) (string, error) {
 	suffix := strings.Join(segs, "")
 	u, err := ParseUploadID(backendID + suffix)
 	if err != nil || u.Backend != backendID {
-		return "", errors.New("id record: not a format-2 upload id of this upload")
+		return "", errors.New("id record: not a format-2 or format-3 upload id of this upload")
 	}
 	return backendID + suffix, nil
 }
