@@ -40,6 +40,21 @@ func SealManifestWithRand(k *ObjectKey, rnd io.Reader, l Layout, etagMD5 []byte)
 }
 
 // PartRecordKeyWithRand is PartRecordKey drawing its nonce from rnd.
-func PartRecordKeyWithRand(k *ObjectKey, rnd io.Reader, bucket, key, backendID string, part int, etag string, md5 []byte) (string, bool, error) {
-	return k.partRecordKey(rnd, bucket, key, backendID, part, etag, md5)
+func PartRecordKeyWithRand(k *ObjectKey, rnd io.Reader, bucket, key, backendID string, part int, etag string, f PartFacts) (string, bool, error) {
+	return k.partRecordKey(rnd, bucket, key, backendID, part, etag, f)
 }
+
+// SealTailWithRand is SealTail drawing its nonce from rnd.
+func SealTailWithRand(k *ObjectKey, rnd io.Reader, parts []ManifestPart) ([]byte, []byte, error) {
+	return k.sealTail(rnd, parts)
+}
+
+// AsVersion binds k to format version ver, as if it had been opened from an envelope of
+// that version (0: a new key); it returns k.
+func AsVersion(k *ObjectKey, ver int) *ObjectKey {
+	k.version = byte(ver)
+	return k
+}
+
+// KeyVersion is the format version k is bound to (0: a new key).
+func KeyVersion(k *ObjectKey) int { return int(k.version) }

@@ -191,7 +191,8 @@ func TestParsePartHeaderErrors(t *testing.T) {
 	}{
 		"short":          {h[:47], format.ErrMalformed},
 		"long":           {o.stored[:49], format.ErrMalformed},
-		"version 3":      {with(0, 3), format.ErrVersion},
+		"version 0":      {with(0, 0), format.ErrVersion},
+		"version 4":      {with(0, 4), format.ErrVersion},
 		"kind 0":         {with(1, 0), format.ErrMalformed},
 		"kind 7":         {with(1, 7), format.ErrVersion},
 		"reserved":       {with(3, 1), format.ErrMalformed},

@@ -22,7 +22,7 @@ type v2Object struct {
 
 func newV2Object(t *testing.T, numbers []int, sizes []int64) v2Object {
 	t.Helper()
-	fresh := newKey(t)
+	fresh := format.AsVersion(newKey(t), format.Version2) // new keys make format 3
 	kek := randomBytes(t, 32)
 	env, err := format.SealEnvelope(fresh, kek, format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapProvider, KeyID: "k", WrappedKey: []byte{1}, Bucket: "b", Object: "o"})
 	if err != nil || env.Version() != format.Version2 {
@@ -158,7 +158,7 @@ func TestV2NoDowngrade(t *testing.T) {
 		t.Errorf("format-1 header under a format-2 key: %v", err)
 	}
 	kek := randomBytes(t, 32)
-	env, _ := format.SealEnvelope(newKey(t), kek, format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapCustomerKey, Bucket: "b", Object: "o"})
+	env, _ := format.SealEnvelope(format.AsVersion(newKey(t), format.Version2), kek, format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapCustomerKey, Bucket: "b", Object: "o"})
 	raw := []byte(env.Encode())
 	dec, _ := format.DecodeEnvelope(string(raw))
 	if _, err := dec.Open(kek, "b", "o"); err != nil {
@@ -183,7 +183,7 @@ func TestV2NoDowngrade(t *testing.T) {
 
 func TestUploadIDV2(t *testing.T) {
 	kek := randomBytes(t, 32)
-	env, _ := format.SealEnvelope(newKey(t), kek, format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapProvider, KeyID: "arn:x", WrappedKey: randomBytes(t, 96), Bucket: "b", Object: "o"})
+	env, _ := format.SealEnvelope(format.AsVersion(newKey(t), format.Version2), kek, format.SealParams{Kind: format.KindMultipart, Wrap: format.WrapProvider, KeyID: "arn:x", WrappedKey: randomBytes(t, 96), Bucket: "b", Object: "o"})
 	id := format.UploadID{Backend: "Zm9v.bar-baz", Envelope: env, Context: "eyJhIjoiYiJ9"}.String()
 	u, err := format.ParseUploadID(id)
 	if err != nil || u.Backend != "Zm9v.bar-baz" || u.Context != "eyJhIjoiYiJ9" || u.Envelope.Encode() != env.Encode() {

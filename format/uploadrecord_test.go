@@ -49,7 +49,7 @@ func TestVectorsUploadRecords(t *testing.T) {
 		}
 		n++
 		k := checkEnvelopeVector(t, v.EnvelopeVector)
-		name, fits, err := format.PartRecordKeyWithRand(k, bytes.NewReader(unhex(t, p.Nonce)), v.Bucket, v.Key, v.BackendUploadID, p.Part, `"`+p.BackendETag+`"`, unhex(t, p.MD5))
+		name, fits, err := format.PartRecordKeyWithRand(k, bytes.NewReader(unhex(t, p.Nonce)), v.Bucket, v.Key, v.BackendUploadID, p.Part, `"`+p.BackendETag+`"`, format.PartFacts{MD5: unhex(t, p.MD5)})
 		if err != nil || !fits || name != p.Key {
 			t.Fatalf("%s: part record %q, vector %q (%v)", v.Name, name, p.Key, err)
 		}
@@ -57,9 +57,9 @@ func TestVectorsUploadRecords(t *testing.T) {
 		if err != nil || r.Part != p.Part || r.ETag != p.BackendETag {
 			t.Fatalf("%s: part record parsed as %+v, %v", v.Name, r, err)
 		}
-		sum, err := k.OpenPartRecord(v.Bucket, v.Key, v.BackendUploadID, r)
-		if err != nil || !bytes.Equal(sum, unhex(t, p.MD5)) {
-			t.Fatalf("%s: part record opens to %x, %v", v.Name, sum, err)
+		f, err := k.OpenPartRecord(v.Bucket, v.Key, v.BackendUploadID, r)
+		if err != nil || !bytes.Equal(f.MD5, unhex(t, p.MD5)) || f.PlainSize != 0 || f.Salt != [32]byte{} {
+			t.Fatalf("%s: part record opens to %+v, %v", v.Name, f, err)
 		}
 	}
 	if n < 2 {
@@ -69,16 +69,30 @@ func TestVectorsUploadRecords(t *testing.T) {
 
 // TestPartRecordBinding: a part record opens only for the bucket, key, backend upload, part
 // number and backend ETag it was sealed for, and under its own object key; an altered sealed
-// MD5 does not open.
+// value does not open. Format 2 (the MD5 alone) and format 3 (MD5, salt and size).
 func TestPartRecordBinding(t *testing.T) {
-	k := fuzzKey(t)
+	for _, ver := range []int{format.Version2, format.Version3} {
+		t.Run(fmt.Sprint("format ", ver), func(t *testing.T) { testPartRecordBinding(t, ver) })
+	}
+}
+
+func testPartRecordBinding(t *testing.T, ver int) {
+	k := format.AsVersion(fuzzKey(t), ver)
 	sum := md5.Sum([]byte("part one"))
-	name, fits, err := k.PartRecordKey("b", "dir/obj", "up-1", 7, `"0123abcd"`, sum[:])
+	facts := format.PartFacts{MD5: sum[:]}
+	if ver == format.Version3 {
+		facts.PlainSize = 5<<20 + 1
+		copy(facts.Salt[:], randomBytes(t, 32))
+	}
+	name, fits, err := k.PartRecordKey("b", "dir/obj", "up-1", 7, `"0123abcd"`, facts)
 	if err != nil || !fits {
 		t.Fatal(fits, err)
 	}
 	if !strings.HasPrefix(name, format.PartRecordsOf("up-1")+"00007/0123abcd/") || !format.IsReserved(name) {
 		t.Fatalf("record name %q", name)
+	}
+	if sealed := name[strings.LastIndexByte(name, '/')+1:]; (ver == format.Version2 && len(sealed) != 59) || (ver == format.Version3 && len(sealed) != 112) {
+		t.Fatalf("format-%d record of %d characters", ver, len(sealed))
 	}
 	open := func(name, bucket, key, upload string) error {
 		r, err := format.ParseUploadRecord(upload, name)
@@ -86,8 +100,8 @@ func TestPartRecordBinding(t *testing.T) {
 			return err
 		}
 		got, err := k.OpenPartRecord(bucket, key, upload, r)
-		if err == nil && !bytes.Equal(got, sum[:]) {
-			t.Fatalf("opened to %x", got)
+		if err == nil && (!bytes.Equal(got.MD5, facts.MD5) || got.PlainSize != facts.PlainSize || got.Salt != facts.Salt) {
+			t.Fatalf("opened to %+v, sealed %+v", got, facts)
 		}
 		return err
 	}
@@ -117,7 +131,7 @@ func TestPartRecordBinding(t *testing.T) {
 			t.Errorf("%s: %v, want ErrAuth", what, err)
 		}
 	}
-	// Every character of the sealed MD5 changed in turn.
+	// Every character of the sealed value changed in turn.
 	sealedAt := strings.LastIndexByte(name, '/') + 1
 	for i := sealedAt; i < len(name); i++ {
 		b := []byte(name)
@@ -126,10 +140,7 @@ func TestPartRecordBinding(t *testing.T) {
 			t.Fatalf("altered at %d: opened", i)
 		}
 	}
-	other, err := format.NewObjectKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := format.AsVersion(newKey(t), ver)
 	r, _ := format.ParseUploadRecord("up-1", name)
 	if _, err := other.OpenPartRecord("b", "dir/obj", "up-1", r); !errors.Is(err, format.ErrAuth) {
 		t.Errorf("under another object key: %v", err)
@@ -140,7 +151,7 @@ func TestPartRecordBinding(t *testing.T) {
 func TestUploadRecordRefusals(t *testing.T) {
 	k := fuzzKey(t)
 	sum := md5.Sum(nil)
-	good, _, err := k.PartRecordKey("b", "k", "up", 1, "abc", sum[:])
+	good, _, err := k.PartRecordKey("b", "k", "up", 1, "abc", format.PartFacts{MD5: sum[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +174,10 @@ func TestUploadRecordRefusals(t *testing.T) {
 	if _, ok := format.RecordETag(`"a/b"`); ok {
 		t.Error("an ETag with a slash accepted")
 	}
-	if _, fits, err := k.PartRecordKey("b", "k", strings.Repeat("u", 1000), 1, "abc", sum[:]); err != nil || fits {
+	if _, fits, err := k.PartRecordKey("b", "k", strings.Repeat("u", 1000), 1, "abc", format.PartFacts{MD5: sum[:]}); err != nil || fits {
 		t.Errorf("a record above 1024 bytes: fits %v, %v", fits, err)
 	}
-	if _, fits, err := k.PartRecordKey("b", "k", "up", 1, `"a b"`, sum[:]); err != nil || fits {
+	if _, fits, err := k.PartRecordKey("b", "k", "up", 1, `"a b"`, format.PartFacts{MD5: sum[:]}); err != nil || fits {
 		t.Errorf("an ETag with a space: fits %v, %v", fits, err)
 	}
 }

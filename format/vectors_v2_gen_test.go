@@ -145,8 +145,8 @@ func genMultipartV2(t *testing.T, name string, numbers []int, sizes []int64, com
 		etag := hexs(vectorBytes(name + " backend etag")[:16])
 		rv := &PartRecordVector{Part: p.Number, BackendETag: etag, Nonce: hexs(vectorBytes(name + " record nonce")[:nonceSize]), MD5: p.MD5}
 		rv.RK = hexs(deriveKey(ok.k[:], nil, []byte(infoPartETag)))
-		rv.AAD = hexs(partRecordAAD(env.Bucket, env.Key, backend, p.Number, etag))
-		rv.Key, fits, err = ok.partRecordKey(hexReader(rv.Nonce), env.Bucket, env.Key, backend, p.Number, `"`+etag+`"`, sum)
+		rv.AAD = hexs(partRecordAAD(infoPartETag, env.Bucket, env.Key, backend, p.Number, etag))
+		rv.Key, fits, err = ok.partRecordKey(hexReader(rv.Nonce), env.Bucket, env.Key, backend, p.Number, `"`+etag+`"`, PartFacts{MD5: sum})
 		if err != nil || !fits {
 			t.Fatal(err)
 		}
