@@ -27,6 +27,8 @@ type VectorFile struct {
 	Multipart []MultipartVector `json:"multipart"`
 	// MultipartV2 are format-2 multipart objects (docs/FORMAT.md 3.5).
 	MultipartV2 []MultipartV2Vector `json:"multipart_v2,omitempty"`
+	// MultipartV3 are format-3 multipart objects (docs/FORMAT.md 3.6).
+	MultipartV3 []MultipartV3Vector `json:"multipart_v3,omitempty"`
 }
 
 // EnvelopeVector holds an envelope's inputs and outputs.
@@ -220,6 +222,11 @@ func TestGenerateVectors(t *testing.T) {
 			"manifest_body are intermediate values; upload_id is backend_upload_id with the .s2 suffix.",
 			"part_record and id_record_key: upload records (FORMAT.md 3.5.3); backend_etag and nonce are",
 			"fixed inputs like the others (the nonce is the first 12 bytes), rk and aad intermediate values.",
+			"multipart_v3: format-3 multipart objects (FORMAT.md 3.6): inputs and part fields as for",
+			"multipart_v2 (headers of version 3); mk3, parts_digest (D) and manifest_body are intermediate",
+			"values, tail the object's last bytes; stored_size, stored_sha256 (and stored_hex when short) are",
+			"of the parts followed by the tail. part_record (FORMAT.md 3.6.2) is the first part's: backend_etag",
+			"and nonce fixed inputs, rk3, facts (MD5 | PartSalt | be64 size) and aad intermediate values.",
 		},
 		Single: []SingleVector{
 			genSingle(t, "empty", 0),
@@ -234,6 +241,11 @@ func TestGenerateVectors(t *testing.T) {
 			genMultipartV2(t, "v2-two-parts", []int{1, 3}, []int64{SegmentSize + 3, 5}, true, ""),
 			genMultipartV2(t, "v2-two-runs", []int{1, 2, 3, 4}, []int64{SegmentSize + 1, SegmentSize + 1, SegmentSize + 1, 7}, true, "eyJwcm9qZWN0IjoidmVjdG9ycyJ9"),
 			genMultipartV2(t, "v2-empty-part-no-md5", []int{7}, []int64{0}, false, ""),
+		},
+		MultipartV3: []MultipartV3Vector{
+			genMultipartV3(t, "v3-two-parts", []int{1, 3}, []int64{SegmentSize + 3, 5}, true, ""),
+			genMultipartV3(t, "v3-two-runs", []int{1, 2, 3, 4}, []int64{SegmentSize + 1, SegmentSize + 1, SegmentSize + 1, 7}, true, "eyJwcm9qZWN0IjoidmVjdG9ycyJ9"),
+			genMultipartV3(t, "v3-part-10000-no-md5", []int{10000}, []int64{0}, false, ""),
 		},
 	}
 	var buf bytes.Buffer
