@@ -23,6 +23,7 @@ type metaCopy struct {
 	dstETag     string // and (where the backend supports it) while the destination has this one
 	size        int64  // stored size of the source
 	kind        format.Kind
+	version     int               // the envelope's format version (a format-3 multipart object ends with its tail)
 	meta        map[string]string // the complete new user metadata
 	hdr         objectHeaders
 	threshold   int64 // sources larger than this are copied part by part
@@ -146,22 +147,29 @@ func (c metaCopy) partRanges(ctx context.Context, b Backend) ([]byteRange, error
 	return ranges, nil
 }
 
-// headerRanges finds the parts of a multipart object from its part headers (ranged GETs).
+// headerRanges finds the parts of a multipart object from its part headers (ranged GETs). A
+// format-3 object's tail (FORMAT.md 3.6), found from the footer at its end, goes with its last
+// part, as in the upload the gateway completed (every range but the last one stays a part of at
+// least 5 MiB).
 func (c metaCopy) headerRanges(ctx context.Context, b Backend) ([]byteRange, error) {
 	var ranges []byteRange
-	for off := int64(0); off < c.size; {
-		if len(ranges) == format.MaxPartNumber {
-			return nil, fmt.Errorf("more than %d parts", format.MaxPartNumber)
-		}
-		out, err := b.GetObject(ctx, &s3.GetObjectInput{
-			Bucket: aws.String(c.bucket), Key: aws.String(c.srcKey), IfMatch: optional(c.srcETag),
-			Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+format.PartHeaderSize-1)),
-		})
+	end, tail := c.size, int64(0)
+	if c.version == format.Version3 {
+		n := min(c.size, format.TailReadSize)
+		last, err := c.readRange(ctx, b, c.size-n, n)
 		if err != nil {
 			return nil, err
 		}
-		hdr, err := io.ReadAll(io.LimitReader(out.Body, format.PartHeaderSize))
-		out.Body.Close()
+		if tail, err = format.TailLength(last, c.size); err != nil {
+			return nil, err
+		}
+		end -= tail
+	}
+	for off := int64(0); off < end; {
+		if len(ranges) == format.MaxPartNumber {
+			return nil, fmt.Errorf("more than %d parts", format.MaxPartNumber)
+		}
+		hdr, err := c.readRange(ctx, b, off, format.PartHeaderSize)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +181,26 @@ func (c metaCopy) headerRanges(ctx context.Context, b Backend) ([]byteRange, err
 		ranges = append(ranges, byteRange{off, n})
 		off += n
 	}
+	if tail > 0 {
+		if len(ranges) == 0 || ranges[len(ranges)-1].off+ranges[len(ranges)-1].n != end {
+			return nil, fmt.Errorf("%w: the part headers do not end where the tail starts (byte %d)", format.ErrAuth, end)
+		}
+		ranges[len(ranges)-1].n += tail
+	}
 	return ranges, nil
+}
+
+// readRange reads n bytes of the source at off (at most n: fewer when the object is shorter).
+func (c metaCopy) readRange(ctx context.Context, b Backend, off, n int64) ([]byte, error) {
+	out, err := b.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(c.bucket), Key: aws.String(c.srcKey), IfMatch: optional(c.srcETag),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+n-1)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(io.LimitReader(out.Body, n))
 }
 
 // equalRanges cuts size bytes into at most 10,000 ranges of at least 512 MiB (but at most 5 GiB).

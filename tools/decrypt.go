@@ -29,12 +29,18 @@ type DecryptInput struct {
 	// context), "" if the object has none.
 	Context string
 	// Manifest is the value of x-amz-meta-s3seal-parts (a format-2 multipart object's part
-	// manifest, required for such objects; FORMAT.md 3.5.2).
+	// manifest, required for such objects; FORMAT.md 3.5.2). A format-3 object keeps its
+	// manifest in its tail and has none (a value given for one is not used).
 	Manifest string
 	// Stored yields the stored bytes from the first one.
 	Stored io.Reader
-	// StoredSize is their number (required for single-part objects; -1 = unknown).
+	// StoredSize is their number (required for single-part and format-3 multipart objects;
+	// -1 = unknown).
 	StoredSize int64
+	// At reads stored bytes at an offset. A format-3 multipart object needs it: its tail, at
+	// the end, is read first, and its part headers are checked against the tail before any
+	// byte is written (FORMAT.md 3.6.5). Nil: Stored, if it is an io.ReaderAt (a file).
+	At io.ReaderAt
 }
 
 // ErrNotEncrypted is returned for an object without an s3seal envelope.
@@ -42,9 +48,10 @@ var ErrNotEncrypted = errors.New("the object has no x-amz-meta-s3seal-env metada
 
 // Decrypt writes the plaintext of the stored object in to w, authenticating everything on the
 // way (docs/FORMAT.md): the envelope for in.Bucket/in.Key, every segment, each stream's final
-// segment and trailer, and the end of the data. A multipart object is decrypted by walking its
-// part headers, so no part list from the backend is needed. Each segment is verified before any
-// of its bytes reach w; when an error is returned, w may hold a verified prefix of the object.
+// segment and trailer, and the end of the data. A multipart object of format 1 or 2 is decrypted
+// by walking its part headers, one of format 3 by the layout of its tail, so no part list from
+// the backend is needed. Each segment is verified before any of its bytes reach w; when an
+// error is returned, w may hold a verified prefix of the object.
 func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) (int64, error) {
 	if in.Envelope == "" {
 		return 0, ErrNotEncrypted
@@ -83,6 +90,9 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 // only be checked once every header was seen, so a mismatch fails the decryption at the end
 // (the command's output file is then not kept).
 func decryptParts(okey *format.ObjectKey, env *format.Envelope, in DecryptInput, w io.Writer) (int64, error) {
+	if env.Version() == format.Version3 {
+		return decryptTail(okey, in, w)
+	}
 	var manifest *format.Manifest
 	if env.Version() == format.Version2 {
 		if in.Manifest == "" {
@@ -141,7 +151,102 @@ func decryptParts(okey *format.ObjectKey, env *format.Envelope, in DecryptInput,
 	return written, nil
 }
 
-// DecryptObject recovers bucket/key from the backend directly (no gateway needed).
+// decryptTail decrypts a format-3 multipart object (FORMAT.md 3.6.5): Part_1 ‖ … ‖ Part_K ‖
+// Tail. Before any byte is written it reads the tail from the end of the object (in.At), opens
+// it, takes the layout from it and checks the part headers found at the layout's offsets
+// against the tail's digest; then it decrypts the parts from in.Stored, each header the one
+// checked, and checks that the stream ends with the same tail.
+func decryptTail(okey *format.ObjectKey, in DecryptInput, w io.Writer) (int64, error) {
+	at := in.At
+	if at == nil {
+		at, _ = in.Stored.(io.ReaderAt)
+	}
+	size := in.StoredSize
+	if at == nil || size < 0 {
+		return 0, errors.New("a format-3 multipart object is read from its end first (its tail): its stored size and random access to its bytes are needed")
+	}
+	readAt := func(off, n int64) ([]byte, error) {
+		b := make([]byte, n)
+		k, err := at.ReadAt(b, off)
+		if int64(k) == n {
+			return b, nil
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: %d stored bytes at %d, %d expected (truncated?)", format.ErrAuth, k, off, n)
+		}
+		return nil, err
+	}
+	n := min(size, format.TailReadSize)
+	end, err := readAt(size-n, n)
+	if err != nil {
+		return 0, err
+	}
+	tl, err := format.TailLength(end, size)
+	if err != nil {
+		return 0, err
+	}
+	tailBytes := end[n-min(n, tl):]
+	if tl > n {
+		if tailBytes, err = readAt(size-tl, tl); err != nil {
+			return 0, err
+		}
+	}
+	tail, err := okey.OpenTail(tailBytes, size)
+	if err != nil {
+		return 0, fmt.Errorf("tail: %w", err)
+	}
+	l, err := format.NewLayout(tail.Layout())
+	if err != nil {
+		return 0, err
+	}
+	headers := make([][]byte, len(l))
+	streams := make([]*format.Stream, len(l))
+	for i, p := range l {
+		if headers[i], err = readAt(p.StoredOffset, format.PartHeaderSize); err != nil {
+			return 0, err
+		}
+		if streams[i], err = okey.PartStream(headers[i], p.Number); err != nil {
+			return 0, fmt.Errorf("part header at byte %d: %w", p.StoredOffset, err)
+		}
+		if streams[i].PlainSize() != p.PlainSize {
+			return 0, fmt.Errorf("%w: part %d of %d bytes, the tail says %d", format.ErrAuth, p.Number, streams[i].PlainSize(), p.PlainSize)
+		}
+	}
+	hl, err := format.LayoutOfHeaders(headers)
+	if err != nil {
+		return 0, err
+	}
+	if err := tail.Check(hl); err != nil {
+		return 0, err
+	}
+	var written int64
+	for i, p := range l {
+		var hdr [format.PartHeaderSize]byte
+		if _, err := io.ReadFull(in.Stored, hdr[:]); err != nil {
+			return written, fmt.Errorf("%w: stored data ends inside the header of part %d: %v", format.ErrAuth, p.Number, err)
+		}
+		if !bytes.Equal(hdr[:], headers[i]) {
+			return written, fmt.Errorf("%w: the header of part %d differs from the one checked (the object changed?)", format.ErrAuth, p.Number)
+		}
+		k, err := io.Copy(w, streams[i].DecryptAll(io.LimitReader(in.Stored, streams[i].StoredSize())))
+		written += k
+		if err != nil {
+			return written, fmt.Errorf("part %d: %w", p.Number, err)
+		}
+	}
+	rest, err := io.ReadAll(io.LimitReader(in.Stored, tail.Size+1))
+	if err != nil {
+		return written, err
+	}
+	if !bytes.Equal(rest, tailBytes) {
+		return written, fmt.Errorf("%w: the stored data does not end with the tail read first (%d bytes after the parts)", format.ErrAuth, len(rest))
+	}
+	return written, nil
+}
+
+// DecryptObject recovers bucket/key from the backend directly (no gateway needed). A format-3
+// multipart object's tail and part headers are read with ranged GETs of the same version (the
+// ETag of the first answer) before its data.
 func DecryptObject(ctx context.Context, b Backend, keys KeySource, bucket, key string, w io.Writer) (int64, error) {
 	out, err := b.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
@@ -156,7 +261,36 @@ func DecryptObject(ctx context.Context, b Backend, keys KeySource, bucket, key s
 		Bucket: bucket, Key: key, Envelope: envelopeOf(out.Metadata), Context: metaValue(out.Metadata, metaContext),
 		Manifest: metaValue(out.Metadata, metaManifest),
 		Stored:   out.Body, StoredSize: size,
+		At: backendReaderAt{ctx: ctx, b: b, bucket: bucket, key: key, etag: aws.ToString(out.ETag), versionID: aws.ToString(out.VersionId)},
 	}, w)
+}
+
+// backendReaderAt reads ranges of one stored object version from the backend.
+type backendReaderAt struct {
+	ctx                          context.Context
+	b                            Backend
+	bucket, key, etag, versionID string
+}
+
+func (r backendReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.key), IfMatch: optional(r.etag),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1))}
+	if r.versionID != "" && r.versionID != "null" {
+		in.VersionId = aws.String(r.versionID)
+	}
+	out, err := r.b.GetObject(r.ctx, in)
+	if err != nil {
+		return 0, fmt.Errorf("reading bytes %d-%d of s3://%s/%s: %w", off, off+int64(len(p))-1, r.bucket, r.key, err)
+	}
+	defer out.Body.Close()
+	n, err := io.ReadFull(out.Body, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // metaValue returns the value of the metadata name (SDK form: lower case, no prefix) in meta.

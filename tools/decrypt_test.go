@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/s3seal/s3seal/format"
@@ -73,68 +74,144 @@ func sealObject(t *testing.T, lf *keys.LocalFile, bucket, key string, parts ...[
 		}
 		return stored.Bytes(), env.Encode()
 	}
-	// Parts are written under the key as opened from the envelope (format 2), as the gateway does.
+	// Parts are written under the key as opened from the envelope (format 3), as the gateway
+	// does, and the tail from what their records would hold.
 	opened, err := env.Open(dk, bucket, key)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || env.Version() != format.Version3 {
+		t.Fatalf("a multipart envelope of version %d: %v", env.Version(), err)
 	}
 	defer opened.Zero()
-	var headers [][]byte
+	stored.Write(encryptPartsV3(t, opened, 1, parts...))
+	return stored.Bytes(), env.Encode()
+}
+
+// encryptPartsV3 returns the stored bytes of a format-3 object of the given parts, numbered
+// first, first+2, …: the parts, then the tail.
+func encryptPartsV3(t *testing.T, k *format.ObjectKey, first int, parts ...[]byte) []byte {
+	t.Helper()
+	var stored bytes.Buffer
+	var facts []format.ManifestPart
 	for i, p := range parts {
-		r, err := opened.NewPartEncryptReader(bytes.NewReader(p), 2*i+1, int64(len(p)), format.EncryptOptions{})
+		r, err := k.NewPartEncryptReader(bytes.NewReader(p), first+2*i, int64(len(p)), format.EncryptOptions{ComputeMD5: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := stored.Len()
 		if _, err := io.Copy(&stored, r); err != nil {
 			t.Fatal(err)
 		}
-		headers = append(headers, bytes.Clone(stored.Bytes()[start:start+format.PartHeaderSize]))
+		f := format.ManifestPart{Number: first + 2*i, PlainSize: int64(len(p)), MD5: r.MD5()}
+		copy(f.Salt[:], r.PartHeader()[16:])
+		facts = append(facts, f)
+	}
+	tail, _, err := k.SealTail(facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Write(tail)
+	return stored.Bytes()
+}
+
+// fixedKey is a key source that unwraps every data key to dk (the known-answer vectors' data
+// keys: their wrapped keys are made up).
+type fixedKey struct{ dk []byte }
+
+func (f fixedKey) GenerateDataKey(context.Context, string, map[string]string) ([]byte, []byte, error) {
+	return nil, nil, errors.New("fixedKey: no new data keys")
+}
+
+func (f fixedKey) Decrypt(context.Context, string, []byte, map[string]string) ([]byte, error) {
+	return bytes.Clone(f.dk), nil
+}
+
+// v2Object is a format-2 multipart object and what opens it.
+type v2Object struct {
+	stored                     []byte
+	env, manifest, bucket, key string
+	keys                       KeySource
+}
+
+// sealObjectV2 makes a format-2 multipart object of parts (numbered 1, 3, …) for the name of
+// the first format-2 known-answer vector, under its envelope: gateways no longer make format-2
+// uploads, but a key opened from a format-2 envelope writes format-2 parts. The key source
+// opens the envelope.
+func sealObjectV2(t *testing.T, parts ...[]byte) v2Object {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/format/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		V2 []struct{ DK, Envelope, Bucket, Key string } `json:"multipart_v2"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil || len(f.V2) == 0 {
+		t.Fatalf("format-2 vectors: %v", err)
+	}
+	v := f.V2[0]
+	dk, _ := hex.DecodeString(v.DK)
+	e, err := format.DecodeEnvelope(v.Envelope)
+	if err != nil || e.Version() != format.Version2 {
+		t.Fatalf("vector envelope: %v", err)
+	}
+	k, err := e.Open(dk, v.Bucket, v.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Zero()
+	var out bytes.Buffer
+	var headers [][]byte
+	for i, p := range parts {
+		r, err := k.NewPartEncryptReader(bytes.NewReader(p), 2*i+1, int64(len(p)), format.EncryptOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := out.Len()
+		if _, err := io.Copy(&out, r); err != nil {
+			t.Fatal(err)
+		}
+		headers = append(headers, bytes.Clone(out.Bytes()[start:start+format.PartHeaderSize]))
+		if out.Bytes()[start] != format.Version2 {
+			t.Fatalf("part header of version %d", out.Bytes()[start])
+		}
 	}
 	l, err := format.LayoutOfHeaders(headers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := opened.SealManifest(l, nil)
+	m, err := k.SealManifest(l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testManifests.Store(env.Encode(), m)
-	return stored.Bytes(), env.Encode()
-}
-
-// testManifests holds the part manifest of every multipart object sealObject made, by envelope.
-var testManifests sync.Map
-
-func manifestOf(env string) string {
-	m, _ := testManifests.Load(env)
-	s, _ := m.(string)
-	return s
+	return v2Object{out.Bytes(), v.Envelope, m, v.Bucket, v.Key, fixedKey{dk}}
 }
 
 func decryptBytes(lf *keys.LocalFile, bucket, key, env string, stored []byte) ([]byte, error) {
 	var out bytes.Buffer
 	_, err := Decrypt(context.Background(), lf, DecryptInput{
-		Bucket: bucket, Key: key, Envelope: env, Manifest: manifestOf(env), Stored: bytes.NewReader(stored), StoredSize: int64(len(stored)),
+		Bucket: bucket, Key: key, Envelope: env, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored)),
 	}, &out)
 	return out.Bytes(), err
 }
 
-// TestDecryptRequiresManifest: a format-2 multipart object is refused without its part
-// manifest, with another object's, and with a part dropped.
+// TestDecryptRequiresManifest: a format-2 multipart object (read only now) decrypts with its
+// part manifest, and is refused without it, with another object's, and with a part dropped.
 func TestDecryptRequiresManifest(t *testing.T) {
-	lf := testKeys(t)
 	p1, p2 := randomBytes(t, 70000), randomBytes(t, 10)
-	stored, env := sealObject(t, lf, "bucket", "key", p1, p2)
-	_, other := sealObject(t, lf, "bucket", "key", p1, p2)
+	o := sealObjectV2(t, p1, p2)
+	stored, env, man, bucket, key, ks := o.stored, o.env, o.manifest, o.bucket, o.key, o.keys
+	other := sealObjectV2(t, p1, p2).manifest // the same object key, other salts
 	first := int(format.PartEncryptedSize(int64(len(p1))))
+	var out bytes.Buffer
+	in := DecryptInput{Bucket: bucket, Key: key, Envelope: env, Manifest: man, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))}
+	if _, err := Decrypt(context.Background(), ks, in, &out); err != nil || !bytes.Equal(out.Bytes(), append(bytes.Clone(p1), p2...)) {
+		t.Fatalf("the format-2 object: %v", err)
+	}
 	for name, in := range map[string]DecryptInput{
 		"no manifest":        {Envelope: env, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))},
-		"another's manifest": {Envelope: env, Manifest: manifestOf(other), Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))},
-		"last part dropped":  {Envelope: env, Manifest: manifestOf(env), Stored: bytes.NewReader(stored[:first]), StoredSize: int64(first)},
+		"another's manifest": {Envelope: env, Manifest: other, Stored: bytes.NewReader(stored), StoredSize: int64(len(stored))},
+		"last part dropped":  {Envelope: env, Manifest: man, Stored: bytes.NewReader(stored[:first]), StoredSize: int64(first)},
 	} {
-		in.Bucket, in.Key = "bucket", "key"
-		if _, err := Decrypt(context.Background(), lf, in, io.Discard); !errors.Is(err, format.ErrAuth) {
+		in.Bucket, in.Key = bucket, key
+		if _, err := Decrypt(context.Background(), ks, in, io.Discard); !errors.Is(err, format.ErrAuth) {
 			t.Errorf("%s: %v, want an authentication failure", name, err)
 		}
 	}

@@ -127,7 +127,7 @@ func (r *rewrapper) one(ctx context.Context, it item) (Outcome, error) {
 	etag := aws.ToString(head.ETag)
 	c := metaCopy{
 		bucket: bucket, key: it.key, srcKey: it.key, srcETag: etag, dstETag: etag,
-		size: aws.ToInt64(head.ContentLength), kind: env.Kind,
+		size: aws.ToInt64(head.ContentLength), kind: env.Kind, version: env.Version(),
 		meta: replaceEnvelope(head.Metadata, s[0].env), hdr: headersOf(head), threshold: r.o.CopyThreshold,
 	}
 	if err := c.run(ctx, r.b); err != nil {
