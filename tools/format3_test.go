@@ -21,7 +21,9 @@ type onlyReader struct{ io.Reader }
 // object between requests).
 type differentAt struct{ b []byte }
 
-func (d differentAt) ReadAt(p []byte, off int64) (int, error) { return bytes.NewReader(d.b).ReadAt(p, off) }
+func (d differentAt) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(d.b).ReadAt(p, off)
+}
 
 // TestDecryptFormat3: a format-3 multipart object (FORMAT.md 3.6) decrypts from a file (its
 // tail read first), and every rearrangement of its parts or tail is refused with ErrAuth before
