@@ -103,7 +103,9 @@ func TestCoreSpecDecodeGatewayObjects(t *testing.T) {
 // TestCoreSpecDecodeGatewayMultipart (issue 4, acceptance 1, multipart): a multipart upload
 // through the gateway with the Go SDK (parts 1, 3 and 4: part numbers may have gaps), read
 // straight from MinIO and decrypted by internal/specdecode after unwrapping the data key with
-// the KMS emulator. UploadPart must have answered each part's plaintext MD5 as its ETag.
+// the KMS emulator. UploadPart must have answered each part's plaintext MD5 as its ETag. The
+// object is of format 3 (FORMAT.md 3.6): the last part, under 5 MiB, held by the gateway and
+// uploaded with the tail.
 func TestCoreSpecDecodeGatewayMultipart(t *testing.T) {
 	gw, m, k, _ := testenv.StartGatewayMinIO(t, nil)
 	bucket := m.NewBucket(t)
@@ -146,24 +148,41 @@ func TestCoreSpecDecodeGatewayMultipart(t *testing.T) {
 	id, wrapped := coreEnvParts(t, env)
 	dk := kmsUnwrap(t, k.Client(t), id, wrapped, bucket)
 	e, err := specdecode.Open(env, dk, bucket, key)
-	if err != nil || e.Version != 2 || e.Kind != 1 {
+	if err != nil || e.Version != 3 || e.Kind != 1 {
 		t.Fatalf("specdecode.Open: %+v, %v", e, err)
 	}
-	// A new multipart object is of format 2 (FORMAT.md 3.5): its parts are authenticated as a
-	// set by the manifest.
-	manifest := meta["s3seal-parts"]
-	got, man, err := specdecode.DecryptMultipartV2(e.OK, stored, manifest)
+	// A new multipart object is of format 3 (FORMAT.md 3.6): its parts are authenticated as a
+	// set by the tail, its last bytes, and it has no manifest metadata.
+	if meta["s3seal-parts"] != "" {
+		t.Errorf("a format-3 object with manifest metadata %q", meta["s3seal-parts"])
+	}
+	got, tail, err := specdecode.DecryptMultipartV3(e.OK, stored)
 	if err != nil {
-		t.Fatalf("specdecode.DecryptMultipartV2: %v", err)
+		t.Fatalf("specdecode.DecryptMultipartV3: %v", err)
 	}
 	if !bytes.Equal(got, plain) {
 		t.Fatalf("specdecode returned %d bytes that differ from the %d uploaded", len(got), len(plain))
 	}
-	if man.K != 3 {
-		t.Errorf("manifest of %d parts, want 3", man.K)
+	if tail.K != 3 || len(tail.Runs) != 3 || tail.Runs[0].First != 1 || tail.Runs[1].First != 3 || tail.Runs[2].First != 4 {
+		t.Errorf("tail of %d parts, runs %+v; want parts 1, 3 and 4", tail.K, tail.Runs)
 	}
-	if _, err := specdecode.Decrypt(e, stored, ""); err == nil {
-		t.Error("specdecode read the format-2 object without its manifest")
+	var md5s []byte
+	for _, n := range []int32{1, 3, 4} {
+		md5s = append(md5s, md5sum(parts[n])...)
+	}
+	if want := fmt.Sprintf("%x-3", md5sum(md5s)); tail.ETag() != want {
+		t.Errorf("tail ETag %s, want %s", tail.ETag(), want)
+	}
+	if d, err := specdecode.Decrypt(e, stored, ""); err != nil || !bytes.Equal(d, plain) {
+		t.Errorf("specdecode.Decrypt: %v", err)
+	}
+	// Without its tail, or with a part dropped, the object does not decode.
+	if _, _, err := specdecode.DecryptMultipartV3(e.OK, stored[:len(stored)-int(tail.Size)]); err == nil {
+		t.Error("specdecode read the format-3 object without its tail")
+	}
+	first := 48 + len(parts[1]) + 16*((len(parts[1])+coreS-1)/coreS) + 32
+	if _, _, err := specdecode.DecryptMultipartV3(e.OK, stored[first:]); err == nil {
+		t.Error("specdecode read the format-3 object without its first part")
 	}
 	// And the gateway agrees.
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/internal/testenv"
 )
 
@@ -92,8 +94,15 @@ func TestToolsDecrypt(t *testing.T) {
 	}
 	plain["multi/three"] = testenv.RandomBytes(t, 5<<20+5<<20+123, marker)
 	toolsPutMultipart(t, gc, bucket, "multi/three", plain["multi/three"], []int{5 << 20, 5 << 20, 123})
+	// One part under 5 MiB: held by the gateway, its tail uploaded with it as backend part 1.
+	plain["multi/small"] = testenv.RandomBytes(t, 1000, marker)
+	toolsPutMultipart(t, gc, bucket, "multi/small", plain["multi/small"], []int{1000})
 	if err := gw.Stop(t); err != nil {
 		t.Logf("gateway exit: %v", err)
+	}
+	// The multipart objects are of format 3 (FORMAT.md 3.6): the manifest is their tail.
+	for _, key := range []string{"multi/three", "multi/small"} {
+		toolsWantFormat3(t, m.Client(t), bucket, key)
 	}
 
 	dir := t.TempDir()
@@ -120,8 +129,8 @@ func TestToolsDecrypt(t *testing.T) {
 		toolsWantFile(t, key+" from a file", out+".file", want)
 	}
 
-	// Wrong names and altered bytes are refused, for a single-part and a multipart object.
-	for _, key := range []string{"single/seg+7", "multi/three"} {
+	// Wrong names and altered bytes are refused, for a single-part and multipart objects.
+	for _, key := range []string{"single/seg+7", "multi/three", "multi/small"} {
 		stored, meta := toolsDownload(t, m, bucket, key, dir)
 		out := filepath.Join(dir, "refused")
 		toolsWantRefused(t, key+" under another key name", kmsOnly, out, "-file", stored, "-metadata", meta, "-bucket", bucket, "-key", key+"x")
@@ -135,12 +144,50 @@ func TestToolsDecrypt(t *testing.T) {
 			t.Fatal(err)
 		}
 		toolsWantRefused(t, key+" with a flipped stored byte", kmsOnly, out, "-file", stored, "-metadata", meta, "-bucket", bucket, "-key", key)
+		b[len(b)/2] ^= 1
+		if key == "single/seg+7" {
+			continue
+		}
+		// A format-3 object's tail: altered, cut.
+		b[len(b)-20] ^= 1
+		if err := os.WriteFile(stored, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		toolsWantRefused(t, key+" with a flipped tail byte", kmsOnly, out, "-file", stored, "-metadata", meta, "-bucket", bucket, "-key", key)
+		b[len(b)-20] ^= 1
+		if err := os.WriteFile(stored, b[:len(b)-12], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		toolsWantRefused(t, key+" without its tail's footer", kmsOnly, out, "-file", stored, "-metadata", meta, "-bucket", bucket, "-key", key)
 	}
 
 	// "-o -" writes to stdout.
 	r := toolsRun(t, full, "decrypt", "-o", "-", "s3://"+bucket+"/single/seg+7")
 	if r.code != 0 || r.stdout != string(plain["single/seg+7"]) {
 		t.Errorf("decrypt -o -: exit %d, %d bytes on stdout, want %d", r.code, len(r.stdout), len(plain["single/seg+7"]))
+	}
+}
+
+// toolsWantFormat3 checks that bucket/key, read from the backend directly, is a format-3
+// multipart object: an envelope of version 3 and kind 1, no part manifest metadata, and
+// stored bytes that end with the tail's magic.
+func toolsWantFormat3(t *testing.T, c *s3.Client, bucket, key string) {
+	t.Helper()
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key, Range: aws.String("bytes=-8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	end, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := format.DecodeEnvelope(out.Metadata["s3seal-env"])
+	if err != nil || e.Version() != format.Version3 || e.Kind != format.KindMultipart {
+		t.Fatalf("%s: envelope %+v, %v; want format 3", key, e, err)
+	}
+	if out.Metadata["s3seal-parts"] != "" || string(end) != format.TailMagic {
+		t.Fatalf("%s: manifest metadata %q, last bytes %q; want none and the tail's %q", key, out.Metadata["s3seal-parts"], end, format.TailMagic)
 	}
 }
 

@@ -199,8 +199,9 @@ func toolsSameSnapshot(t *testing.T, before, after map[string]toolsStored, sameE
 // TestToolsRewrapMultipartCopy rewraps with a small -copy-threshold, so that objects are copied
 // part by part (UploadPartCopy, as above 5 GiB): a multipart object keeps its parts, a
 // multipart object the backend holds as one part (after a plain copy) gets its parts back from
-// its part headers, a single-part object is copied in one part; stored bytes never change and
-// everything reads back through the gateway.
+// its part headers (a format-3 object's tail, found by its footer, with the last one), a
+// single-part object is copied in one part; stored bytes never change and everything reads
+// back through the gateway.
 func TestToolsRewrapMultipartCopy(t *testing.T) {
 	m := testenv.NewMinIO(t)
 	k := testenv.NewKMS(t)
@@ -228,11 +229,12 @@ func TestToolsRewrapMultipartCopy(t *testing.T) {
 		}
 		return aws.ToInt32(h.PartsCount)
 	}
-	// The gateway's Complete seals the part manifest with a copy of the object onto itself
-	// (FORMAT.md 3.5.2), after which MinIO holds it as one part; the copies below must keep
-	// the manifest.
-	if h, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("mp/parts")}); err != nil || h.Metadata["s3seal-parts"] == "" {
-		t.Fatalf("setup: the multipart object has no part manifest (%v)", err)
+	// The gateway's Complete uploads the part manifest as the object's tail (FORMAT.md 3.6):
+	// the backend holds the object as the client's parts, the last one (777 bytes, held by the
+	// gateway) followed by the tail; the copies below must keep every byte.
+	toolsWantFormat3(t, mc, bucket, "mp/parts")
+	if n := partsOf("mp/parts"); n != 3 {
+		t.Fatalf("setup: the format-3 object has %d backend parts, want 3", n)
 	}
 	if _, err := mc.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &bucket, Key: aws.String("mp/parts"),
 		Tagging: &s3types.Tagging{TagSet: []s3types.Tag{{Key: aws.String("keep"), Value: aws.String("me too")}}}}); err != nil {
