@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -303,6 +304,18 @@ func (b *backend) HeadObject(bucket, key string) (*gofakes3.Object, error) {
 	obj := object(key, rec)
 	obj.Contents = io.NopCloser(strings.NewReader(""))
 	return obj, nil
+}
+
+// currentETag is the ETag a GET of bucket/key would answer now ("" when there is no object).
+func (b *backend) currentETag(bucket, key string) string {
+	obj, err := b.HeadObject(bucket, key)
+	if err != nil {
+		return ""
+	}
+	if e := obj.Metadata[metaETag]; e != "" {
+		return e
+	}
+	return `"` + hex.EncodeToString(obj.Hash) + `"`
 }
 
 type sectionFile struct {

@@ -45,6 +45,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ew := &etagWriter{ResponseWriter: w, req: r}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && key != "" && !isUpload {
 		ew.ifMatch = r.Header.Get("If-Match")
+		ew.current = func() string { return h.be.currentETag(bucket, key) }
 	}
 
 	switch {
@@ -161,6 +162,9 @@ type etagWriter struct {
 	http.ResponseWriter
 	req     *http.Request
 	ifMatch string // of a GET or HEAD of an object
+	// current is the ETag the object has now, for a 416: S3 evaluates If-Match before the
+	// range, and gofakes3 answers the range first (without the object's ETag).
+	current func() string
 
 	done    bool         // headers fixed
 	started bool         // status decided
@@ -190,7 +194,8 @@ func (w *etagWriter) WriteHeader(code int) {
 	switch {
 	case code == http.StatusInternalServerError:
 		w.held = true
-	case code/100 == 2 && w.ifMatch != "" && !etagMatches(w.ifMatch, w.Header().Get("ETag")):
+	case code/100 == 2 && w.ifMatch != "" && !etagMatches(w.ifMatch, w.Header().Get("ETag")),
+		code == http.StatusRequestedRangeNotSatisfiable && w.ifMatch != "" && w.current != nil && !etagMatches(w.ifMatch, w.current()):
 		w.refused = true
 		for _, k := range []string{"Content-Length", "Content-Range", "Content-Type", "Accept-Ranges", "Last-Modified", "ETag"} {
 			w.Header().Del(k)
