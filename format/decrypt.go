@@ -37,7 +37,7 @@ func ParsePartHeader(header []byte) (part int, plainSize int64, err error) {
 	if len(header) != PartHeaderSize {
 		return 0, 0, errf(ErrMalformed, "part header: %d bytes, want %d", len(header), PartHeaderSize)
 	}
-	if header[0] != Version && header[0] != Version2 {
+	if header[0] != Version && header[0] != Version2 && header[0] != Version3 {
 		return 0, 0, errf(ErrVersion, "part header: version %d", header[0])
 	}
 	switch header[1] {
@@ -82,7 +82,7 @@ func (k *ObjectKey) PartStream(header []byte, wantPart int) (*Stream, error) {
 	var pi [partInfoSize]byte
 	copy(pi[:], header)
 	var pk []byte
-	if header[0] == Version2 {
+	if header[0] == Version2 || header[0] == Version3 {
 		pk = k.partKeyV2(pi, header[partInfoSize:])
 	} else if pk, err = k.partKeyV1(pi, header[partInfoSize:]); err != nil {
 		return nil, err

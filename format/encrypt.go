@@ -45,6 +45,7 @@ type EncryptReader struct {
 	buf    []byte // one stored segment
 	out    []byte // pending output
 	err    error  // sticky; io.EOF once done
+	header []byte // a salted part's header (formats 2 and 3), else nil
 }
 
 // NewEncryptReader returns a reader of the stored bytes of a single-part object holding the
@@ -121,6 +122,10 @@ func newEncryptReader(src io.Reader, pk []byte, size int64, o EncryptOptions) *E
 	}
 	return r
 }
+
+// PartHeader returns the 48-byte header of a salted part (formats 2 and 3: PartInfo and the
+// part salt), or nil for other streams.
+func (r *EncryptReader) PartHeader() []byte { return append([]byte(nil), r.header...) }
 
 // Size returns the stored size: the Content-Length of the backend request.
 func (r *EncryptReader) Size() int64 { return r.stored }

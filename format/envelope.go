@@ -103,13 +103,13 @@ func envelopeVersion(ok *ObjectKey, kind Kind) byte {
 	case ok.version != 0:
 		return ok.version
 	case kind == KindMultipart:
-		return Version2
+		return Version3
 	default:
 		return Version
 	}
 }
 
-// Version returns the envelope's format version (1 or 2).
+// Version returns the envelope's format version (1, 2 or 3).
 func (e *Envelope) Version() int { return int(e.version) }
 
 // check validates the public fields.
@@ -119,7 +119,7 @@ func (e *Envelope) check() error {
 	}
 	switch {
 	case e.version == Version:
-	case e.version == Version2 && e.Kind == KindMultipart:
+	case (e.version == Version2 || e.version == Version3) && e.Kind == KindMultipart:
 	default:
 		return errf(ErrVersion, "envelope: version %d with kind %d", e.version, e.Kind)
 	}
@@ -215,7 +215,7 @@ func parseEnvelope(b []byte) (*Envelope, error) {
 	if len(b) < envFixedSize {
 		return nil, errf(ErrMalformed, "envelope: %d bytes, at least %d needed", len(b), envFixedSize)
 	}
-	if b[0] != Version && b[0] != Version2 {
+	if b[0] != Version && b[0] != Version2 && b[0] != Version3 {
 		return nil, errf(ErrVersion, "envelope: version %d", b[0])
 	}
 	if b[3] != segShift {

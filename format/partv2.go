@@ -5,10 +5,10 @@ import (
 	"io"
 )
 
-// Format 2 multipart parts (docs/FORMAT.md 3.5). A part is keyed from the object key itself and
-// a random per-part salt carried in the part header:
+// Format 2 and 3 multipart parts (docs/FORMAT.md 3.5, 3.6). A part is keyed from the object key
+// itself and a random per-part salt carried in the part header:
 //
-//	Header = PartInfo(version 2, kind 1, part number, p) ‖ PartSalt      (16 + 32 bytes)
+//	Header = PartInfo(version 2 or 3, kind 1, part number, p) ‖ PartSalt      (16 + 32 bytes)
 //	PK     = HKDF(OK, PartSalt, "s3seal/2 part" ‖ PartInfo, 32)
 //
 // Only a holder of OK (a gateway that can unwrap the envelope, or the SSE-C key holder) can
@@ -19,10 +19,11 @@ func (k *ObjectKey) partKeyV2(pi [partInfoSize]byte, salt []byte) []byte {
 	return deriveKey(k.k[:], salt, append([]byte(infoPartV2), pi[:]...))
 }
 
-// NewPartEncryptReader returns a reader of the stored bytes of format-2 part partNumber (its
-// 48-byte header first) holding the size plaintext bytes read from src, encrypted under a part
-// key derived from k and a fresh random salt (so a retried part never reuses a key). k must be
-// a key of a format-2 object (opened from a format-2 envelope, or new).
+// NewPartEncryptReader returns a reader of the stored bytes of part partNumber (its 48-byte
+// header first) holding the size plaintext bytes read from src, encrypted under a part key
+// derived from k and a fresh random salt (so a retried part never reuses a key). k must be a
+// key of a format-3 object (opened from a format-3 envelope, or new: format 3), or of a
+// format-2 object (the tests' vectors); its header carries that version.
 func (k *ObjectKey) NewPartEncryptReader(src io.Reader, partNumber int, size int64, o EncryptOptions) (*EncryptReader, error) {
 	return k.newPartEncryptReaderV2(rand.Reader, src, partNumber, size, o)
 }
@@ -31,8 +32,13 @@ func (k *ObjectKey) newPartEncryptReaderV2(rnd, src io.Reader, partNumber int, s
 	if k == nil {
 		return nil, errf(ErrMalformed, "encrypt: nil object key")
 	}
-	if k.version != 0 && k.version != Version2 {
-		return nil, errf(ErrVersion, "encrypt: format-2 part under a key of format %d", k.version)
+	ver := byte(Version3) // a new key makes a format-3 object
+	switch k.version {
+	case 0, Version3:
+	case Version2:
+		ver = Version2
+	default:
+		return nil, errf(ErrVersion, "encrypt: salted part under a key of format %d", k.version)
 	}
 	if partNumber < 1 || partNumber > MaxPartNumber {
 		return nil, errf(ErrMalformed, "encrypt: part number %d outside 1..%d", partNumber, MaxPartNumber)
@@ -44,10 +50,11 @@ func (k *ObjectKey) newPartEncryptReaderV2(rnd, src io.Reader, partNumber int, s
 	if _, err := io.ReadFull(rnd, salt[:]); err != nil {
 		return nil, err
 	}
-	pi := partInfo(Version2, kindMultipart, partNumber, size)
+	pi := partInfo(ver, kindMultipart, partNumber, size)
 	r := newEncryptReader(src, k.partKeyV2(pi, salt[:]), size, o)
 	r.stored = PartEncryptedSize(size)
 	r.out = append(append(r.buf[:0], pi[:]...), salt[:]...)
+	r.header = append([]byte(nil), r.out...)
 	return r, nil
 }
 

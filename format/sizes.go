@@ -12,6 +12,7 @@ const (
 	// sealed part manifest (docs/FORMAT.md 3.5).
 	Version        = 1
 	Version2       = 2
+	Version3       = 3
 	SegmentSize    = 1 << 16 // S: plaintext bytes per segment
 	TagSize        = 16
 	TrailerSize    = 32

@@ -6,11 +6,14 @@ import (
 	"strings"
 )
 
-// Format-2 upload ids (docs/FORMAT.md 3.5.1). The gateway answers CreateMultipartUpload with
+// Format-2 and format-3 upload ids (docs/FORMAT.md 3.5.1, 3.6). The gateway answers
+// CreateMultipartUpload with
 //
-//	<backend upload id> ".s2" base64url-unpadded( be16(len(env)) ‖ env ‖ ctx )
+//	<backend upload id> ".s3" base64url-unpadded( be16(len(env)) ‖ env ‖ ctx )
 //
-// where env is the binary envelope the upload's object will carry (format 2) and ctx the
+// (".s2" for a format-2 envelope, which gateways no longer make: such ids are still parsed, so
+// that their uploads can be listed and aborted), where env is the binary envelope the upload's
+// object will carry and ctx the
 // value of x-amz-meta-s3seal-ctx, if any (the client's SSE-KMS encryption context, needed to
 // unwrap the data key). The id holds no secret: opening the envelope needs the data key from
 // the key provider (or the SSE-C key), which is what keeps a part forger without gateway key
@@ -18,7 +21,18 @@ import (
 // bucket and key the request names, so no gateway state and only a cached key-provider call
 // are needed per part.
 
-const uploadIDTagV2 = ".s2"
+const (
+	uploadIDTagV2 = ".s2"
+	uploadIDTagV3 = ".s3"
+)
+
+// uploadIDTag is the tag of an upload id whose envelope has version ver.
+func uploadIDTagOf(ver byte) string {
+	if ver == Version2 {
+		return uploadIDTagV2
+	}
+	return uploadIDTagV3
+}
 
 // UploadID is a decoded format-2 upload id.
 type UploadID struct {
@@ -32,7 +46,7 @@ func (u UploadID) String() string {
 	env := u.Envelope.bytes()
 	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(env)+len(u.Context)), uint16(len(env)))
 	b = append(append(b, env...), u.Context...)
-	return u.Backend + uploadIDTagV2 + base64.RawURLEncoding.EncodeToString(b)
+	return u.Backend + uploadIDTagOf(u.Envelope.version) + base64.RawURLEncoding.EncodeToString(b)
 }
 
 // ParseUploadID decodes an upload id given by a client. A format-2 id yields its backend id,
@@ -45,11 +59,15 @@ func ParseUploadID(id string) (UploadID, error) {
 	}
 	// base64url has no '.', so the tag is the last '.' of the id.
 	cut := strings.LastIndexByte(id, '.')
-	if cut <= 0 || !strings.HasPrefix(id[cut:], uploadIDTagV2) {
+	if cut <= 0 || len(id)-cut < len(uploadIDTagV3) {
+		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: no s3seal suffix")
+	}
+	tag := id[cut : cut+len(uploadIDTagV3)]
+	if tag != uploadIDTagV2 && tag != uploadIDTagV3 {
 		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: no s3seal suffix")
 	}
 	// The decoder skips CR and LF; only the canonical encoding is accepted.
-	enc := id[cut+len(uploadIDTagV2):]
+	enc := id[cut+len(tag):]
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if err != nil || len(raw) < 2 || base64.RawURLEncoding.EncodeToString(raw) != enc {
 		return UploadID{Backend: id}, errf(ErrMalformed, "upload id: invalid suffix")
@@ -62,7 +80,7 @@ func ParseUploadID(id string) (UploadID, error) {
 	if err != nil {
 		return UploadID{Backend: id}, err
 	}
-	if env.version != Version2 || env.Kind != KindMultipart {
+	if tag != uploadIDTagOf(env.version) || env.Kind != KindMultipart || env.version == Version {
 		return UploadID{Backend: id}, errf(ErrVersion, "upload id: envelope of format %d, kind %d", env.version, env.Kind)
 	}
 	ctx := raw[2+n:]

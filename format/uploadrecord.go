@@ -3,6 +3,7 @@ package format
 import (
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -44,11 +45,17 @@ const (
 	MaxKeyLength = 1024
 
 	infoPartETag      = "s3seal/2 part etag"
+	infoPartRecordV3  = "s3seal/3 part record"
+	recordFactsSize   = 16 + partSaltSize + 8
 	recordIDDir       = "id/"
 	recordPartDir     = "part/"
+	heldPartDir       = "held/"
 	recordSealedBytes = nonceSize + 16 + TagSize
 	recordSealedChars = (recordSealedBytes*8 + 5) / 6 // base64url without padding
-	maxRecordETag     = 64
+	// A format-3 record seals the part's MD5, salt and plaintext size.
+	recordSealedBytesV3 = nonceSize + recordFactsSize + TagSize
+	recordSealedCharsV3 = (recordSealedBytesV3*8 + 5) / 6
+	maxRecordETag       = 64
 	// recordIDChunk is the most characters of an id record's suffix in one path segment
 	// (MinIO refuses keys with a segment above 255 bytes).
 	recordIDChunk = 200
@@ -65,6 +72,31 @@ func PartRecordsOf(backendID string) string { return UploadRecordsOf(backendID) 
 
 // IDRecordsOf is the prefix of the id record of the backend upload backendID.
 func IDRecordsOf(backendID string) string { return UploadRecordsOf(backendID) + recordIDDir }
+
+// HeldPartsOf is the prefix of the held parts (docs/FORMAT.md 3.6) of the backend upload
+// backendID.
+func HeldPartsOf(backendID string) string { return UploadRecordsOf(backendID) + heldPartDir }
+
+// HeldPartKey is the key of a held copy of part number part of the backend upload backendID;
+// id is 16 random bytes, so that a retried part never overwrites the part it retries.
+func HeldPartKey(backendID string, part int, id [16]byte) string {
+	return fmt.Sprintf("%s%05d/%x", HeldPartsOf(backendID), part, id)
+}
+
+// ParseHeldPartKey returns the part number of a held part's key (false if name is not one of
+// the backend upload backendID).
+func ParseHeldPartKey(backendID, name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, HeldPartsOf(backendID))
+	num, id, found := strings.Cut(rest, "/")
+	if !ok || !found || len(num) != 5 || len(id) != 32 || strings.Trim(num, "0123456789") != "" || strings.Trim(id, "0123456789abcdef") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > MaxPartNumber {
+		return 0, false
+	}
+	return n, true
+}
 
 // IDRecordKey is the key of the id record of the format-2 upload id u, and false when it
 // would be longer than MaxKeyLength (no record is written then).
@@ -111,9 +143,9 @@ func RecordETag(etag string) (string, bool) {
 	return e, true
 }
 
-// partRecordAAD is the AAD of a part record's sealed MD5.
-func partRecordAAD(bucket, key, backendID string, part int, etag string) []byte {
-	aad := []byte(infoPartETag)
+// partRecordAAD is the AAD of a part record's sealed value (label: the format's).
+func partRecordAAD(label, bucket, key, backendID string, part int, etag string) []byte {
+	aad := []byte(label)
 	aad = appendLP(aad, bucket)
 	aad = appendLP(aad, key)
 	aad = appendLP(aad, backendID)
@@ -121,31 +153,56 @@ func partRecordAAD(bucket, key, backendID string, part int, etag string) []byte 
 	return appendLP(aad, etag)
 }
 
-func (k *ObjectKey) partRecordAEAD() cipher.AEAD {
-	return newAEAD(deriveKey(k.k[:], nil, []byte(infoPartETag)))
+func (k *ObjectKey) partRecordAEAD(label string) cipher.AEAD {
+	return newAEAD(deriveKey(k.k[:], nil, []byte(label)))
+}
+
+// PartFacts is what a part record seals: the part's plaintext MD5 (nil when the writer
+// computed none) and, in format 3, its header (PartInfo and salt), from which the gateway
+// builds the part manifest at Complete without reading the part back.
+type PartFacts struct {
+	MD5       []byte
+	PlainSize int64
+	Salt      [32]byte
 }
 
 // PartRecordKey is the key of the record of part number part of the backend upload backendID
-// of object key in bucket: the backend answered UploadPart with backendETag, and md5 (16
-// bytes) is the part's plaintext MD5, sealed under k. It returns false when the record cannot
-// be written (an ETag RecordETag refuses, a name above MaxKeyLength).
-func (k *ObjectKey) PartRecordKey(bucket, key, backendID string, part int, backendETag string, md5 []byte) (string, bool, error) {
-	return k.partRecordKey(rand.Reader, bucket, key, backendID, part, backendETag, md5)
+// of object key in bucket: the backend answered UploadPart with backendETag (or, for a held
+// part, the PUT of its held copy), and f is sealed under k. It returns false when the record
+// cannot be written (an ETag RecordETag refuses, a name above MaxKeyLength). A key of a
+// format-2 upload seals the MD5 alone (format 2's record, FORMAT.md 3.5.3).
+func (k *ObjectKey) PartRecordKey(bucket, key, backendID string, part int, backendETag string, f PartFacts) (string, bool, error) {
+	return k.partRecordKey(rand.Reader, bucket, key, backendID, part, backendETag, f)
 }
 
-func (k *ObjectKey) partRecordKey(rnd io.Reader, bucket, key, backendID string, part int, backendETag string, md5 []byte) (string, bool, error) {
-	if k == nil || len(md5) != 16 || part < 1 || part > MaxPartNumber {
-		return "", false, errf(ErrMalformed, "part record: no key, part %d or an MD5 of %d bytes", part, len(md5))
+func (k *ObjectKey) partRecordKey(rnd io.Reader, bucket, key, backendID string, part int, backendETag string, f PartFacts) (string, bool, error) {
+	if k == nil || part < 1 || part > MaxPartNumber || (f.MD5 != nil && len(f.MD5) != 16) {
+		return "", false, errf(ErrMalformed, "part record: no key, part %d or an MD5 of %d bytes", part, len(f.MD5))
 	}
 	etag, ok := RecordETag(backendETag)
 	if !ok {
 		return "", false, nil
 	}
-	nonce := make([]byte, nonceSize, recordSealedBytes)
+	label, plain := infoPartRecordV3, make([]byte, 0, recordFactsSize)
+	if k.version == Version2 {
+		if f.MD5 == nil {
+			return "", false, errf(ErrMalformed, "part record: a format-2 record holds an MD5")
+		}
+		label, plain = infoPartETag, f.MD5
+	} else {
+		if f.PlainSize < 0 || f.PlainSize > MaxPlainSize {
+			return "", false, errf(ErrMalformed, "part record: plaintext size %d", f.PlainSize)
+		}
+		var sum [16]byte
+		copy(sum[:], f.MD5)
+		plain = append(append(plain, sum[:]...), f.Salt[:]...)
+		plain = binary.BigEndian.AppendUint64(plain, uint64(f.PlainSize))
+	}
+	nonce := make([]byte, nonceSize, nonceSize+len(plain)+TagSize)
 	if _, err := io.ReadFull(rnd, nonce); err != nil {
 		return "", false, err
 	}
-	sealed := k.partRecordAEAD().Seal(nonce, nonce, md5, partRecordAAD(bucket, key, backendID, part, etag))
+	sealed := k.partRecordAEAD(label).Seal(nonce, nonce, plain, partRecordAAD(label, bucket, key, backendID, part, etag))
 	name := fmt.Sprintf("%s%05d/%s/%s", PartRecordsOf(backendID), part, etag, base64.RawURLEncoding.EncodeToString(sealed))
 	return name, len(name) <= MaxKeyLength, nil
 }
@@ -193,26 +250,46 @@ func ParseUploadRecord(backendID, name string) (UploadRecord, error) {
 	if !ok || etag != fields[1] {
 		return UploadRecord{}, errf(ErrMalformed, "upload record: invalid part ETag")
 	}
-	if len(fields[2]) != recordSealedChars {
-		return UploadRecord{}, errf(ErrMalformed, "upload record: sealed MD5 of %d characters", len(fields[2]))
+	if len(fields[2]) != recordSealedChars && len(fields[2]) != recordSealedCharsV3 {
+		return UploadRecord{}, errf(ErrMalformed, "upload record: sealed value of %d characters", len(fields[2]))
 	}
 	sealed, err := base64.RawURLEncoding.Strict().DecodeString(fields[2])
-	if err != nil || len(sealed) != recordSealedBytes || base64.RawURLEncoding.EncodeToString(sealed) != fields[2] {
+	if err != nil || (len(sealed) != recordSealedBytes && len(sealed) != recordSealedBytesV3) || base64.RawURLEncoding.EncodeToString(sealed) != fields[2] {
 		return UploadRecord{}, errf(ErrMalformed, "upload record: invalid sealed MD5")
 	}
 	return UploadRecord{Part: n, ETag: etag, sealed: sealed}, nil
 }
 
-// OpenPartRecord opens the sealed MD5 of part record r of the backend upload backendID of
-// object key in bucket, under k. A record that was altered, or made for another bucket, key,
+// OpenPartRecord opens the sealed value of part record r of the backend upload backendID of
+// object key in bucket, under k: a format-3 record under a format-3 key, a format-2 record (an
+// MD5 alone) under a format-2 key. A record that was altered, or made for another bucket, key,
 // upload, part number or backend ETag, fails with an error wrapping ErrAuth.
-func (k *ObjectKey) OpenPartRecord(bucket, key, backendID string, r UploadRecord) ([]byte, error) {
-	if k == nil || r.Part == 0 || len(r.sealed) != recordSealedBytes {
-		return nil, errf(ErrMalformed, "part record: no key, or not a part record")
+func (k *ObjectKey) OpenPartRecord(bucket, key, backendID string, r UploadRecord) (PartFacts, error) {
+	v3 := len(r.sealed) == recordSealedBytesV3
+	if k == nil || r.Part == 0 || (!v3 && len(r.sealed) != recordSealedBytes) {
+		return PartFacts{}, errf(ErrMalformed, "part record: no key, or not a part record")
 	}
-	md5, err := k.partRecordAEAD().Open(nil, r.sealed[:nonceSize], r.sealed[nonceSize:], partRecordAAD(bucket, key, backendID, r.Part, r.ETag))
+	if v3 != (k.version != Version2) {
+		return PartFacts{}, errf(ErrAuth, "part record of part %d: of another format than its upload", r.Part)
+	}
+	label := infoPartRecordV3
+	if !v3 {
+		label = infoPartETag
+	}
+	plain, err := k.partRecordAEAD(label).Open(nil, r.sealed[:nonceSize], r.sealed[nonceSize:], partRecordAAD(label, bucket, key, backendID, r.Part, r.ETag))
 	if err != nil {
-		return nil, errf(ErrAuth, "part record of part %d does not open", r.Part)
+		return PartFacts{}, errf(ErrAuth, "part record of part %d does not open", r.Part)
 	}
-	return md5, nil
+	if !v3 {
+		return PartFacts{MD5: plain}, nil
+	}
+	f := PartFacts{PlainSize: int64(binary.BigEndian.Uint64(plain[16+partSaltSize:]))}
+	if f.PlainSize < 0 || f.PlainSize > MaxPlainSize {
+		return PartFacts{}, errf(ErrMalformed, "part record of part %d: size %d", r.Part, f.PlainSize)
+	}
+	copy(f.Salt[:], plain[16:16+partSaltSize])
+	if subtle.ConstantTimeCompare(plain[:16], make([]byte, 16)) != 1 {
+		f.MD5 = plain[:16:16]
+	}
+	return f, nil
 }
