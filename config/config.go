@@ -189,10 +189,10 @@ type Backend struct {
 	// [] on AWS, which has neither. Names S3's naming rules refuse are refused anyway. Env
 	// GATEWAY_BACKEND_RESERVED_BUCKETS (comma-separated; "-" for none).
 	ReservedBuckets []string `yaml:"reserved_buckets"`
-	// MaxCopySize is the largest object (in stored bytes) the backend copies with one
-	// CopyObject; above it the gateway writes a multipart object's part manifest as an upload
-	// of UploadPartCopy parts. Default 0 = S3's limit, 5 GiB; set it lower for a backend
-	// whose copy limit is lower. Env GATEWAY_BACKEND_MAX_COPY_SIZE.
+	// MaxCopySize is the largest copy source (plaintext bytes) CopyObject and UploadPartCopy
+	// accept; larger ones are refused as S3 refuses sources above its limit (InvalidRequest).
+	// Default 0 = S3's limit, 5 GiB; set it lower for a backend whose copy limit is lower.
+	// Completing a multipart upload copies nothing. Env GATEWAY_BACKEND_MAX_COPY_SIZE.
 	MaxCopySize int64 `yaml:"max_copy_size"`
 }
 

@@ -7,23 +7,23 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/s3seal/s3seal/format"
-	"github.com/s3seal/s3seal/internal/s3path"
 	"github.com/s3seal/s3seal/s3err"
 )
 
-// CompleteMultipartUpload (FORMAT.md 3.5.2). S3 lets nothing be read before Complete and
-// nothing be written with it, so the gateway completes the backend upload, then reads every
-// part boundary of the completed object (K+1 small reads), checks each part against the ETag
-// the client sent for it, and seals a part manifest into the object's metadata with a
-// server-side copy onto itself (one CopyObject; above the backend's copy limit, an upload of
-// UploadPartCopy parts). Readers refuse a format-2 object without a manifest that matches
-// its parts, so an object whose completion failed half-way is never served.
+// CompleteMultipartUpload (FORMAT.md 3.6). S3 lets nothing of an open upload be read and
+// nothing be written with its Complete, so the gateway builds the part manifest from the
+// parts' records (sealed under the object key: number, plaintext size, salt, MD5), checks the
+// client's list against them, and uploads the manifest as the tail: the backend upload's last
+// part, after the client's parts (with the client's last part when that one was held aside).
+// The backend Complete then makes the object in one step; nothing is copied or read back, and
+// an object whose Complete did not happen has no tail, so readers refuse it.
 
 // completeMultipart completes an upload.
 func (g *Gateway) completeMultipart(q *request) error {
@@ -49,7 +49,19 @@ func (g *Gateway) complete(q *request) error {
 	if err != nil {
 		return err
 	}
-	xmlReq, sizes, err := g.backendCompleteRequest(parts, stored)
+	copies, err := g.uploadParts(q, backendID, key, stored, parts[0].PartNumber, parts[len(parts)-1].PartNumber)
+	if err != nil {
+		return err
+	}
+	plan, err := planComplete(parts, copies)
+	if err != nil {
+		return err
+	}
+	tail, etagMD5, err := key.SealTail(plan.manifest)
+	if err != nil {
+		return err
+	}
+	tailETag, err := g.uploadTail(q, backendID, key, plan, tail)
 	if err != nil {
 		return err
 	}
@@ -59,51 +71,59 @@ func (g *Gateway) complete(q *request) error {
 		return err
 	}
 	t := target{q.bucket, q.key, url.Values{"uploadId": {backendID}}}
-	doc, resp, err := g.xmlRoundTrip(q, http.MethodPost, t, h, xmlReq)
+	doc, resp, err := g.xmlRoundTrip(q, http.MethodPost, t, h, plan.backendRequest(tailETag))
+	if isNoSuchUpload(err) {
+		// A Complete retried after the backend completed the upload (the gateway, or its
+		// answer, was lost on the way back): the object the key holds says whether it did.
+		return g.completedBefore(q, key, parts, err)
+	}
 	if err != nil {
 		return err
 	}
-	// The backend upload is gone, whatever the checks below find: so are its records.
+	// The backend upload is gone: so are its records and held parts.
 	g.deleteRecords(q, backendID)
 	hits, err := findTexts(doc, "CompleteMultipartUploadResult/Location", "CompleteMultipartUploadResult/ETag")
 	if err != nil {
 		return s3err.New("InternalError", "The backend's CompleteMultipartUpload answer is not valid XML.")
 	}
-	o := &storedObject{header: http.Header{}, versionID: resp.Header.Get("X-Amz-Version-Id")}
+	f := objectFacts{encrypted: true, plainSize: plan.layout.PlainSize(), layout: plan.layout}
 	for _, hit := range hits {
 		if hit.path == "CompleteMultipartUploadResult/ETag" {
-			o.backendETag = hit.text
+			f.etag = hit.text
 		}
 	}
-	for _, s := range sizes {
-		o.storedSize += s
+	backendETag := f.etag
+	if etagMD5 != nil {
+		f.etag = multipartETag(etagMD5, len(plan.manifest))
 	}
-	final, f, err := g.sealParts(q, o, key, parts, sizes)
-	switch {
-	case errors.Is(err, errSuperseded):
-		// Another write of the key landed after this Complete (unversioned bucket): on S3 this
-		// Complete succeeded and was overwritten. The object is not ours to check or discard.
-		g.log.Info("multipart object overwritten before its manifest was written", "request_id", q.id, "bucket", q.bucket, "key", q.key)
-		final, f = o, objectFacts{etag: supersededETag(parts, o.backendETag, g.cfg.ETag == ETagPlaintext)}
-	case err != nil:
-		return err
-	default:
-		g.cacheWritten(q, writtenVersion{backendETag: final.backendETag, storedSize: final.storedSize, versionID: final.versionID, meta: final.written}, f)
+	versionID := resp.Header.Get("X-Amz-Version-Id")
+	u, _ := format.ParseUploadID(q.r.URL.Query().Get("uploadId"))
+	meta := http.Header{}
+	meta.Set(format.MetaEnvelope, u.Envelope.Encode())
+	if u.Context != "" {
+		meta.Set(format.MetaContext, u.Context)
 	}
+	g.cacheWritten(q, writtenVersion{backendETag: backendETag, storedSize: plan.layout.StoredSize() + int64(len(tail)), versionID: versionID, meta: meta}, f)
+	g.answerComplete(q, doc, hits, f.etag, versionID)
+	return nil
+}
+
+// answerComplete sends the backend's Complete answer doc with the client's Location and the
+// object's client-visible ETag spliced in.
+func (g *Gateway) answerComplete(q *request, doc []byte, hits []textHit, etag, versionID string) {
 	var spans []span
 	for _, hit := range hits {
 		switch hit.path {
 		case "CompleteMultipartUploadResult/Location":
 			spans = append(spans, replaceText(hit, g.clientURL(q)))
 		case "CompleteMultipartUploadResult/ETag":
-			spans = append(spans, replaceText(hit, f.etag))
+			spans = append(spans, replaceText(hit, etag))
 		}
 	}
-	if final.versionID != "" {
-		q.w.Header().Set("X-Amz-Version-Id", final.versionID)
+	if versionID != "" {
+		q.w.Header().Set("X-Amz-Version-Id", versionID)
 	}
 	writeXML(q, http.StatusOK, splice(doc, spans))
-	return nil
 }
 
 // parseCompleteParts reads a CompleteMultipartUpload request body strictly (decodeStrict: one
@@ -134,33 +154,135 @@ func parseCompleteParts(body []byte) ([]completePart, error) {
 	return parts, nil
 }
 
-// backendCompleteRequest maps the client's parts to the backend's (by number, with the
-// backend's ETags) and checks S3's part rules in plaintext terms. It returns the backend's
-// request body and the parts' stored sizes.
-func (g *Gateway) backendCompleteRequest(parts []completePart, stored map[int]backendPart) ([]byte, []int64, error) {
+// completePlan is a checked CompleteMultipartUpload: the copy of each part the client named,
+// the manifest built from their records, and the layout of the object it makes.
+type completePlan struct {
+	parts    []storedPart
+	manifest []format.ManifestPart
+	layout   format.Layout
+}
+
+// planComplete resolves the client's parts to stored copies (pickPart: a recorded copy whose
+// ETag is the client's) and checks S3's part rules in plaintext terms, before anything is
+// written. The client names each part by its number and ETag: with plaintext ETags a copy is
+// identified by its sealed MD5, so the backend cannot substitute an earlier upload of the same
+// part number; with encryption.etag backend by the backend's ETag (docs/SECURITY.md).
+func planComplete(parts []completePart, copies map[int][]storedPart) (completePlan, error) {
+	var p completePlan
+	for i, cp := range parts {
+		c, ok := pickPart(copies[cp.PartNumber], cp.ETag)
+		if !ok {
+			return completePlan{}, invalidPart() // not uploaded, no record, or another ETag
+		}
+		if i < len(parts)-1 && c.facts.PlainSize < minPartSize {
+			return completePlan{}, s3err.Newf("EntityTooSmall", "Part %d is %d bytes; every part but the last must be at least 5 MiB.", cp.PartNumber, c.facts.PlainSize)
+		}
+		p.parts = append(p.parts, c)
+		p.manifest = append(p.manifest, format.ManifestPart{Number: c.number, PlainSize: c.facts.PlainSize, Salt: c.facts.Salt, MD5: c.facts.MD5})
+	}
+	numbers := make([]int, len(p.parts))
+	sizes := make([]int64, len(p.parts))
+	for i, c := range p.parts {
+		numbers[i], sizes[i] = c.number, format.PartEncryptedSize(c.facts.PlainSize)
+	}
+	l, err := format.NewLayout(numbers, sizes)
+	if err != nil {
+		return completePlan{}, err
+	}
+	for i := range l {
+		l[i].ID = p.parts[i].facts.Salt
+	}
+	p.layout = l
+	return p, nil
+}
+
+// last is the client's last part.
+func (p completePlan) last() storedPart { return p.parts[len(p.parts)-1] }
+
+// tailNumber is the backend part number of the tail: the last part's own when that part is
+// held (its bytes go first in the tail's part), else the next one (below 10,000: part 10,000
+// is always held).
+func (p completePlan) tailNumber() int {
+	if l := p.last(); l.held != "" {
+		return l.number
+	}
+	return p.last().number + 1
+}
+
+// backendRequest is the backend's CompleteMultipartUpload body: the client's backend parts
+// and the tail.
+func (p completePlan) backendRequest(tailETag string) []byte {
 	var b bytes.Buffer
 	b.WriteString("<CompleteMultipartUpload>")
-	sizes := make([]int64, len(parts))
-	for i, p := range parts {
-		bp, ok := stored[p.PartNumber]
-		if !ok {
-			return nil, nil, invalidPart() // not uploaded
+	for _, c := range p.parts {
+		if c.held == "" {
+			fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", c.number, escapeXMLText(`"`+c.etag+`"`))
 		}
-		plain, err := format.PartDecryptedSize(bp.size)
-		if err != nil {
-			return nil, nil, err
-		}
-		if i < len(parts)-1 && plain < minPartSize {
-			return nil, nil, s3err.Newf("EntityTooSmall", "Part %d is %d bytes; every part but the last must be at least 5 MiB.", p.PartNumber, plain)
-		}
-		if g.cfg.ETag == ETagBackend && !sameETag(p.ETag, bp.etag) {
-			return nil, nil, invalidPart()
-		}
-		sizes[i] = bp.size
-		fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", p.PartNumber, escapeXMLText(bp.etag))
 	}
+	fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", p.tailNumber(), escapeXMLText(tailETag))
 	b.WriteString("</CompleteMultipartUpload>")
-	return b.Bytes(), sizes, nil
+	return b.Bytes()
+}
+
+// uploadTail uploads the tail as the backend upload's part p.tailNumber(): the tail alone, or
+// after the held last part, read back and checked on the way (every segment and the trailer
+// under the part's key, its header the one its record describes) so that a held copy the
+// backend altered fails this Complete rather than every read of the object. It returns the
+// backend's ETag of the part.
+func (g *Gateway) uploadTail(q *request, backendID string, key *format.ObjectKey, p completePlan, tail []byte) (string, error) {
+	var body io.Reader = bytes.NewReader(tail)
+	length := int64(len(tail))
+	var check *heldCheck
+	if last := p.last(); last.held != "" {
+		held, err := g.readHeld(q, last)
+		if err != nil {
+			return "", err
+		}
+		defer held.Close()
+		check = newHeldCheck(key, p.manifest[len(p.manifest)-1], held)
+		body = io.MultiReader(check, body)
+		length += last.size
+	}
+	t := target{q.bucket, q.key, url.Values{"partNumber": {strconv.Itoa(p.tailNumber())}, "uploadId": {backendID}}}
+	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, http.Header{}, countingReader{body, &q.storedOut}, length)
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
+		if check != nil {
+			_ = check.wait()
+		}
+		return "", err
+	}
+	drain(resp)
+	if check != nil {
+		// The backend took every byte: the check has seen them all.
+		if err := check.wait(); err != nil {
+			g.obs.Tamper(q.op)
+			return "", fmt.Errorf("%w: the held last part: %v", format.ErrAuth, err)
+		}
+	}
+	etag := resp.Header.Get("Etag")
+	if etag == "" {
+		return "", s3err.New("InternalError", "The backend's UploadPart answer has no ETag.")
+	}
+	return etag, nil
+}
+
+// readHeld opens the held copy c (exactly the one listed: If-Match on its ETag).
+func (g *Gateway) readHeld(q *request, c storedPart) (io.ReadCloser, error) {
+	t := target{q.bucket, c.held, nil}
+	h := http.Header{}
+	h.Set("If-Match", `"`+c.etag+`"`)
+	resp, err := g.backend.send(q.ctx(), http.MethodGet, t, h, nil, 0, "")
+	if err := g.roundTripErr(q, t, resp, err); err != nil {
+		return nil, err
+	}
+	if resp.ContentLength != c.size {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: held part of %d bytes, listed with %d", format.ErrAuth, resp.ContentLength, c.size)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, c.size), resp.Body}, nil
 }
 
 // invalidPart is S3's InvalidPart, with S3's message (clients match it).
@@ -171,199 +293,72 @@ func sameETag(a, b string) bool {
 	return strings.EqualFold(strings.Trim(a, `" `), strings.Trim(b, `" `))
 }
 
-// sealParts checks the just-completed object o part by part against the client's list, and
-// writes its part manifest. A failed check is always the client's error (InvalidPart, or the
-// authentication error), and the completed version is deleted; the only 200 without a
-// manifest is a Complete whose object the gateway verified was replaced by another writer
-// (errSuperseded, supersededBy). It returns the final object and its facts.
-func (g *Gateway) sealParts(q *request, o *storedObject, key *format.ObjectKey, parts []completePart, sizes []int64) (*storedObject, objectFacts, error) {
-	cl, err := g.checkLayout(q, o, key, sizes)
-	if err == nil {
-		err = checkParts(cl, parts, g.cfg.ETag == ETagPlaintext)
-	}
-	if err != nil {
-		return nil, objectFacts{}, g.refuseParts(q, o, err)
-	}
-	var etagMD5 []byte
-	if g.cfg.ETag == ETagPlaintext {
-		h := md5.New()
-		for _, m := range cl.md5s {
-			h.Write(m)
-		}
-		etagMD5 = h.Sum(nil)
-	}
-	manifest, err := key.SealManifest(cl.layout, etagMD5)
-	if err != nil {
-		return nil, objectFacts{}, err
-	}
-	final, err := g.writeManifest(q, o, cl.layout, manifest)
-	if isPreconditionFailed(err) {
-		if g.supersededBy(q, o) {
-			return nil, objectFacts{}, errSuperseded
-		}
-		return nil, objectFacts{}, s3err.New("InternalError", "The backend refused to add the part manifest to the completed object.")
-	}
-	if err != nil {
-		return nil, objectFacts{}, err
-	}
-	f := objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: final.backendETag, layout: cl.layout}
-	if etagMD5 != nil {
-		f.etag = multipartETag(etagMD5, len(cl.layout))
-	}
-	return final, f, nil
-}
-
-// errSuperseded: the object a Complete made was replaced by another write before the gateway
-// had checked it and added its manifest. Every backend request of those steps is conditional
-// on the completed object's ETag (or names its version), so the replacement shows as 412; a
-// 412 is taken for this only once supersededBy has verified the replacing object.
-var errSuperseded = errors.New("the completed object was overwritten")
-
-// isPreconditionFailed reports a backend 412 (the gateway's own If-Match conditions: the
-// client's conditions apply to the backend Complete only).
-func isPreconditionFailed(err error) bool {
+// isNoSuchUpload reports the backend's NoSuchUpload.
+func isNoSuchUpload(err error) bool {
 	var e *s3err.Error
-	return errors.As(err, &e) && e.Code == "PreconditionFailed"
+	return errors.As(err, &e) && e.Code == "NoSuchUpload"
 }
 
-// supersededETag is the ETag answered for a Complete whose object was overwritten: S3's
-// multipart ETag of the client's part ETags (which the gateway could no longer compare with
-// the parts), or the backend's ETag when ETags are the backend's.
-func supersededETag(parts []completePart, backendETag string, plaintext bool) string {
-	if !plaintext {
-		return backendETag
+// completedBefore answers a Complete the backend no longer knows the upload of (backendErr):
+// when the key holds this upload's object -- the envelope the upload id carries, byte for
+// byte, a tail and parts that check as every read checks them, and the parts the client names
+// now (their numbers, and with plaintext ETags their MD5s through the multipart ETag) -- an
+// earlier Complete of it succeeded and this one is answered as S3 answers it, 200 with the
+// object's ETag. Anything else is backendErr.
+func (g *Gateway) completedBefore(q *request, key *format.ObjectKey, parts []completePart, backendErr error) error {
+	u, err := format.ParseUploadID(q.r.URL.Query().Get("uploadId"))
+	if err != nil {
+		return backendErr
 	}
+	cur, err := g.headCurrent(q)
+	if err != nil || cur.env == nil || cur.env.Encode() != u.Envelope.Encode() {
+		return backendErr
+	}
+	f, err := g.checkMultipart(q, cur, key)
+	if err != nil {
+		g.log.Warn("Complete: the object of this upload does not check", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
+		return backendErr
+	}
+	if len(f.layout) != len(parts) {
+		return backendErr
+	}
+	for i, p := range parts {
+		if f.layout[i].Number != p.PartNumber {
+			return backendErr
+		}
+	}
+	if g.cfg.ETag == ETagPlaintext && !sameETag(f.etag, clientMultipartETag(parts)) {
+		return backendErr
+	}
+	g.deleteRecords(q, u.Backend)
+	out := fmt.Sprintf(`%s<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Location>%s</Location><Bucket>%s</Bucket><Key>%s</Key><ETag>%s</ETag></CompleteMultipartUploadResult>`,
+		xml.Header, escapeXMLText(g.clientURL(q)), escapeXMLText(q.bucket), escapeXMLText(q.key), escapeXMLText(f.etag))
+	if v := cur.header.Get("X-Amz-Version-Id"); v != "" && v != "null" {
+		q.w.Header().Set("X-Amz-Version-Id", v)
+	}
+	writeXML(q, http.StatusOK, []byte(out))
+	return nil
+}
+
+// clientMultipartETag is S3's multipart ETag of the client's part ETags ("" if one is not an
+// MD5).
+func clientMultipartETag(parts []completePart) string {
 	h := md5.New()
 	for _, p := range parts {
 		b, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
 		if err != nil || len(b) != md5.Size {
-			return backendETag
+			return ""
 		}
 		h.Write(b)
 	}
 	return multipartETag(h.Sum(nil), len(parts))
 }
 
-// refuseParts answers a failed part check (err). A 412 from the check's own reads (each
-// conditional on o's ETag) says the key no longer holds o; the backend can answer 412
-// whenever it likes, so that is believed only when supersededBy verifies another object in
-// o's place (then errSuperseded: o is gone and what replaced it is not the gateway's to
-// delete). Any other failure, or a 412 not verified, deletes o (discardVersion checks the key
-// still holds it) and is InvalidPart or the authentication error, whatever the backend
-// answers to the delete.
-func (g *Gateway) refuseParts(q *request, o *storedObject, err error) error {
-	if isPreconditionFailed(err) {
-		if g.supersededBy(q, o) {
-			return errSuperseded
-		}
-		err = invalidPart()
-	}
-	g.discardVersion(q, o)
-	return err
-}
-
-// checkParts compares the completed object's parts with the client's list: the same number
-// of parts with the client's part numbers, in its order, and with plaintext ETags each part's
-// sealed plaintext MD5 with the client's ETag for it.
-//
-// The part numbers are what binds the parts to the client's list in every ETag mode: a part
-// number is in the part header's PartInfo, which feeds the part key (FORMAT.md 3.5), and
-// checkLayout opened every part's trailer under the key its header implies, so each header
-// (number, plaintext size, salt) was made by a holder of the upload's object key for this
-// upload. A backend that lists part 3 as part 2, or completes other parts than it was asked
-// for, shows a number the client did not name. The client names no sizes; the sizes are the
-// authenticated headers'. With encryption.etag backend the client's ETags are the backend's
-// ciphertext ETags, which say nothing the gateway can check without reading every byte: there
-// a part is identified by its number only, so the backend can still complete an earlier upload
-// of the same part number of the same upload (a retried part, data the client sent as that
-// part), as it can roll back a whole object (docs/SECURITY.md); plaintext ETags catch that too.
-func checkParts(cl checkedLayout, parts []completePart, plaintext bool) error {
-	if len(cl.layout) != len(parts) {
-		return invalidPart()
-	}
-	for i, p := range parts {
-		if cl.layout[i].Number != p.PartNumber {
-			return invalidPart()
-		}
-		if plaintext && (cl.md5s[i] == nil || !sameETag(p.ETag, hex.EncodeToString(cl.md5s[i]))) {
-			return invalidPart()
-		}
-	}
-	return nil
-}
-
-// discardVersion deletes the object version o (best effort: a failure is logged; the object
-// has no manifest and is refused by readers anyway). In an unversioned bucket it first checks
-// that the key still holds o: another writer may have replaced it since the Complete, and that
-// object is not the gateway's to delete.
-func (g *Gateway) discardVersion(q *request, o *storedObject) {
-	if o.versionID == "" {
-		if _, err := g.headVersion(q, o); isPreconditionFailed(err) {
-			return
-		}
-	}
-	resp, err := g.backend.sendSmall(q.ctx(), http.MethodDelete, target{q.bucket, q.key, o.query(q)}, nil, nil)
-	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode/100 == 2 {
-			return
-		}
-		err = fmt.Errorf("backend status %d", resp.StatusCode)
-	}
-	g.log.Warn("could not delete a refused multipart object", "request_id", q.id, "bucket", q.bucket, "key", q.key, "err", err)
-}
-
-// manifestCopyHeaders are the headers of a copy of o onto itself that keeps everything the
-// object has (metadata, content headers, storage class, object lock) and adds the manifest.
-func (g *Gateway) manifestCopyHeaders(o *storedObject, manifest string) http.Header {
-	h := http.Header{}
-	for name, vs := range o.header {
-		cn := http.CanonicalHeaderKey(name)
-		if strings.HasPrefix(cn, "X-Amz-Meta-") || isContentHeader(cn) {
-			h[cn] = append([]string(nil), vs...)
-		}
-	}
-	for _, name := range []string{"X-Amz-Storage-Class", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date", "X-Amz-Object-Lock-Legal-Hold"} {
-		if v := o.header.Get(name); v != "" {
-			h.Set(name, v)
-		}
-	}
-	g.backendSSE(h)
-	h.Set(format.MetaManifest, manifest)
-	return h
-}
-
-// copySourceOf is the x-amz-copy-source value naming exactly the version o.
-func copySourceOf(q *request, o *storedObject) string {
-	cs := "/" + q.bucket + "/" + s3path.Escape(q.key)
-	if o.versionID != "" {
-		cs += "?versionId=" + url.QueryEscape(o.versionID)
-	}
-	return cs
-}
-
-// writeManifest copies the completed object o onto itself with the manifest added and returns
-// the copy. In a versioned bucket the version without the manifest is deleted afterwards.
-func (g *Gateway) writeManifest(q *request, o *storedObject, l format.Layout, manifest string) (*storedObject, error) {
-	head, err := g.headVersion(q, o)
-	if err != nil {
-		return nil, err
-	}
-	h := g.manifestCopyHeaders(head, manifest)
-	var final *storedObject
-	if o.storedSize <= g.copyLimit() {
-		final, err = g.copyOntoItself(q, o, h)
-	} else {
-		final, err = g.copyPartsOntoItself(q, o, l, h)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if o.versionID != "" && final.versionID != o.versionID {
-		g.discardVersion(q, o)
-	}
-	final.storedSize, final.written = o.storedSize, h
-	return final, nil
+// isPreconditionFailed reports a backend 412 (the gateway's own If-Match conditions: the
+// client's conditions apply to the backend Complete only).
+func isPreconditionFailed(err error) bool {
+	var e *s3err.Error
+	return errors.As(err, &e) && e.Code == "PreconditionFailed"
 }
 
 // sameObject checks that a backend answer about o (asked with If-Match) is about o: a backend
@@ -376,94 +371,13 @@ func sameObject(o *storedObject, resp *http.Response) error {
 	return nil
 }
 
-// headVersion reads the headers of exactly the version o.
-func (g *Gateway) headVersion(q *request, o *storedObject) (*storedObject, error) {
-	t := target{q.bucket, q.key, o.query(q)}
-	h := http.Header{}
-	h.Set("If-Match", o.backendETag)
-	resp, err := g.backend.sendSmall(q.ctx(), http.MethodHead, t, h, nil)
+// headCurrent reads the headers of the object the key holds now.
+func (g *Gateway) headCurrent(q *request) (*storedObject, error) {
+	t := target{q.bucket, q.key, nil}
+	resp, err := g.backend.sendSmall(q.ctx(), http.MethodHead, t, nil, nil)
 	if err := g.roundTripErr(q, t, resp, err); err != nil {
 		return nil, err
 	}
 	resp.Body.Close()
-	if err := sameObject(o, resp); err != nil {
-		return nil, err
-	}
-	return &storedObject{header: resp.Header}, nil
-}
-
-// copyLimit is the largest object the backend copies with one CopyObject.
-func (g *Gateway) copyLimit() int64 {
-	if g.cfg.BackendMaxCopySize > 0 {
-		return g.cfg.BackendMaxCopySize
-	}
-	return maxCopySize
-}
-
-// copyOntoItself is one CopyObject of o onto itself with the headers h.
-func (g *Gateway) copyOntoItself(q *request, o *storedObject, h http.Header) (*storedObject, error) {
-	h.Set("X-Amz-Copy-Source", copySourceOf(q, o))
-	h.Set("X-Amz-Copy-Source-If-Match", o.backendETag)
-	h.Set("X-Amz-Metadata-Directive", "REPLACE")
-	doc, resp, err := g.xmlRoundTrip(q, http.MethodPut, target{q.bucket, q.key, nil}, h, nil)
-	if err != nil {
-		return nil, err
-	}
-	etags, err := findTexts(doc, "CopyObjectResult/ETag")
-	if err != nil || len(etags) != 1 {
-		return nil, s3err.New("InternalError", "The backend's CopyObject answer has no ETag.")
-	}
-	return &storedObject{backendETag: etags[0].text, versionID: resp.Header.Get("X-Amz-Version-Id")}, nil
-}
-
-// copyPartsOntoItself rebuilds o onto itself as a new upload whose parts are UploadPartCopy
-// ranges of o's own parts (same numbers and boundaries), created with the headers h.
-func (g *Gateway) copyPartsOntoItself(q *request, o *storedObject, l format.Layout, h http.Header) (*storedObject, error) {
-	doc, _, err := g.xmlRoundTrip(q, http.MethodPost, target{q.bucket, q.key, url.Values{"uploads": {""}}}, h, nil)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := findTexts(doc, "InitiateMultipartUploadResult/UploadId")
-	if err != nil || len(ids) != 1 {
-		return nil, s3err.New("InternalError", "The backend's CreateMultipartUpload answer has no upload id.")
-	}
-	id := ids[0].text
-	abort := func() {
-		if resp, err := g.backend.sendSmall(q.ctx(), http.MethodDelete, target{q.bucket, q.key, url.Values{"uploadId": {id}}}, nil, nil); err == nil {
-			resp.Body.Close()
-		}
-	}
-	var b bytes.Buffer
-	b.WriteString("<CompleteMultipartUpload>")
-	for _, p := range l {
-		ph := http.Header{}
-		ph.Set("X-Amz-Copy-Source", copySourceOf(q, o))
-		ph.Set("X-Amz-Copy-Source-If-Match", o.backendETag)
-		ph.Set("X-Amz-Copy-Source-Range", fmt.Sprintf("bytes=%d-%d", p.StoredOffset, p.StoredOffset+p.StoredSize-1))
-		v := url.Values{"partNumber": {strconv.Itoa(p.Number)}, "uploadId": {id}}
-		pdoc, _, err := g.xmlRoundTrip(q, http.MethodPut, target{q.bucket, q.key, v}, ph, nil)
-		if err != nil {
-			abort()
-			return nil, err
-		}
-		etags, err := findTexts(pdoc, "CopyPartResult/ETag")
-		if err != nil || len(etags) != 1 {
-			abort()
-			return nil, s3err.New("InternalError", "The backend's UploadPartCopy answer has no ETag.")
-		}
-		fmt.Fprintf(&b, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", p.Number, escapeXMLText(etags[0].text))
-	}
-	b.WriteString("</CompleteMultipartUpload>")
-	ch := http.Header{}
-	ch.Set("Content-Type", "application/xml")
-	cdoc, resp, err := g.xmlRoundTrip(q, http.MethodPost, target{q.bucket, q.key, url.Values{"uploadId": {id}}}, ch, b.Bytes())
-	if err != nil {
-		abort()
-		return nil, err
-	}
-	etags, err := findTexts(cdoc, "CompleteMultipartUploadResult/ETag")
-	if err != nil || len(etags) != 1 {
-		return nil, s3err.New("InternalError", "The backend's CompleteMultipartUpload answer has no ETag.")
-	}
-	return &storedObject{backendETag: etags[0].text, versionID: resp.Header.Get("X-Amz-Version-Id")}, nil
+	return parseStored(resp)
 }

@@ -21,6 +21,20 @@ import (
 // maxCopySize is S3's limit for CopyObject and for one UploadPartCopy.
 const maxCopySize = 5 << 30
 
+// copyLimit is the largest copy source CopyObject and UploadPartCopy accept
+// (backend.max_copy_size, S3's limit by default).
+func (g *Gateway) copyLimit() int64 {
+	if g.cfg.BackendMaxCopySize > 0 {
+		return min(g.cfg.BackendMaxCopySize, maxCopySize)
+	}
+	return maxCopySize
+}
+
+// copyTooLarge is S3's refusal of a copy source above the limit.
+func (g *Gateway) copyTooLarge() error {
+	return s3err.Newf("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: %d", g.copyLimit())
+}
+
 // copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=v]", URL-encoded).
 func copySource(h string) (bucket, key, version string, e *s3err.Error) {
 	p, query, _ := strings.Cut(strings.TrimPrefix(h, "/"), "?")
@@ -211,8 +225,8 @@ func (g *Gateway) copyObject(q *request) error {
 	if e != nil {
 		return e
 	}
-	if f.plainSize > maxCopySize {
-		return s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	if f.plainSize > g.copyLimit() {
+		return g.copyTooLarge()
 	}
 	if !f.encrypted || o.s3ec != nil || !sameKeyDomain(o.env, choice, src.ssec) {
 		return g.copyStreamed(q, choice, src, o, f, key, h)
@@ -341,8 +355,8 @@ func (g *Gateway) uploadPartCopy(q *request) error {
 		}
 		off, length = a, b-a+1
 	}
-	if length > maxCopySize {
-		return s3err.New("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	if length > g.copyLimit() {
+		return g.copyTooLarge()
 	}
 	var body io.ReadCloser = io.NopCloser(http.NoBody)
 	if length > 0 {

@@ -236,12 +236,18 @@ func (g *Gateway) multipartFacts(q *request, o *storedObject) (objectFacts, *for
 // carry a part manifest that opens under its key and names exactly the parts found (FORMAT.md
 // 3.5.2): dropped, added, reordered or replaced parts are refused before any byte is served.
 func (g *Gateway) checkMultipart(q *request, o *storedObject, key *format.ObjectKey) (objectFacts, error) {
+	if o.env.Version() == format.Version3 && key == nil {
+		return g.keylessTail(q, o)
+	}
 	if o.env.Version() == format.Version || key == nil {
 		cl, err := g.discoverLayout(q, o, key)
 		if err != nil {
 			return objectFacts{}, err
 		}
 		return objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout}, nil
+	}
+	if o.env.Version() == format.Version3 {
+		return g.checkTail(q, o, key)
 	}
 	v := o.header.Get(format.MetaManifest)
 	if v == "" {
@@ -268,6 +274,73 @@ func (g *Gateway) checkMultipart(q *request, o *storedObject, key *format.Object
 		f.etag = multipartETag(m.ETagMD5, m.Parts)
 	}
 	return f, nil
+}
+
+// checkTail checks a format-3 multipart object (FORMAT.md 3.6): its tail, read with one
+// request from the object's end, must open under its key and list a layout that, with the
+// tail, makes the stored size; every part boundary is then read and checked, and the part
+// headers must be the ones the tail's digest covers.
+func (g *Gateway) checkTail(q *request, o *storedObject, key *format.ObjectKey) (objectFacts, error) {
+	n := min(o.storedSize, format.TailReadSize)
+	end, err := g.readSmallStored(q, o, o.storedSize-n, n)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	size, err := format.TailLength(end, o.storedSize)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	var tail []byte
+	if size <= n {
+		tail = end[n-size:]
+	} else if tail, err = g.readSmallStored(q, o, o.storedSize-size, size); err != nil {
+		return objectFacts{}, err
+	}
+	t, err := key.OpenTail(tail, o.storedSize)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	parts := *o
+	parts.storedSize -= t.Size
+	_, sizes := t.Layout()
+	cl, err := g.checkLayout(q, &parts, key, sizes)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	if err := t.Check(cl.layout); err != nil {
+		return objectFacts{}, err
+	}
+	f := objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout}
+	if t.ETagMD5 != nil && g.cfg.ETag == ETagPlaintext {
+		f.etag = multipartETag(t.ETagMD5, t.Parts)
+	}
+	return f, nil
+}
+
+// keylessTail learns the layout of a format-3 SSE-C object read without its key: the tail's
+// length from its footer (which is not sealed), then the part headers one by one. Nothing is
+// authenticated (the keyless view: listings and conditions only, FORMAT.md 5).
+func (g *Gateway) keylessTail(q *request, o *storedObject) (objectFacts, error) {
+	n := min(o.storedSize, format.TailFooterSize)
+	end, err := g.readSmallStored(q, o, o.storedSize-n, n)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	size, err := format.TailLength(end, o.storedSize)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	parts := *o
+	parts.storedSize -= size
+	sizes, err := g.walkHeaders(q, &parts)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	cl, err := g.checkLayout(q, &parts, nil, sizes)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	return objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout}, nil
 }
 
 // multipartETag is S3's ETag of a multipart object: the hex MD5 of the parts' MD5s and "-K".

@@ -78,6 +78,7 @@ type partsReader struct {
 	src    io.Reader
 	key    *format.ObjectKey
 	layout format.Layout
+	tail   int64 // bytes after the last part (a format-3 object's tail)
 	i      int
 	cur    io.Reader
 	err    error
@@ -104,7 +105,12 @@ func (r *partsReader) Read(p []byte) (int, error) {
 			return n, err
 		}
 		if r.i == len(r.layout) {
-			// Nothing may follow the last part.
+			// Nothing may follow the last part but the tail (format 3), checked with the
+			// layout: its bytes are skipped, their number must be the tail's.
+			if n, _ := io.CopyN(io.Discard, r.src, r.tail); n != r.tail {
+				r.err = fmt.Errorf("%w: %d bytes of the tail after the last part, want %d", format.ErrAuth, n, r.tail)
+				continue
+			}
 			var one [1]byte
 			if n, _ := io.ReadFull(r.src, one[:]); n > 0 {
 				r.err = fmt.Errorf("%w: data after the last part", format.ErrAuth)

@@ -1,12 +1,16 @@
 package proxy
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,9 +19,9 @@ import (
 	"github.com/s3seal/s3seal/s3err"
 )
 
-// Multipart uploads (FORMAT.md 3.4). CreateMultipartUpload seals the object's envelope into the
-// upload's metadata and hands the client an upload id that carries the upload's public key, so
-// that any gateway process can encrypt any part, in any order, without state or a KMS call.
+// Multipart uploads (FORMAT.md 3.6). CreateMultipartUpload seals the object's envelope into the
+// upload's metadata and hands the client an upload id that carries the envelope, so that any
+// gateway process can encrypt any part, in any order, without state and with a cached key.
 
 // minPartSize is S3's minimum size of every part but the last, applied to plaintext sizes.
 const minPartSize = 5 << 20
@@ -87,6 +91,12 @@ func (g *Gateway) openUploadToWrite(q *request) (string, *format.ObjectKey, erro
 	u, key, err := g.openUploadID(q)
 	if err != nil {
 		return "", nil, err
+	}
+	if u.Envelope.Version() != format.Version3 {
+		// A format-2 upload, started before the gateway wrote format 3: its parts have
+		// records without the headers the tail is built from. It can be listed and aborted.
+		key.Zero()
+		return "", nil, s3err.New("NoSuchUpload", "")
 	}
 	if err := g.mayUseUploadKey(q, u.Envelope); err != nil {
 		key.Zero()
@@ -212,24 +222,51 @@ func (g *Gateway) uploadPart(q *request) error {
 
 // storePart encrypts size plaintext bytes from src as part t.number of an upload and returns the
 // part's client-visible ETag (the plaintext MD5, or the backend's with encryption.etag backend).
+// A part that can only be the upload's last one is held aside (FORMAT.md 3.6: under 5 MiB, or
+// number 10,000), for Complete to send with the tail. The part's record, which Complete builds
+// the manifest from, is written before the client hears of the part: a part without one could
+// not be completed, so a record that cannot be written fails the part (the client retries it).
 func (g *Gateway) storePart(q *request, t uploadTarget, src io.Reader, size int64) (string, error) {
 	enc, err := t.key.NewPartEncryptReader(src, t.number, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
 	if err != nil {
 		return "", err
 	}
-	v := url.Values{"partNumber": {strconv.Itoa(t.number)}, "uploadId": {t.backendID}}
-	bt := target{q.bucket, q.key, v}
-	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, bt, http.Header{}, countingReader{enc, &q.storedOut}, enc.Size())
+	bt := target{q.bucket, q.key, url.Values{"partNumber": {strconv.Itoa(t.number)}, "uploadId": {t.backendID}}}
+	h := http.Header{}
+	if heldPart(t.number, size) {
+		// The id starts with the time, so that the newest copy of a part sorts last.
+		var id [16]byte
+		binary.BigEndian.PutUint64(id[:8], uint64(g.cfg.Now().UnixNano()))
+		if _, err := rand.Read(id[8:]); err != nil {
+			return "", err
+		}
+		bt = target{q.bucket, format.HeldPartKey(t.backendID, t.number, id), nil}
+		g.backendSSE(h)
+	}
+	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, bt, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err := g.roundTripErr(q, bt, resp, err); err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
 	q.plainIn = size
-	if sum := enc.MD5(); sum != nil {
-		g.writePartRecord(q, t, resp.Header.Get("Etag"), sum)
-		return md5ETag(sum), nil
+	backendETag := resp.Header.Get("Etag")
+	f := format.PartFacts{MD5: enc.MD5(), PlainSize: size}
+	copy(f.Salt[:], enc.PartHeader()[format.PartHeaderSize-32:])
+	if err := g.writePartRecord(q, t, backendETag, f); err != nil {
+		return "", err
 	}
-	return resp.Header.Get("Etag"), nil
+	if f.MD5 != nil {
+		return md5ETag(f.MD5), nil
+	}
+	return backendETag, nil
+}
+
+// heldPart reports whether a part of size plaintext bytes numbered n is held aside rather
+// than uploaded as a backend part (FORMAT.md 3.6): it can only be the last part of the
+// object (S3 wants every other part to be at least 5 MiB; nothing follows part 10,000), and
+// the gateway's tail must follow the last part in the backend's upload.
+func heldPart(n int, size int64) bool {
+	return size < minPartSize || n == format.MaxPartNumber
 }
 
 // checksumHeader is the response header for a checksum algorithm name (CRC32 -> X-Amz-Checksum-Crc32).
@@ -245,8 +282,9 @@ type completePart struct {
 
 // backendPart is one part as the backend lists it.
 type backendPart struct {
-	etag string
-	size int64
+	etag     string
+	size     int64
+	modified string
 }
 
 // listBackendParts lists every part of a backend upload (all pages).
@@ -266,16 +304,17 @@ func (g *Gateway) listBackendParts(q *request, backendID string) (map[int]backen
 			IsTruncated          bool
 			NextPartNumberMarker string
 			Part                 []struct {
-				PartNumber int
-				ETag       string
-				Size       int64
+				PartNumber   int
+				ETag         string
+				Size         int64
+				LastModified string
 			}
 		}
 		if err := xml.Unmarshal(doc, &res); err != nil {
 			return nil, fmt.Errorf("backend ListParts: %w", err)
 		}
 		for _, p := range res.Part {
-			parts[p.PartNumber] = backendPart{etag: p.ETag, size: p.Size}
+			parts[p.PartNumber] = backendPart{etag: p.ETag, size: p.Size, modified: p.LastModified}
 		}
 		if !res.IsTruncated || res.NextPartNumberMarker == "" {
 			return parts, nil
@@ -314,10 +353,12 @@ func (g *Gateway) abortMultipart(q *request) error {
 	return g.relay(q, resp)
 }
 
-// listParts forwards ListParts and shows plaintext part sizes, the client's upload id and, for
-// parts with an upload record (FORMAT.md 3.5.3), the ETag UploadPart returned (the plaintext
-// MD5). Other parts keep the backend's ETag: parts of an id without the gateway's suffix, of an
-// SSE-C upload listed without its key, or of records lost.
+// listParts answers ListParts from the backend's answer, rebuilt: plaintext part sizes, the
+// client's upload id, the held parts (FORMAT.md 3.6) merged in, and for parts with a record
+// the ETag UploadPart returned (the plaintext MD5). The backend's checksums are of the
+// ciphertext and are not shown. Parts keep the backend's ETag where there is nothing to show:
+// an id without the gateway's suffix, an SSE-C upload listed without its key, a format-2
+// upload, records lost.
 func (g *Gateway) listParts(q *request) error {
 	clientID := q.r.URL.Query().Get("uploadId")
 	backendID := backendUploadID(clientID)
@@ -327,62 +368,86 @@ func (g *Gateway) listParts(q *request) error {
 	if err != nil {
 		return err
 	}
-	hits, err := findTexts(doc, "ListPartsResult/UploadId", "ListPartsResult/Part/Size", "ListPartsResult/Part/PartNumber", "ListPartsResult/Part/ETag")
-	if err != nil {
+	var res listPartsResult
+	if err := xml.Unmarshal(doc, &res); err != nil {
 		return s3err.New("InternalError", "The backend's ListParts answer is not valid XML.")
 	}
-	md5s, err := g.listedPartMD5s(q, clientID, backendID, hits)
+	res.XMLName = xml.Name{Space: "http://s3.amazonaws.com/doc/2006-03-01/", Local: "ListPartsResult"}
+	res.UploadID = clientID
+	res.Bucket, res.Key = q.bucket, q.key
+	copies, err := g.listedCopies(q, clientID, backendID, &res)
 	if err != nil {
 		return err
 	}
-	etags := recordETags(hits)
-	nums := map[int]int{}
-	for _, hit := range hits {
-		if hit.path == "ListPartsResult/Part/PartNumber" {
-			nums[hit.elem], _ = strconv.Atoi(hit.text)
+	res.Parts = res.Parts[:0]
+	for _, n := range slices.Sorted(maps.Keys(copies)) {
+		c := latestPart(copies[n])
+		p := listedPart{PartNumber: n, LastModified: c.modified, ETag: `"` + c.etag + `"`, Size: c.size}
+		if c.recorded {
+			p.ETag, p.Size = c.clientETag(), c.facts.PlainSize
+		} else if plain, err := format.PartDecryptedSize(c.size); err == nil {
+			p.Size = plain
 		}
+		res.Parts = append(res.Parts, p)
 	}
-	var spans []span
-	for _, hit := range hits {
-		switch hit.path {
-		case "ListPartsResult/UploadId":
-			spans = append(spans, replaceText(hit, clientID))
-		case "ListPartsResult/Part/ETag":
-			n := nums[hit.elem]
-			if e, ok := format.RecordETag(hit.text); ok && md5s[n] != nil && etags[n] == e {
-				spans = append(spans, replaceText(hit, md5ETag(md5s[n])))
-			}
-		case "ListPartsResult/Part/Size":
-			stored, err := strconv.ParseInt(hit.text, 10, 64)
-			if err != nil {
-				continue
-			}
-			if plain, err := format.PartDecryptedSize(stored); err == nil {
-				spans = append(spans, replaceText(hit, strconv.FormatInt(plain, 10)))
-			}
-		}
+	out, err := xml.Marshal(res)
+	if err != nil {
+		return err
 	}
-	writeXML(q, http.StatusOK, splice(doc, spans))
+	writeXML(q, http.StatusOK, append([]byte(xml.Header), out...))
 	return nil
 }
 
-// listedPartMD5s opens the upload's object key and reads the part records of the parts in a
-// ListParts answer. Without plaintext ETags, an id that is not the gateway's format-2 id, or an
-// SSE-C upload listed without its key, there is nothing to show (nil, no error).
-func (g *Gateway) listedPartMD5s(q *request, clientID, backendID string, hits []textHit) (map[int][]byte, error) {
-	if g.cfg.ETag != ETagPlaintext {
-		return nil, nil
+// listPartsResult is the ListParts answer, as parsed from the backend and sent to the client.
+type listPartsResult struct {
+	XMLName              xml.Name     `xml:"ListPartsResult"`
+	Bucket               string       `xml:"Bucket"`
+	Key                  string       `xml:"Key"`
+	UploadID             string       `xml:"UploadId"`
+	PartNumberMarker     int          `xml:"PartNumberMarker"`
+	NextPartNumberMarker int          `xml:"NextPartNumberMarker"`
+	MaxParts             int          `xml:"MaxParts"`
+	IsTruncated          bool         `xml:"IsTruncated"`
+	Parts                []listedPart `xml:"Part"`
+	Initiator            *listOwner   `xml:"Initiator,omitempty"`
+	Owner                *listOwner   `xml:"Owner,omitempty"`
+	StorageClass         string       `xml:"StorageClass,omitempty"`
+}
+
+type listedPart struct {
+	PartNumber   int    `xml:"PartNumber"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+}
+
+type listOwner struct {
+	ID          string `xml:"ID"`
+	DisplayName string `xml:"DisplayName,omitempty"`
+}
+
+// listedCopies is the stored copies of the parts of a ListParts page res: the backend's
+// parts, and the held parts of the page's range (after its marker; up to its next marker when
+// truncated), with their records opened where the upload's key can be (a format-3 id; an
+// SSE-C upload only with its key).
+func (g *Gateway) listedCopies(q *request, clientID, backendID string, res *listPartsResult) (map[int][]storedPart, error) {
+	backend := map[int]backendPart{}
+	for _, p := range res.Parts {
+		backend[p.PartNumber] = backendPart{etag: p.ETag, size: p.Size, modified: p.LastModified}
+	}
+	bare := func() map[int][]storedPart {
+		m := map[int][]storedPart{}
+		for n, bp := range backend {
+			m[n] = []storedPart{{number: n, etag: strings.Trim(bp.etag, `"`), size: bp.size, modified: bp.modified}}
+		}
+		return m
 	}
 	u, err := format.ParseUploadID(clientID)
-	if err != nil {
-		return nil, nil
+	if err != nil || u.Envelope.Version() != format.Version3 {
+		return bare(), nil
 	}
 	if u.Envelope.Wrap == format.WrapCustomerKey && q.r.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key") == "" {
-		return nil, nil
-	}
-	etags := recordETags(hits)
-	if len(etags) == 0 {
-		return nil, nil
+		return bare(), nil
 	}
 	_, key, err := g.openUpload(q)
 	defer q.ssec.zero()
@@ -390,5 +455,9 @@ func (g *Gateway) listedPartMD5s(q *request, clientID, backendID string, hits []
 		return nil, err
 	}
 	defer key.Zero()
-	return g.partMD5s(q, backendID, key, etags)
+	first, last := res.PartNumberMarker+1, format.MaxPartNumber
+	if res.IsTruncated {
+		last = res.NextPartNumberMarker
+	}
+	return g.uploadParts(q, backendID, key, backend, first, last)
 }

@@ -272,7 +272,7 @@ func (g *Gateway) getWhole(q *request) error {
 	body := countingReader{resp.Body, &q.storedIn}
 	var plain io.Reader
 	if f.layout != nil {
-		plain = &partsReader{src: body, key: key, layout: f.layout}
+		plain = &partsReader{src: body, key: key, layout: f.layout, tail: o.storedSize - f.layout.StoredSize()}
 	} else {
 		stream, err := key.SingleStream(f.plainSize)
 		if err != nil {

@@ -81,8 +81,8 @@ type Config struct {
 	BackendSSE, BackendSSEKeyID string
 	// ETag is ETagPlaintext (MD5 of the plaintext, as S3) or ETagBackend.
 	ETag string
-	// BackendMaxCopySize is the largest object the backend copies with one CopyObject (0 =
-	// S3's 5 GiB); larger multipart objects get their part manifest by a part-by-part copy.
+	// BackendMaxCopySize is the largest copy source (plaintext bytes) CopyObject and
+	// UploadPartCopy accept (0 = S3's 5 GiB); larger sources are refused with InvalidRequest.
 	BackendMaxCopySize int64
 	// AllowUnencrypted are the scopes ("bucket", "bucket/prefix", "*") where objects without
 	// an envelope are served as they are stored; elsewhere they are refused (see plaintext.go).

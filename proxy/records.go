@@ -55,20 +55,49 @@ func (g *Gateway) writeIDRecord(q *request, u format.UploadID) {
 }
 
 // writePartRecord stores the record of part t.number, which the backend stored with
-// backendETag and whose plaintext MD5 is md5.
-func (g *Gateway) writePartRecord(q *request, t uploadTarget, backendETag string, md5 []byte) {
-	name, fits, err := t.key.PartRecordKey(q.bucket, q.key, t.backendID, t.number, backendETag, md5)
-	if err != nil || !fits {
-		g.log.Info("no upload record for this part: ListParts shows the backend's ETag", "request_id", q.id, "bucket", q.bucket, "key", q.key, "part", t.number)
-		return
+// backendETag (the part's, or its held copy's), sealing f. Unlike the other records it is
+// needed (Complete builds the tail from it): a failure is the request's.
+func (g *Gateway) writePartRecord(q *request, t uploadTarget, backendETag string, f format.PartFacts) error {
+	name, fits, err := t.key.PartRecordKey(q.bucket, q.key, t.backendID, t.number, backendETag, f)
+	if err != nil {
+		return err
 	}
-	g.writeRecord(q, name)
+	if !fits {
+		return s3err.New("InternalError", "The backend's upload id or part ETag is too long for the gateway's part record.")
+	}
+	h := http.Header{}
+	g.backendSSE(h)
+	rt := target{q.bucket, name, nil}
+	resp, err := g.backend.sendSmall(q.ctx(), http.MethodPut, rt, h, nil)
+	if err := g.roundTripErr(q, rt, resp, err); err != nil {
+		return err
+	}
+	drain(resp)
+	return nil
 }
 
 // listRecordKeys lists the backend keys under prefix after startAfter, page by page, until
 // stop (nil: never) reports true for a key or maxRecordPages pages were read.
 func (g *Gateway) listRecordKeys(q *request, prefix, startAfter string, maxKeys int, stop func(string) bool) ([]string, error) {
-	var keys []string
+	objs, err := g.listRecordObjects(q, prefix, startAfter, maxKeys, stop)
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	return keys, err
+}
+
+// listedObject is one object of a backend listing of records or held parts.
+type listedObject struct {
+	Key          string
+	Size         int64
+	ETag         string
+	LastModified string
+}
+
+// listRecordObjects is listRecordKeys with each object's size, ETag and time.
+func (g *Gateway) listRecordObjects(q *request, prefix, startAfter string, maxKeys int, stop func(string) bool) ([]listedObject, error) {
+	var objs []listedObject
 	token := ""
 	for page := 0; page < maxRecordPages; page++ {
 		v := url.Values{"list-type": {"2"}, "prefix": {prefix}, "max-keys": {strconv.Itoa(maxKeys)}}
@@ -84,23 +113,23 @@ func (g *Gateway) listRecordKeys(q *request, prefix, startAfter string, maxKeys 
 		var res struct {
 			IsTruncated           bool
 			NextContinuationToken string
-			Contents              []struct{ Key string }
+			Contents              []listedObject
 		}
 		if err := xml.Unmarshal(doc, &res); err != nil {
 			return nil, fmt.Errorf("backend listing of upload records: %w", err)
 		}
 		for _, c := range res.Contents {
 			if stop != nil && stop(c.Key) {
-				return keys, nil
+				return objs, nil
 			}
-			keys = append(keys, c.Key)
+			objs = append(objs, c)
 		}
 		if !res.IsTruncated || res.NextContinuationToken == "" {
 			break
 		}
 		token = res.NextContinuationToken
 	}
-	return keys, nil
+	return objs, nil
 }
 
 // clientUploadID is the client's upload id of the backend upload backendID, from its id record;
@@ -120,56 +149,6 @@ func (g *Gateway) clientUploadID(q *request, backendID string) string {
 		return ""
 	}
 	return backendID + r.IDSuffix
-}
-
-// partMD5s returns the plaintext MD5s of the parts listed in etags (part number -> the
-// backend's ETag, quotes removed) from their records: a part gets an MD5 when exactly one
-// record names its number and backend ETag and opens under key. Records that do not open are
-// ignored and counted as tampering.
-func (g *Gateway) partMD5s(q *request, backendID string, key *format.ObjectKey, etags map[int]string) (map[int][]byte, error) {
-	if len(etags) == 0 {
-		return nil, nil
-	}
-	first, last := format.MaxPartNumber, 0
-	for n := range etags {
-		first, last = min(first, n), max(last, n)
-	}
-	prefix := format.PartRecordsOf(backendID)
-	// Records sort by their 5-digit part number: start before the first part of the page and
-	// stop after the last.
-	after := prefix + fmt.Sprintf("%05d", first)
-	stopAt := prefix + fmt.Sprintf("%05d/", last+1)
-	names, err := g.listRecordKeys(q, prefix, after, 1000, func(k string) bool { return k >= stopAt })
-	if err != nil {
-		return nil, err
-	}
-	found := map[int][]byte{}
-	ambiguous := map[int]bool{}
-	for _, name := range names {
-		r, err := format.ParseUploadRecord(backendID, name)
-		if err != nil || r.Part == 0 {
-			g.obs.Tamper(q.op)
-			continue
-		}
-		want, listed := etags[r.Part]
-		if !listed || r.ETag != want {
-			continue // a part of another page, or a stale record of a part sent again
-		}
-		sum, err := key.OpenPartRecord(q.bucket, q.key, backendID, r)
-		if err != nil {
-			g.obs.Tamper(q.op)
-			g.log.Warn("an upload record does not open: ignored", "request_id", q.id, "bucket", q.bucket, "key", q.key, "part", r.Part)
-			continue
-		}
-		if prev, ok := found[r.Part]; ok && !bytes.Equal(prev, sum) {
-			ambiguous[r.Part] = true
-		}
-		found[r.Part] = sum
-	}
-	for n := range ambiguous {
-		delete(found, n)
-	}
-	return found, nil
 }
 
 // deleteRecords deletes every record (every version) of the backend upload backendID, best

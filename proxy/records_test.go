@@ -126,7 +126,7 @@ func (f *fixture) backendPartETags(u *ipUpload) map[int]string {
 	return out
 }
 
-func backendOf(id string) string { return id[:strings.LastIndex(id, ".s2")] }
+func backendOf(id string) string { return id[:strings.LastIndex(id, ".s3")] }
 
 // TestRecordsListings: ListMultipartUploads shows the ids CreateMultipartUpload gave,
 // ListParts the ETags UploadPart returned (a part sent again shows its new ETag), no record
@@ -150,7 +150,7 @@ func TestRecordsListings(t *testing.T) {
 		t.Fatalf("ListParts shows %v, UploadPart returned %v", got, a.etags)
 	}
 	recs := f.backendKeys(format.UploadRecordsOf(backendOf(a.id)))
-	if len(recs) != 4 { // id, part 1, part 2 twice
+	if len(recs) != 6 { // id, part 1, part 2 twice, and part 2's two held copies (under 5 MiB)
 		t.Fatalf("backend holds %d records of upload a: %q", len(recs), recs)
 	}
 	for _, k := range recs {
@@ -243,8 +243,8 @@ func TestRecordsHostileBackend(t *testing.T) {
 	f := newFixture(t)
 	a := f.createUpload("dir/a")
 	b := f.createUpload("dir/b")
-	for n := 1; n <= 4; n++ {
-		f.uploadPart(a, n, plaintext(1000+n, "PLAIN-A"))
+	for n := 1; n <= 4; n++ { // backend parts (5 MiB and more: not held)
+		f.uploadPart(a, n, plaintext(5<<20+n, "PLAIN-A"))
 	}
 	f.uploadPart(b, 1, plaintext(999, "PLAIN-B"))
 	ba, bb := backendOf(a.id), backendOf(b.id)
@@ -323,7 +323,7 @@ func TestRecordsDeleteBucket(t *testing.T) {
 	if r := f.do(http.MethodDelete, "/"+ipBucket, nil, nil); r.code != "BucketNotEmpty" {
 		t.Fatalf("DeleteBucket of a bucket holding an object: %d %s", r.status, r.code)
 	}
-	if recs := f.backendKeys(format.ReservedPrefix); len(recs) != 2 {
+	if recs := f.backendKeys(format.ReservedPrefix); len(recs) != 3 { // id, part 1's record and held copy
 		t.Fatalf("records after a refused DeleteBucket: %q", recs)
 	}
 	if r := f.do(http.MethodDelete, "/"+ipBucket+"/obj", nil, nil); r.status != http.StatusNoContent {
