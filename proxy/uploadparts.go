@@ -43,11 +43,36 @@ func (g *Gateway) uploadParts(q *request, backendID string, key *format.ObjectKe
 		}
 		parts[n] = append(parts[n], storedPart{number: n, etag: e, size: bp.size, modified: bp.modified})
 	}
-	held, err := g.listRecordObjects(q, format.HeldPartsOf(backendID), "", 1000, nil)
+	// Held copies sort before the id record and the part records ("held/" < "id/" < "part/"),
+	// and part records by their 5-digit number: from part 1 on, one listing of the upload's
+	// prefix reads them all; from a later part, the held copies and the records from that
+	// part on are listed apart. The listing stops after the last part's records.
+	prefix := format.PartRecordsOf(backendID)
+	stopAt := prefix + fmt.Sprintf("%05d/", last+1)
+	stop := func(k string) bool { return k >= stopAt }
+	var objs []listedObject
+	var err error
+	if first <= 1 {
+		objs, err = g.listRecordObjects(q, format.UploadRecordsOf(backendID), "", 1000, stop)
+	} else {
+		var recs []listedObject
+		if objs, err = g.listRecordObjects(q, format.HeldPartsOf(backendID), "", 1000, nil); err == nil {
+			recs, err = g.listRecordObjects(q, prefix, prefix+fmt.Sprintf("%05d", first), 1000, stop)
+			objs = append(objs, recs...)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range held {
+	var names []string
+	for _, h := range objs {
+		switch {
+		case strings.HasPrefix(h.Key, prefix):
+			names = append(names, h.Key)
+			continue
+		case !strings.HasPrefix(h.Key, format.HeldPartsOf(backendID)):
+			continue // the id record
+		}
 		n, ok := format.ParseHeldPartKey(backendID, h.Key)
 		e, eok := format.RecordETag(h.ETag)
 		if !ok || !eok {
@@ -60,15 +85,6 @@ func (g *Gateway) uploadParts(q *request, backendID string, key *format.ObjectKe
 	}
 	if len(parts) == 0 {
 		return parts, nil
-	}
-	prefix := format.PartRecordsOf(backendID)
-	// Records sort by their 5-digit part number: start before the first part and stop after
-	// the last.
-	after := prefix + fmt.Sprintf("%05d", first)
-	stopAt := prefix + fmt.Sprintf("%05d/", last+1)
-	names, err := g.listRecordKeys(q, prefix, after, 1000, func(k string) bool { return k >= stopAt })
-	if err != nil {
-		return nil, err
 	}
 	type ref struct {
 		n    int
