@@ -24,19 +24,22 @@ import (
 )
 
 // refusedBeforeAnyByte: an S3 error status (with an XML code, except for HEAD) and no object
-// bytes: what FORMAT.md 3.5.2 requires of a multipart object whose part set is not the one
-// completed.
+// bytes: what FORMAT.md 3.5.2 and 3.6 require of a multipart object whose part set is not the
+// one completed.
 func (r coreResult) refusedBeforeAnyByte(method string) bool {
 	return r.Status/100 != 2 && r.Status != 0 && (method == http.MethodHead || r.Code != "")
 }
 
-// TestCoreMultipartPartSet (issue 10, acceptance 1; FORMAT.md 3.5): a three-part object written
-// through the gateway is rebuilt in MinIO, with the gateway's own metadata (envelope and part
-// manifest), from a changed set of its stored parts: the first, a middle or the last part
-// dropped, two parts reordered, a part duplicated, a part forged by somebody who knows the upload
-// id but no gateway key, a format-2 object presented as format 1 (envelope version byte, part
-// header versions), the manifest missing or taken from another object. Every read (GET, ranged
-// GET, GET ?partNumber=1, HEAD) is refused before any byte.
+// TestCoreMultipartPartSet (issue 10, acceptance 1; FORMAT.md 3.6): a three-part object written
+// through the gateway (format 3: Part_1 ‖ Part_2 ‖ Part_3 ‖ Tail) is rebuilt in MinIO under its
+// own key, with the gateway's own metadata (the envelope) and its own tail, from a changed set
+// of its stored parts: the first, a middle or the last part dropped, two parts reordered, a
+// part duplicated, a part added (forged, or of another object), a part replaced by one forged
+// by somebody who knows the upload id but no gateway key or by the same part of another
+// object; a format-3 object presented as format 2 or 1 (envelope version byte, part header
+// versions); the tail missing or taken from another object; another object's parts and tail
+// under this object's envelope. Every read (GET, ranged GET, GET ?partNumber=1, HEAD) is refused before any byte and
+// the response holds no plaintext. A control rebuilt unchanged reads back whole.
 func TestCoreMultipartPartSet(t *testing.T) {
 	gw, m, _, _ := testenv.StartGatewayMinIO(t, nil)
 	bucket := m.NewBucket(t)
@@ -46,75 +49,105 @@ func TestCoreMultipartPartSet(t *testing.T) {
 	for _, n := range coreMPParts() {
 		parts = append(parts, testenv.RandomBytes(t, n, ""))
 	}
-	st, meta := coreMPUpload(t, gw, direct, bucket, "mpset/original", parts)
-	_, otherMeta := coreMPUpload(t, gw, direct, bucket, "mpset/other", parts)
+	plain := bytes.Join(parts, nil)
+	other, _ := coreMPUpload(t, gw, direct, bucket, "mpset/other", parts)
+	extra := forgePart(t, 3, 4, testenv.RandomBytes(t, 1000, ""))
 
-	// Before: the object reads back whole.
-	url := gw.Endpoint + "/" + bucket + "/mpset/original"
-	if r := coreDo(hc, coreRequest(t, http.MethodGet, url, nil, gw.AccessKeyID, gw.SecretAccessKey)); !r.complete() || !bytes.Equal(r.Body, bytes.Join(parts, nil)) {
-		t.Fatalf("original object: %v", r)
+	// Each case changes a fresh upload of its own key (the envelope binds the key: an object
+	// moved to another key is refused for that alone, TestCoreMultipartTamper).
+	type setCase struct {
+		name   string
+		change func(st [][]byte, tail []byte, meta map[string]string) (coreMPObject, map[string]string)
+		intact bool
 	}
-
-	withMeta := func(name, value string) map[string]string {
-		out := map[string]string{coreMetaEnv: meta[coreMetaEnv], coreMetaParts: meta[coreMetaParts]}
-		if value == "" {
-			delete(out, name)
-		} else {
-			out[name] = value
+	same := func(f func(st [][]byte, tail []byte) coreMPObject) func([][]byte, []byte, map[string]string) (coreMPObject, map[string]string) {
+		return func(st [][]byte, tail []byte, meta map[string]string) (coreMPObject, map[string]string) {
+			return f(st, tail), meta
 		}
-		return out
 	}
-	headersV1 := func() [][]byte {
-		var out [][]byte
-		for _, p := range st {
-			b := bytes.Clone(p)
-			b[0] = 1
-			out = append(out, b)
+	headersAs := func(v byte) func([][]byte, []byte, map[string]string) (coreMPObject, map[string]string) {
+		return same(func(st [][]byte, tail []byte) coreMPObject {
+			var out [][]byte
+			for _, p := range st {
+				b := bytes.Clone(p)
+				if b[0] != 3 {
+					t.Fatalf("a part header of a new multipart object is not of format 3: %x", b[:1])
+				}
+				b[0] = v
+				out = append(out, b)
+			}
+			return coreMPObject{out, tail}
+		})
+	}
+	envAs := func(v byte) func([][]byte, []byte, map[string]string) (coreMPObject, map[string]string) {
+		return func(st [][]byte, tail []byte, meta map[string]string) (coreMPObject, map[string]string) {
+			b, err := base64.StdEncoding.DecodeString(meta[coreMetaEnv])
+			if err != nil || b[0] != 3 {
+				t.Fatalf("the envelope of a new multipart object is not of format 3: %v %x", err, b[:1])
+			}
+			b[0] = v
+			return coreMPObject{st, tail}, map[string]string{coreMetaEnv: base64.StdEncoding.EncodeToString(b)}
 		}
-		return out
 	}
-	envV1 := func() string {
-		b, err := base64.StdEncoding.DecodeString(meta[coreMetaEnv])
-		if err != nil || b[0] != 2 {
-			t.Fatalf("the envelope of a new multipart object is not of format 2: %v %x", err, b[:1])
-		}
-		b[0] = 1
-		return base64.StdEncoding.EncodeToString(b)
-	}
-	cases := []struct {
-		name  string
-		parts [][]byte
-		meta  map[string]string
-	}{
-		{"first-dropped", [][]byte{st[1], st[2]}, meta},
-		{"middle-dropped", [][]byte{st[0], st[2]}, meta},
-		{"last-dropped", [][]byte{st[0], st[1]}, meta},
-		{"reordered", [][]byte{st[1], st[0], st[2]}, meta},
-		{"duplicated", [][]byte{st[0], st[1], st[1], st[2]}, meta},
-		{"forged-part", [][]byte{st[0], forgePartV2(t, 2, parts[1]), st[2]}, meta},
-		{"envelope-as-format-1", st, withMeta(coreMetaEnv, envV1())},
-		{"headers-as-format-1", headersV1(), meta},
-		{"manifest-missing", st, withMeta(coreMetaParts, "")},
-		{"manifest-of-another-object", st, withMeta(coreMetaParts, otherMeta[coreMetaParts])},
+	cases := []setCase{
+		{"unchanged-control", same(func(st [][]byte, tail []byte) coreMPObject { return coreMPObject{st, tail} }), true},
+		{"first-dropped", same(func(st [][]byte, tail []byte) coreMPObject { return coreMPObject{[][]byte{st[1], st[2]}, tail} }), false},
+		{"middle-dropped", same(func(st [][]byte, tail []byte) coreMPObject { return coreMPObject{[][]byte{st[0], st[2]}, tail} }), false},
+		{"last-dropped", same(func(st [][]byte, tail []byte) coreMPObject { return coreMPObject{[][]byte{st[0], st[1]}, tail} }), false},
+		{"reordered", same(func(st [][]byte, tail []byte) coreMPObject { return coreMPObject{[][]byte{st[1], st[0], st[2]}, tail} }), false},
+		{"duplicated", same(func(st [][]byte, tail []byte) coreMPObject {
+			return coreMPObject{[][]byte{st[0], st[1], st[1], st[2]}, tail}
+		}), false},
+		{"forged-part-added", same(func(st [][]byte, tail []byte) coreMPObject {
+			return coreMPObject{[][]byte{st[0], st[1], st[2], extra}, tail}
+		}), false},
+		{"part-of-another-object-added", same(func(st [][]byte, tail []byte) coreMPObject {
+			return coreMPObject{[][]byte{st[0], st[1], other.parts[2], st[2]}, tail}
+		}), false},
+		{"forged-part", same(func(st [][]byte, tail []byte) coreMPObject {
+			return coreMPObject{[][]byte{st[0], forgePart(t, 3, 2, parts[1]), st[2]}, tail}
+		}), false},
+		{"part-of-another-object", same(func(st [][]byte, tail []byte) coreMPObject {
+			return coreMPObject{[][]byte{st[0], other.parts[1], st[2]}, tail}
+		}), false},
+		{"envelope-as-format-2", envAs(2), false},
+		{"envelope-as-format-1", envAs(1), false},
+		{"headers-as-format-2", headersAs(2), false},
+		{"headers-as-format-1", headersAs(1), false},
+		{"tail-missing", same(func(st [][]byte, _ []byte) coreMPObject { return coreMPObject{st, nil} }), false},
+		{"tail-of-another-object", same(func(st [][]byte, _ []byte) coreMPObject { return coreMPObject{st, other.tail} }), false},
+		{"all-of-another-object", same(func(_ [][]byte, _ []byte) coreMPObject { return other }), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			key := "mpset/" + c.name
-			coreMPPutDirect(t, direct, bucket, key, c.parts, c.meta)
+			orig, meta := coreMPUpload(t, gw, direct, bucket, key, parts)
+			obj, objMeta := c.change(orig.parts, orig.tail, meta)
+			coreMPPutObject(t, direct, bucket, key, obj, objMeta)
 			url := gw.Endpoint + "/" + bucket + "/" + key
 			for _, q := range []struct {
 				method, query string
 				hdr           http.Header
+				want          []byte
 			}{
-				{http.MethodGet, "", nil},
-				{http.MethodGet, "", http.Header{"Range": {"bytes=0-999"}}},
-				{http.MethodGet, "?partNumber=1", nil},
-				{http.MethodHead, "", nil},
+				{http.MethodGet, "", nil, plain},
+				{http.MethodGet, "", http.Header{"Range": {"bytes=0-999"}}, plain[:1000]},
+				{http.MethodGet, "?partNumber=1", nil, parts[0]},
+				{http.MethodHead, "", nil, nil},
 			} {
 				r := coreDo(hc, coreRequest(t, q.method, url+q.query, q.hdr, gw.AccessKeyID, gw.SecretAccessKey))
-				if !r.refusedBeforeAnyByte(q.method) {
+				if c.intact {
+					if !r.complete() || !bytes.Equal(r.Body, q.want) {
+						t.Errorf("%s%s %s of the object rebuilt unchanged: %v, want the original bytes", q.method, q.query, q.hdr.Get("Range"), r)
+					}
+					continue
+				}
+				if !r.refusedBeforeAnyByte(q.method) || sharedRun(plain, r.Body) >= 0 {
 					t.Errorf("%s%s %s: %v, want a refusal before any byte", q.method, q.query, q.hdr.Get("Range"), r)
 				}
+			}
+			if c.intact {
+				return
 			}
 			if n := tamperLogLines(t, gw.LogPath, bucket, key); n == 0 {
 				t.Errorf("the gateway log has no kind=tamper line for %s", key)
@@ -123,16 +156,16 @@ func TestCoreMultipartPartSet(t *testing.T) {
 	}
 }
 
-// forgePartV2 is what somebody without a gateway key can make of a part: a format-2 header for
-// part n with a salt of their own and the segments and trailer under a key they chose (the
-// upload id holds no key that would do better: FORMAT.md 3.5.1).
-func forgePartV2(t *testing.T, n int, plain []byte) []byte {
+// forgePart is what somebody without a gateway key can make of a part: a header of format
+// version (2 or 3) for part n with a salt of their own and the segments and trailer under a key
+// they chose (the upload id holds no key that would do better: FORMAT.md 3.5.1).
+func forgePart(t *testing.T, version byte, n int, plain []byte) []byte {
 	t.Helper()
 	var ok, salt [32]byte
 	rand.Read(ok[:])
 	rand.Read(salt[:])
 	pi := make([]byte, 16)
-	pi[0], pi[1] = 2, 1
+	pi[0], pi[1] = version, 1
 	binary.BigEndian.PutUint32(pi[4:], uint32(n))
 	binary.BigEndian.PutUint64(pi[8:], uint64(len(plain)))
 	pk, err := hkdf.Key(sha256.New, ok[:], salt[:], "s3seal/2 part"+string(pi), 32)
@@ -200,7 +233,7 @@ func TestCoreMultipartCompleteChecksParts(t *testing.T) {
 	// A part forged into the backend upload by somebody who knows the upload id.
 	id, done = start("forged")
 	backendID := id[:bytes.LastIndexByte([]byte(id), '.')]
-	forged := forgePartV2(t, 2, p2)
+	forged := forgePart(t, 3, 2, p2)
 	if _, err := direct.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String("forged"), UploadId: &backendID,
 		PartNumber: aws.Int32(2), Body: bytes.NewReader(forged), ContentLength: aws.Int64(int64(len(forged)))}); err != nil {
 		t.Fatal(err)
