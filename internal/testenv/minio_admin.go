@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,11 +122,24 @@ func (m *MinIO) createDataUser(u MinIOUser) error {
 		Query: url.Values{"accessKey": {u.AccessKey}}, Body: sealed})); err != nil {
 		return fmt.Errorf("add-user: %w", err)
 	}
-	if err := adminOK(m.adminWhenReady(ctx, root, AdminCall{Method: http.MethodPut, Op: "set-user-or-group-policy",
-		Query: url.Values{"policyName": {DataPolicyName}, "userOrGroup": {u.AccessKey}, "isGroup": {"false"}}})); err != nil {
-		return fmt.Errorf("set-user-or-group-policy: %w", err)
+	// A MinIO that has just started can answer XMinioAdminNoSuchPolicy for the policy it has
+	// just accepted (its IAM state is still loading: seen in the conformance run's backend
+	// restarts, after which every test failed with 403): the attach is retried, policy first.
+	for attempt := 0; ; attempt++ {
+		err := adminOK(m.adminWhenReady(ctx, root, AdminCall{Method: http.MethodPut, Op: "set-user-or-group-policy",
+			Query: url.Values{"policyName": {DataPolicyName}, "userOrGroup": {u.AccessKey}, "isGroup": {"false"}}}))
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "XMinioAdminNoSuchPolicy") || attempt >= 20 || ctx.Err() != nil {
+			return fmt.Errorf("set-user-or-group-policy: %w", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if err := adminOK(m.adminWhenReady(ctx, root, AdminCall{Method: http.MethodPut, Op: "add-canned-policy",
+			Query: url.Values{"name": {DataPolicyName}}, Body: []byte(DataPolicy)})); err != nil {
+			return fmt.Errorf("add-canned-policy: %w", err)
+		}
 	}
-	return nil
 }
 
 // rootUser is the root credential of m.
