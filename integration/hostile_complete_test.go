@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,48 +62,108 @@ func recordedPart(h *testenv.Hostile, path string, n int) []byte {
 	return body
 }
 
-// TestHostileCompleteOtherParts (issue 21a): with encryption.etag backend, the client
-// completes parts [1,2] of an upload that also holds a part 3 of the same size; the backend
-// completes 1 and 3 instead (every ranged read of the object serves part 1 and part 3 as
-// uploaded). The part numbers in the authenticated part headers are not the client's:
-// InvalidPart, never 200.
+// TestHostileCompleteOtherParts (issue 21a; FORMAT.md 3.6.4): with encryption.etag backend, the
+// client completes parts [1,2] of an upload that also holds a part 3 of the same size; the
+// backend completes 1 and 3 instead: every read of the object serves part 1 and part 3 as
+// uploaded, then the gateway's tail (the gateway reads nothing back at Complete, so the
+// Complete itself may answer 200). The tail's digest of the part headers names part 2's
+// header (its number and salt), not part 3's: every read (GET, ranged GETs in either part,
+// GET ?partNumber=2, HEAD) is refused with 500 and none serves a byte of any part's plaintext,
+// by another gateway on the same backend (nothing cached) and by the gateway that completed
+// the upload (docs/SECURITY.md: "every read of that object is then refused").
 func TestHostileCompleteOtherParts(t *testing.T) {
-	gw, h, m := testenv.StartGatewayHostile(t, map[string]string{"GATEWAY_BACKEND_PAYLOAD": "unsigned", "GATEWAY_ETAG": "backend"})
+	m, k := testenv.NewMinIO(t), testenv.NewKMS(t)
+	h := testenv.NewHostile(t, m.Endpoint)
+	env := coreGatewayEnv(m, h.URL, k.Endpoint, k.CreateKey(t), map[string]string{"GATEWAY_BACKEND_PAYLOAD": "unsigned", "GATEWAY_ETAG": "backend"})
+	gw, reader := testenv.StartGateway(t, env), testenv.StartGateway(t, env)
 	bucket := m.NewBucket(t)
 	key := "swapped"
 	path := testenv.ObjectPath(bucket, key)
 	c := gw.Client(t)
 	p1, p2, p3 := testenv.RandomBytes(t, 5<<20, ""), testenv.RandomBytes(t, 5<<20, ""), testenv.RandomBytes(t, 5<<20, "")
 	id, etags := hostileUpload(t, c, bucket, key, p1, p2, p3)
-	s1, s3b := recordedPart(h, path, 1), recordedPart(h, path, 3)
-	if len(s1) == 0 || len(s3b) != len(recordedPart(h, path, 2)) {
-		t.Fatalf("recorded parts: %d and %d bytes", len(s1), len(s3b))
+	s1, s2, s3b := recordedPart(h, path, 1), recordedPart(h, path, 2), recordedPart(h, path, 3)
+	if len(s1) == 0 || len(s2) == 0 || len(s3b) != len(s2) || bytes.Equal(s2, s3b) {
+		t.Fatalf("recorded parts: %d, %d and %d bytes", len(s1), len(s2), len(s3b))
 	}
-	fake := append(append([]byte(nil), s1...), s3b...)
+	// The backend's object: part 2's stored bytes, wherever a read of the object covers them,
+	// are part 3's; everything else (part 1, the tail) is as stored.
+	lo, hi := int64(len(s1)), int64(len(s1)+len(s2))
+	var swapped atomic.Int64
 	h.Hook(func(req testenv.BackendRequest, resp *http.Response) error {
-		rng := req.Header.Get("Range")
-		if req.Method != http.MethodGet || req.Path != path || resp.StatusCode/100 != 2 || !strings.HasPrefix(rng, "bytes=") {
+		if req.Method != http.MethodGet || req.Path != path || resp.StatusCode/100 != 2 {
 			return nil
 		}
-		a, b, _ := strings.Cut(strings.TrimPrefix(rng, "bytes="), "-")
-		first, err1 := strconv.ParseInt(a, 10, 64)
-		last, err2 := strconv.ParseInt(b, 10, 64)
-		if err1 != nil || err2 != nil || last >= int64(len(fake)) {
-			return nil
+		var first int64
+		if cr := resp.Header.Get("Content-Range"); cr != "" {
+			a, _, _ := strings.Cut(strings.TrimPrefix(cr, "bytes "), "-")
+			v, err := strconv.ParseInt(a, 10, 64)
+			if err != nil {
+				return fmt.Errorf("Content-Range %q", cr)
+			}
+			first = v
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		resp.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, len(fake)))
-		resp.Header.Set("Content-Length", strconv.FormatInt(last-first+1, 10))
-		resp.StatusCode, resp.Status = http.StatusPartialContent, ""
-		resp.ContentLength = last - first + 1
-		resp.Body = io.NopCloser(bytes.NewReader(fake[first : last+1]))
+		if err != nil {
+			return err
+		}
+		for i := range body {
+			if off := first + int64(i); off >= lo && off < hi {
+				body[i] = s3b[off-lo]
+				swapped.Add(1)
+			}
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil
 	})
 	_, err := c.CompleteMultipartUpload(context.Background(), &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: &key,
 		UploadId: id, MultipartUpload: completedParts(etags[0], etags[1])})
-	if code, status := apiErr(err); code != "InvalidPart" || status != http.StatusBadRequest {
-		t.Fatalf("Complete of parts [1,2] completed by the backend as [1,3]: %v (%s %d), want 400 InvalidPart", err, code, status)
+	if err != nil {
+		// Refusing the Complete is as good; it must not have been a success the client missed.
+		if code, status := apiErr(err); status/100 == 2 || code == "" {
+			t.Fatalf("Complete of parts [1,2] completed by the backend as [1,3]: %v (%s %d)", err, code, status)
+		}
+		t.Logf("Complete refused: %v", err)
+		return
+	}
+	// The premise: MinIO holds Part_1 ‖ Part_2 ‖ Tail, so the hook's offsets are part 2's.
+	stored, _ := storedBytes(t, m.Client(t), bucket, key)
+	tl := format3TailLen(stored)
+	if tl < 0 || len(stored) != len(s1)+len(s2)+tl || !bytes.Equal(stored[:lo], s1) || !bytes.Equal(stored[lo:hi], s2) {
+		t.Fatalf("stored object: %d bytes (tail %d), want part 1, part 2 and one tail", len(stored), tl)
+	}
+	hc := coreHTTPClient()
+	for _, g := range []struct {
+		name string
+		gw   *testenv.Gateway
+	}{{"another gateway", reader}, {"the completing gateway", gw}} {
+		t.Run(g.name, func(t *testing.T) {
+			swapped.Store(0)
+			url := g.gw.Endpoint + "/" + bucket + "/" + key
+			for _, q := range []struct {
+				method, query string
+				hdr           http.Header
+			}{
+				{http.MethodGet, "", nil},
+				{http.MethodGet, "", http.Header{"Range": {"bytes=5300000-5301000"}}},
+				{http.MethodGet, "", http.Header{"Range": {"bytes=0-1000"}}},
+				{http.MethodGet, "?partNumber=2", nil},
+				{http.MethodHead, "", nil},
+			} {
+				r := coreDo(hc, coreRequest(t, q.method, url+q.query, q.hdr, g.gw.AccessKeyID, g.gw.SecretAccessKey))
+				if sharedRun(p2, r.Body) >= 0 || sharedRun(p3, r.Body) >= 0 {
+					t.Errorf("%s%s %s served plaintext of part 2 or part 3: %v", q.method, q.query, q.hdr.Get("Range"), r)
+				}
+				if r.Status != http.StatusInternalServerError || (q.method == http.MethodGet && r.Code != "InternalError") || sharedRun(p1, r.Body) >= 0 {
+					t.Errorf("%s%s %s of parts [1,2] completed by the backend as [1,3]: %v, want 500 InternalError before any byte",
+						q.method, q.query, q.hdr.Get("Range"), r)
+				}
+			}
+			if swapped.Load() == 0 {
+				t.Error("no read of the object covered part 2: the swap was never served")
+			}
+		})
 	}
 }
 

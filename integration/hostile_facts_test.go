@@ -167,28 +167,71 @@ func TestSSECHiddenWithoutKey(t *testing.T) {
 		}
 	}
 
-	// ListParts of an open SSE-C upload.
+	// ListParts of an open SSE-C upload: part 1 of 5 MiB is a backend part, part 2 (1,000
+	// bytes) is held aside until Complete (FORMAT.md 3.6.2). Without the key no listed part
+	// shows a plaintext MD5 (the records that hold them are sealed under the upload's key).
+	big := testenv.RandomBytes(t, 5<<20, marker)
 	lp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("open"),
 		SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String("open"), UploadId: lp.UploadId,
-		PartNumber: aws.Int32(1), Body: bytes.NewReader(single),
-		SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5}); err != nil {
-		t.Fatal(err)
+	for i, body := range [][]byte{big, single} {
+		if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String("open"), UploadId: lp.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body),
+			SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	plainMD5 := map[string]bool{hideMD5(big): true, hideMD5(single): true}
 	parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: aws.String("open"), UploadId: lp.UploadId})
-	if err != nil || len(parts.Parts) != 1 {
-		t.Fatalf("ListParts without the key: %v", err)
+	if err != nil || len(parts.Parts) == 0 || aws.ToInt32(parts.Parts[0].PartNumber) != 1 {
+		t.Fatalf("ListParts without the key: %v, %d parts (want part 1 at least)", err, len(parts.Parts))
 	}
-	if strings.Trim(aws.ToString(parts.Parts[0].ETag), `"`) == hideMD5(single) {
-		t.Errorf("ListParts without the key shows the part's plaintext MD5")
+	for _, p := range parts.Parts {
+		if plainMD5[strings.Trim(aws.ToString(p.ETag), `"`)] {
+			t.Errorf("ListParts without the key shows part %d's plaintext MD5", aws.ToInt32(p.PartNumber))
+		}
 	}
 	parts, err = c.ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: aws.String("open"), UploadId: lp.UploadId,
 		SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5})
-	if err != nil || len(parts.Parts) != 1 || strings.Trim(aws.ToString(parts.Parts[0].ETag), `"`) != hideMD5(single) {
-		t.Errorf("ListParts with the key: %v, want the part's ETag %s", err, hideMD5(single))
+	if err != nil || len(parts.Parts) != 2 ||
+		strings.Trim(aws.ToString(parts.Parts[0].ETag), `"`) != hideMD5(big) || aws.ToInt64(parts.Parts[0].Size) != int64(len(big)) ||
+		strings.Trim(aws.ToString(parts.Parts[1].ETag), `"`) != hideMD5(single) || aws.ToInt64(parts.Parts[1].Size) != int64(len(single)) {
+		t.Errorf("ListParts with the key: %v, %d parts, want parts 1 and 2 with ETags %s and %s", err, len(parts.Parts), hideMD5(big), hideMD5(single))
+	}
+}
+
+// TestSSECListPartsHeldWithoutKey: ListParts of an open SSE-C upload without the key lists
+// every part uploaded, a held one (under 5 MiB, FORMAT.md 3.6.2) too, as S3 does (it needs no
+// key for ListParts), with its size and an ETag that is not its plaintext MD5.
+func TestSSECListPartsHeldWithoutKey(t *testing.T) {
+	gw, m, _, _ := testenv.StartGatewayMinIO(t, map[string]string{"GATEWAY_SSEC_ALLOW_HTTP": "true"})
+	bucket := m.NewBucket(t)
+	ctx := context.Background()
+	c := gw.Client(t)
+	k := newHideKey(t)
+	body := testenv.RandomBytes(t, 1000, marker)
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("open"),
+		SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String("open"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(body),
+		SSECustomerAlgorithm: k.alg, SSECustomerKey: k.key, SSECustomerKeyMD5: k.md5}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: aws.String("open"), UploadId: up.UploadId})
+	if err != nil || len(parts.Parts) != 1 || aws.ToInt32(parts.Parts[0].PartNumber) != 1 || aws.ToInt64(parts.Parts[0].Size) != int64(len(body)) {
+		n := 0
+		if parts != nil {
+			n = len(parts.Parts)
+		}
+		t.Fatalf("ListParts without the key of an upload with one held part: %v, %d parts, want part 1 of %d bytes", err, n, len(body))
+	}
+	if strings.Trim(aws.ToString(parts.Parts[0].ETag), `"`) == hideMD5(body) {
+		t.Errorf("ListParts without the key shows the held part's plaintext MD5")
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 
 // Resuming an upload (issue 12, item 7): a client takes an upload id from ListMultipartUploads
 // and uploads more parts, lists them, completes or aborts; ListParts shows the ETags UploadPart
-// returned. The gateway keeps both in upload records under the reserved prefix (U+10FFFF)
-// (FORMAT.md 3.5.3), which clients never see.
+// returned. The gateway keeps both in upload records under the reserved prefix (U+10FFFF),
+// with the parts it holds aside until Complete (under 5 MiB, or part 10,000: FORMAT.md 3.6.2),
+// which clients never see.
 
 const reservedPrefix = format.ReservedPrefix
 
@@ -95,6 +96,25 @@ func reservedKeys(t *testing.T, mc *s3.Client, bucket string) []string {
 	return keys
 }
 
+// reservedKinds counts the reserved keys by kind: "id" (an upload's id record), "part" (a part
+// record), "held" (a held part) of FORMAT.md 3.6.2, "other" for anything else. Keys are
+// <reserved prefix>s3seal/uploads/<backend id>/<kind>/....
+func reservedKinds(keys []string) map[string]int {
+	out := map[string]int{}
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, reservedPrefix+"s3seal/uploads/")
+		_, rest, ok2 := strings.Cut(rest, "/")
+		kind, _, ok3 := strings.Cut(rest, "/")
+		switch {
+		case ok && ok2 && ok3 && (kind == "id" || kind == "part" || kind == "held"):
+			out[kind]++
+		default:
+			out["other"]++
+		}
+	}
+	return out
+}
+
 // TestMultipartResumeListedUploadID: through the gateway, ListMultipartUploads shows the ids
 // CreateMultipartUpload returned (paged with max-uploads 1); a listed id takes a third part,
 // lists the parts with the ETags UploadPart returned (as MinIO itself does on a plain bucket,
@@ -160,8 +180,10 @@ func TestMultipartResumeListedUploadID(t *testing.T) {
 	if len(got) != 3 {
 		t.Errorf("ListParts shows %d parts, want 3", len(got))
 	}
-	if recs := reservedKeys(t, mc, bucket); len(recs) != 2+3+1 {
-		t.Errorf("MinIO holds %d upload records, want 6 (2 ids, 4 parts): %q", len(recs), recs)
+	// Records: 2 ids, 4 part records; held: the 1,234-byte part 3 of one upload and the small
+	// part 1 of the other (parts under 5 MiB are held aside until Complete).
+	if recs := reservedKeys(t, mc, bucket); fmt.Sprint(reservedKinds(recs)) != fmt.Sprint(map[string]int{"id": 2, "part": 4, "held": 2}) {
+		t.Errorf("MinIO holds %v under the reserved prefix, want 2 ids, 4 part records, 2 held parts: %q", reservedKinds(recs), recs)
 	}
 
 	checkReservedHidden(t, c, bucket)
@@ -303,9 +325,11 @@ func optionalString(s string) *string {
 	return &s
 }
 
-// TestMultipartOpenUploadDeleteBucket: an open upload does not keep a bucket from being deleted
-// through the gateway (as on S3 and MinIO), although its records are objects in MinIO; a bucket
-// that still holds an object is refused BucketNotEmpty.
+// TestMultipartOpenUploadDeleteBucket: open uploads do not keep a bucket from being deleted
+// through the gateway (as on S3 and MinIO), although their records and held parts are objects
+// in MinIO; a bucket that still holds an object is refused BucketNotEmpty and keeps them all.
+// One upload has a small part (held aside) and a 5 MiB one (a backend part), the other a held
+// part 10,000.
 func TestMultipartOpenUploadDeleteBucket(t *testing.T) {
 	gw, m, _, _ := testenv.StartGatewayMinIO(t, nil)
 	c, mc := gw.Client(t), m.Client(t)
@@ -320,6 +344,16 @@ func TestMultipartOpenUploadDeleteBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	uploadPartETag(t, c, bucket, "open", aws.ToString(cr.UploadId), 1, []byte("part"))
+	uploadPartETag(t, c, bucket, "open", aws.ToString(cr.UploadId), 2, testenv.RandomBytes(t, 5<<20, ""))
+	cr2, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String("open2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadPartETag(t, c, bucket, "open2", aws.ToString(cr2.UploadId), 10_000, testenv.RandomBytes(t, 5<<20, ""))
+	want := fmt.Sprint(map[string]int{"id": 2, "part": 3, "held": 2})
+	if recs := reservedKeys(t, mc, bucket); fmt.Sprint(reservedKinds(recs)) != want {
+		t.Fatalf("records and held parts of two open uploads: %v, want 2 ids, 3 part records, 2 held parts: %q", reservedKinds(recs), recs)
+	}
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("obj"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -327,14 +361,14 @@ func TestMultipartOpenUploadDeleteBucket(t *testing.T) {
 	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); !errors.As(err, &ae) || ae.ErrorCode() != "BucketNotEmpty" {
 		t.Fatalf("DeleteBucket of a bucket holding an object: %v, want BucketNotEmpty", err)
 	}
-	if recs := reservedKeys(t, mc, bucket); len(recs) != 2 {
-		t.Fatalf("records after a refused DeleteBucket: %q", recs)
+	if recs := reservedKeys(t, mc, bucket); fmt.Sprint(reservedKinds(recs)) != want {
+		t.Fatalf("records and held parts after a refused DeleteBucket: %v, want %s: %q", reservedKinds(recs), want, recs)
 	}
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String("obj")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatalf("DeleteBucket with only an open upload: %v", err)
+		t.Fatalf("DeleteBucket with only open uploads (records and held parts): %v", err)
 	}
 	if _, err := mc.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket}); err == nil {
 		t.Fatal("MinIO still has the bucket")

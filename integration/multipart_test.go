@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -92,9 +94,24 @@ func TestMultipartAWSCLI(t *testing.T) {
 	if bytes.Contains(stored, []byte(marker)) || sharedRun(plain, stored) >= 0 {
 		t.Fatal("plaintext found in the stored multipart object")
 	}
+	// Format 3 (FORMAT.md 3.6): envelope version 3, no manifest metadata, and the stored object
+	// is the seven parts (six of 8 MiB, the 2 MiB last one held aside until Complete) followed
+	// by exactly one tail, which ends in its length and the magic "s3seal/3".
 	head, err := m.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("big.bin")})
-	if err != nil || head.Metadata["s3seal-parts"] == "" {
-		t.Fatalf("stored object has no part manifest: %v %v", err, head.Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env, err := base64.StdEncoding.DecodeString(head.Metadata[coreMetaEnv]); err != nil || len(env) == 0 || env[0] != 3 {
+		t.Fatalf("stored object's envelope is not of version 3: %v %v", err, head.Metadata)
+	}
+	if v, ok := head.Metadata["s3seal-parts"]; ok {
+		t.Fatalf("stored object carries format-2 manifest metadata: %q", v)
+	}
+	partsSize := 6*(coreStoredSize(8<<20)+48) + coreStoredSize(2<<20) + 48
+	tl := format3TailLen(stored)
+	if tl < 0 || int64(len(stored)) != partsSize+int64(tl) || aws.ToInt64(head.ContentLength) != int64(len(stored)) {
+		t.Fatalf("stored object: %d bytes, tail %d bytes (footer %x), want the parts' %d bytes and one tail",
+			len(stored), tl, stored[max(0, len(stored)-12):], partsSize)
 	}
 	// The ETag clients see is S3's multipart ETag of the plaintext: MD5 of the parts' MD5s, "-7".
 	var sums []byte
@@ -240,4 +257,19 @@ func TestMultipartRetriedPartAndTwoGateways(t *testing.T) {
 		}
 	}
 	checkRanges(t, c2, bucket, *key, want, []int64{5 << 20}, 50)
+}
+
+// format3TailLen is the length of the format-3 tail (FORMAT.md 3.6.3: sealed manifest ‖
+// be32(its length) ‖ "s3seal/3") that ends stored, from its footer; -1 when stored does not end
+// in "s3seal/3" or the length is more than stored holds. A sealed manifest is at least its
+// 12-byte nonce, the 16-byte GCM tag and the smallest body.
+func format3TailLen(stored []byte) int {
+	if len(stored) < 12 || string(stored[len(stored)-8:]) != "s3seal/3" {
+		return -1
+	}
+	n := int64(binary.BigEndian.Uint32(stored[len(stored)-12:]))
+	if n < 12+16 || n+12 > int64(len(stored)) {
+		return -1
+	}
+	return int(n) + 12
 }
