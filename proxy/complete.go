@@ -92,18 +92,14 @@ func (g *Gateway) complete(q *request) error {
 			f.etag = hit.text
 		}
 	}
-	backendETag := f.etag
 	if etagMD5 != nil {
 		f.etag = multipartETag(etagMD5, len(plan.manifest))
 	}
 	versionID := resp.Header.Get("X-Amz-Version-Id")
-	u, _ := format.ParseUploadID(q.r.URL.Query().Get("uploadId"))
-	meta := http.Header{}
-	meta.Set(format.MetaEnvelope, u.Envelope.Encode())
-	if u.Context != "" {
-		meta.Set(format.MetaContext, u.Context)
-	}
-	g.cacheWritten(q, writtenVersion{backendETag: backendETag, storedSize: plan.layout.StoredSize() + int64(len(tail)), versionID: versionID, meta: meta}, f)
+	// The facts are not cached: they come from the records, not from the object the backend
+	// made, which the first read checks in full (tail and every part boundary) before any
+	// byte, as FORMAT.md 3.6.5 asks.
+	g.objects.lru.Remove(factsCacheKey(q.bucket, q.key))
 	g.answerComplete(q, doc, hits, f.etag, versionID)
 	return nil
 }

@@ -446,8 +446,13 @@ func (g *Gateway) listedCopies(q *request, clientID, backendID string, res *list
 	if err != nil || u.Envelope.Version() != format.Version3 {
 		return bare(), nil
 	}
+	first, last := res.PartNumberMarker+1, format.MaxPartNumber
+	if res.IsTruncated {
+		last = res.NextPartNumberMarker
+	}
 	if u.Envelope.Wrap == format.WrapCustomerKey && q.r.Header.Get("X-Amz-Server-Side-Encryption-Customer-Key") == "" {
-		return bare(), nil
+		// The held parts too, with the backend's ETags: no record can be opened.
+		return g.uploadParts(q, backendID, nil, backend, first, last)
 	}
 	_, key, err := g.openUpload(q)
 	defer q.ssec.zero()
@@ -455,9 +460,5 @@ func (g *Gateway) listedCopies(q *request, clientID, backendID string, res *list
 		return nil, err
 	}
 	defer key.Zero()
-	first, last := res.PartNumberMarker+1, format.MaxPartNumber
-	if res.IsTruncated {
-		last = res.NextPartNumberMarker
-	}
 	return g.uploadParts(q, backendID, key, backend, first, last)
 }

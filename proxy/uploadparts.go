@@ -29,8 +29,8 @@ type storedPart struct {
 
 // uploadParts lists the stored copies of the parts first..last of the backend upload
 // backendID: the backend's parts (from ListParts, given), the held copies and the records
-// of both, opened under key. Records that do not parse or open, or that disagree with the
-// size the backend lists, are ignored and counted as tampering.
+// of both, opened under key (none opened when key is nil). Records that do not parse or open,
+// or that disagree with the size the backend lists, are ignored and counted as tampering.
 func (g *Gateway) uploadParts(q *request, backendID string, key *format.ObjectKey, backend map[int]backendPart, first, last int) (map[int][]storedPart, error) {
 	parts := map[int][]storedPart{}
 	for n, bp := range backend {
@@ -83,8 +83,8 @@ func (g *Gateway) uploadParts(q *request, backendID string, key *format.ObjectKe
 			parts[n] = append(parts[n], storedPart{number: n, etag: e, size: h.Size, held: h.Key, modified: h.LastModified})
 		}
 	}
-	if len(parts) == 0 {
-		return parts, nil
+	if len(parts) == 0 || key == nil {
+		return parts, nil // without the key (an SSE-C upload listed without it) no record opens
 	}
 	type ref struct {
 		n    int
