@@ -98,6 +98,12 @@ func TestSharedRunFindsRuns(t *testing.T) {
 	for _, at := range []int{0, 1, 7, 8, 9, 4000, 4080} {
 		stored := append(testenv.RandomBytes(t, 100, ""), plain[at:at+16]...)
 		stored = append(stored, testenv.RandomBytes(t, 50, "")...)
+		// The bytes around the run differ from plain's, so that the run found is the one put
+		// at 100 (random ones matched one time in 256: a run found at 99 or 101).
+		stored[116] = ^plain[min(at+16, len(plain)-1)]
+		if at > 0 {
+			stored[99] = ^plain[at-1]
+		}
 		if got := sharedRun(plain, stored); got != 100 {
 			t.Errorf("run from plain offset %d: found at %d, want 100", at, got)
 		}
