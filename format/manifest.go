@@ -67,7 +67,11 @@ func layoutDigest(l Layout) [32]byte {
 
 // runsOf cuts a layout into runs of consecutive part numbers of equal plaintext size (nil if
 // there would be more than MaxManifestRuns).
-func runsOf(l Layout) []manifestRun {
+func runsOf(l Layout) []manifestRun { return cutRuns(l, MaxManifestRuns) }
+
+// cutRuns cuts a layout into runs of consecutive part numbers of equal plaintext size (nil if
+// there would be more than limit).
+func cutRuns(l Layout, limit int) []manifestRun {
 	var runs []manifestRun
 	for _, p := range l {
 		if n := len(runs); n > 0 {
@@ -77,7 +81,7 @@ func runsOf(l Layout) []manifestRun {
 				continue
 			}
 		}
-		if len(runs) == MaxManifestRuns {
+		if len(runs) == limit {
 			return nil
 		}
 		runs = append(runs, manifestRun{p.Number, 1, p.PlainSize})
@@ -174,8 +178,11 @@ func (k *ObjectKey) OpenManifest(s string) (*Manifest, error) {
 
 // Layout returns the part numbers and stored sizes the manifest lists, or nil when it lists
 // none (more than MaxManifestRuns runs): then the reader learns them from the backend.
-func (m *Manifest) Layout() (numbers []int, storedSizes []int64) {
-	for _, r := range m.runs {
+func (m *Manifest) Layout() (numbers []int, storedSizes []int64) { return runsLayout(m.runs) }
+
+// runsLayout lists the part numbers and stored sizes of runs.
+func runsLayout(runs []manifestRun) (numbers []int, storedSizes []int64) {
+	for _, r := range runs {
 		for i := 0; i < r.count; i++ {
 			numbers = append(numbers, r.first+i)
 			storedSizes = append(storedSizes, PartEncryptedSize(r.plain))

@@ -142,20 +142,7 @@ func (k *ObjectKey) sealTail(rnd io.Reader, parts []ManifestPart) ([]byte, []byt
 }
 
 // allRuns cuts a layout into runs of consecutive part numbers of equal plaintext size.
-func allRuns(l Layout) []manifestRun {
-	var runs []manifestRun
-	for _, p := range l {
-		if n := len(runs); n > 0 {
-			r := &runs[n-1]
-			if r.plain == p.PlainSize && r.first+r.count == p.Number {
-				r.count++
-				continue
-			}
-		}
-		runs = append(runs, manifestRun{p.Number, 1, p.PlainSize})
-	}
-	return runs
-}
+func allRuns(l Layout) []manifestRun { return cutRuns(l, MaxPartNumber) }
 
 // TailLength reads the footer at the end of end (the last bytes of a stored object of
 // storedSize bytes) and returns the tail's total length. Errors wrap ErrAuth: an object of
@@ -230,15 +217,7 @@ func (k *ObjectKey) OpenTail(tail []byte, storedSize int64) (*Tail, error) {
 }
 
 // Layout returns the part numbers and stored sizes the tail lists (every part).
-func (t *Tail) Layout() (numbers []int, storedSizes []int64) {
-	for _, r := range t.runs {
-		for i := 0; i < r.count; i++ {
-			numbers = append(numbers, r.first+i)
-			storedSizes = append(storedSizes, PartEncryptedSize(r.plain))
-		}
-	}
-	return numbers, storedSizes
-}
+func (t *Tail) Layout() (numbers []int, storedSizes []int64) { return runsLayout(t.runs) }
 
 // Check compares the layout read from the stored bytes (every part's salt in ID) with the
 // tail: the same number of parts and the same headers in the same order. A mismatch wraps
