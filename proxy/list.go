@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/s3seal/s3seal/keys"
 	"github.com/s3seal/s3seal/s3err"
 )
 
@@ -183,7 +184,9 @@ func (g *Gateway) listObjects(q *request) error {
 	if err != nil {
 		return s3err.New("InternalError", "The backend sent a listing that is not valid XML.")
 	}
-	g.listFacts(q, entries, urlEncoded)
+	if err := g.listFacts(q, entries, urlEncoded); err != nil {
+		return err
+	}
 	var spans []span
 	complete := true
 	for _, e := range entries {
@@ -210,12 +213,18 @@ func (g *Gateway) listObjects(q *request) error {
 
 // listFacts fills in the plaintext facts of every entry: from the cache, or by asking the
 // backend (bounded concurrency). Nothing in a listing entry tells a single-part object from a
-// format-2 multipart object (after its manifest copy the backend may hold it as one part, with
-// a plain ETag), so no size is computed from the stored size alone. An entry whose facts cannot be learned keeps its stored values
-// and is logged.
-func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
+// multipart object (after format 2's manifest copy the backend may hold it as one part, with
+// a plain ETag; format 3's tail has no fixed length), so no size is computed from the stored
+// size alone. When an entry's facts cannot be read because the backend or the key provider
+// did not answer (listingFails), the listing fails with that error, which a client retries: a
+// listing that showed the entry's stored size instead told a client with a flapping backend a
+// size its object never had (the fault test's load saw it). An entry whose object is gone,
+// fails authentication or is under a key the gateway may no longer use keeps its stored
+// values and is logged: no retry would learn more, and one bad object must not make its
+// prefix unlistable.
+func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) error {
 	var pending []*listEntry
-	var keys []string
+	var names []string
 	for _, e := range entries {
 		key := e.key
 		if urlEncoded {
@@ -227,10 +236,11 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 			e.facts, e.haveFacts = f, true
 			continue
 		}
-		pending, keys = append(pending, e), append(keys, key)
+		pending, names = append(pending, e), append(names, key)
 	}
+	errs := make([]error, len(pending))
 	g.parallel(len(pending), func(i int) {
-		e, key := pending[i], keys[i]
+		e, key := pending[i], names[i]
 		version := e.version
 		if version == "null" {
 			version = ""
@@ -239,10 +249,35 @@ func (g *Gateway) listFacts(q *request, entries []*listEntry, urlEncoded bool) {
 		k.Zero()
 		if err != nil {
 			g.log.Warn("listing: cannot read object facts", "request_id", q.id, "bucket", q.bucket, "key", key, "err", err)
+			errs[i] = err
 			return
 		}
 		e.facts, e.haveFacts = f, true
 	})
+	for _, err := range errs {
+		if err != nil && listingFails(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// listingFails reports whether err, met while reading a listed object's facts, fails the
+// listing: the facts are unknown for now (the backend or the key provider unreachable or
+// answering 5xx, an error of no known kind), not unknowable (the object gone, tampered with,
+// in a format the gateway cannot read, or under a key it may not use).
+func listingFails(err error) bool {
+	if formatError(err) != nil || errors.Is(err, keys.ErrInvalidCiphertext) {
+		return false
+	}
+	if e := keyError(err); e != nil {
+		return e.Status >= 500
+	}
+	var se *s3err.Error
+	if errors.As(err, &se) {
+		return se.Status >= 500
+	}
+	return true
 }
 
 // listBuckets forwards ListBuckets, showing a restricted credential only its buckets.
