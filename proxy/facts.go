@@ -68,10 +68,8 @@ type factsEntry struct {
 
 // metaNames are the metadata headers facts are derived from: the gateway's and the S3
 // Encryption Client's.
-var metaNames = []string{format.MetaEnvelope, format.MetaManifest, format.MetaSSE, format.MetaContext,
-	"X-Amz-Meta-" + s3ec.MetaKey, "X-Amz-Meta-" + s3ec.MetaIV, "X-Amz-Meta-" + s3ec.MetaCEKAlg,
-	"X-Amz-Meta-" + s3ec.MetaWrapAlg, "X-Amz-Meta-" + s3ec.MetaMatDesc, "X-Amz-Meta-" + s3ec.MetaTagLen,
-	"X-Amz-Meta-" + s3ec.MetaPlainSize}
+var metaNames = append([]string{format.MetaEnvelope, format.MetaManifest, format.MetaSSE, format.MetaContext},
+	s3ecMetaNames...)
 
 // metaDigest is the SHA-256 of the metadata in h that facts are derived from (metaNames, each
 // name with all its values, length-prefixed).

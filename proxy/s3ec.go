@@ -63,6 +63,12 @@ func (g *Gateway) detectS3EC(q *request, o *storedObject) error {
 	return nil
 }
 
+// s3ecMetaNames are the S3 Encryption Client's metadata headers that facts are derived from
+// (part of metaNames, the facts cache's identity of a version).
+var s3ecMetaNames = []string{"X-Amz-Meta-" + s3ec.MetaKey, "X-Amz-Meta-" + s3ec.MetaIV, "X-Amz-Meta-" + s3ec.MetaCEKAlg,
+	"X-Amz-Meta-" + s3ec.MetaWrapAlg, "X-Amz-Meta-" + s3ec.MetaMatDesc, "X-Amz-Meta-" + s3ec.MetaTagLen,
+	"X-Amz-Meta-" + s3ec.MetaPlainSize}
+
 // parseS3EC reads S3 Encryption Client v2 metadata from a backend response's headers.
 func parseS3EC(h http.Header) (*s3ec.Object, error) {
 	return s3ec.Parse(func(name string) string { return h.Get("X-Amz-Meta-" + name) })
