@@ -77,6 +77,9 @@ type lifecycle interface {
 func cmdKeys(ctx context.Context, args []string, tio toolIO) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(tio.stderr, "Usage: gateway %s\n", keysUsage)
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	verb := args[0]
@@ -127,6 +130,16 @@ func cmdKeys(ctx context.Context, args []string, tio toolIO) int {
 	default:
 		return k.retire(ctx, arg, *buckets)
 	}
+}
+
+// isHelpFlag reports whether arg asks for help as the flag package understands it (-h, -help,
+// and the same with two dashes).
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
 }
 
 // keysArgs are the flags of a keys subcommand.

@@ -31,8 +31,9 @@ func usageCases() []usageCase {
 	}
 }
 
-// flagLine is a flag's first line in flag.PrintDefaults output: "  -name [value name]".
-var flagLine = regexp.MustCompile(`(?m)^  -([^\s]+)(?: (.*?))?\t?$`)
+// flagLine is a flag's first line in flag.PrintDefaults output: "  -name [value name]", or
+// "  -x\tusage" for a one-letter bool flag.
+var flagLine = regexp.MustCompile(`(?m)^  -(\S+)(?: ([^\t\n]*))?(?:\t.*)?$`)
 
 // TestSubcommandHelp runs each subcommand's -h: it names exactly that command's flags (those of
 // its flag set, none of another command's), no value name has a space in it (the quirk of a
@@ -85,5 +86,26 @@ func TestSubcommandHelp(t *testing.T) {
 		if c.pkcs11 && !strings.Contains(description, "PKCS#11") {
 			t.Errorf("%s -h does not name the PKCS#11 token among the key providers:\n%s", c.name, description)
 		}
+	}
+}
+
+// TestKeysHelp runs "gateway keys -h" (no verb): it is a request for help, not a usage error,
+// and it names every verb, each of which has its own -h (TestSubcommandHelp).
+func TestKeysHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var out, errb bytes.Buffer
+		code, ok := runTool([]string{"keys", arg}, envOf(map[string]string{"HOME": t.TempDir()}), &out, &errb)
+		if !ok || code != exitOK || !strings.HasPrefix(errb.String(), "Usage: gateway keys ") {
+			t.Errorf("keys %s: ok %v, exit %d:\n%s", arg, ok, code, errb.String())
+		}
+		for verb := range keysVerbs {
+			if !strings.Contains(errb.String(), "  "+verb) {
+				t.Errorf("keys %s does not name the verb %s", arg, verb)
+			}
+		}
+	}
+	var out, errb bytes.Buffer
+	if code, _ := runTool([]string{"keys"}, envOf(nil), &out, &errb); code != exitUsage {
+		t.Errorf("keys without a verb: exit %d, want %d", code, exitUsage)
 	}
 }
