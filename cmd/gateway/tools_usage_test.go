@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/s3seal/s3seal/metrics"
 )
 
 // usageCase is one subcommand whose -h output is checked.
@@ -107,5 +113,39 @@ func TestKeysHelp(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code, _ := runTool([]string{"keys"}, envOf(nil), &out, &errb); code != exitUsage {
 		t.Errorf("keys without a verb: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestDocsReadinessPath: readiness is GET /readyz on the operations listener (metrics.listen),
+// as the handler the gateway serves there answers it; no operator document may send anyone to
+// /ready, and KEYS.md (the token set-up's last step) names /readyz and metrics.listen.
+func TestDocsReadinessPath(t *testing.T) {
+	m := metrics.New(metrics.Options{NoProcessMetrics: true})
+	ops := opsHandler(metrics.Handler(m, m.NewHealth(metrics.HealthOptions{})))
+	for path, want := range map[string]int{"/readyz": http.StatusOK, "/ready": http.StatusNotFound} {
+		rec := httptest.NewRecorder()
+		ops.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Fatalf("GET %s on the operations listener: %d, want %d", path, rec.Code, want)
+		}
+	}
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no docs found: %v", err)
+	}
+	stale := regexp.MustCompile(`/ready\b`) // /readyz does not match
+	for _, name := range docs {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if stale.MatchString(line) {
+				t.Errorf("%s:%d names /ready, which the gateway does not serve (readiness is /readyz on metrics.listen): %s", filepath.Base(name), i+1, line)
+			}
+		}
+		if filepath.Base(name) == "KEYS.md" && (!strings.Contains(string(b), "/readyz") || !strings.Contains(string(b), "metrics.listen")) {
+			t.Errorf("KEYS.md does not say that readiness is /readyz on metrics.listen")
+		}
 	}
 }
