@@ -482,6 +482,16 @@ func rangeNumber(s string) (int64, bool) {
 	return n, true
 }
 
+// decimalLess reports whether the decimal digit string x is a smaller number than y, exactly
+// (rangeNumber saturates numbers beyond int64, so two such numbers compare equal there).
+func decimalLess(x, y string) bool {
+	x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
+	if len(x) != len(y) {
+		return len(x) < len(y)
+	}
+	return x < y
+}
+
 // byteRange is a resolved plaintext range.
 type byteRange struct{ off, length int64 }
 
@@ -520,7 +530,7 @@ func parseRange(h string, size int64) (*byteRange, *s3err.Error) {
 		}
 		b := size - 1
 		if last != "" {
-			if b, ok = rangeNumber(last); !ok || b < a {
+			if b, ok = rangeNumber(last); !ok || decimalLess(last, first) {
 				return nil, nil
 			}
 		}

@@ -62,7 +62,7 @@ func findTexts(doc []byte, paths ...string) ([]textHit, error) {
 			continue
 		case xml.CharData:
 			p := strings.Join(stack, "/")
-			if !want[p] {
+			if len(stack) == 0 || !want[p] { // text outside the root element is no element's
 				continue
 			}
 			if open == nil {
