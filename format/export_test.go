@@ -46,7 +46,7 @@ func PartRecordKeyWithRand(k *ObjectKey, rnd io.Reader, bucket, key, backendID s
 
 // SealTailWithRand is SealTail drawing its nonce from rnd.
 func SealTailWithRand(k *ObjectKey, rnd io.Reader, parts []ManifestPart) ([]byte, []byte, error) {
-	return k.sealTail(rnd, parts)
+	return k.sealTail(rnd, parts, ObjectChecksum{})
 }
 
 // AsVersion binds k to format version ver, as if it had been opened from an envelope of

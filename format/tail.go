@@ -19,7 +19,8 @@ import (
 //	Tail     = sealed ‖ be32(len(sealed)) ‖ "s3seal/3"
 //	MK3      = HKDF(OK, -, "s3seal/3 manifest", 32)
 //	sealed   = N(12) ‖ AES-GCM(MK3, N, body, "s3seal/3 manifest")
-//	body     = be32(K) ‖ etag_md5(16) ‖ digest(32) ‖ be32(R) ‖ R × ( be32(first) ‖ be32(count) ‖ be64(p) ) ‖ be16(0)
+//	body     = be32(K) ‖ etag_md5(16) ‖ digest(32) ‖ be32(R) ‖ R × ( be32(first) ‖ be32(count) ‖ be64(p) ) ‖ be16(E) ‖ ext
+//	ext      = "" (E = 0), or the object's checksum: kind(1) ‖ value (E = 1 + the algorithm's size)
 //	digest   = SHA-256( "s3seal/3 parts" ‖ Header_1 ‖ … ‖ Header_K )
 //
 // The runs always list the whole layout, so a reader needs no part sizes from the backend:
@@ -36,9 +37,11 @@ const (
 	// (a tail of up to 249 runs, 98 + 16·249 = 4,082 bytes, fits; a longer one costs a second read).
 	TailReadSize  = 4096
 	tailBodyFixed = 4 + 16 + 32 + 4
-	tailBodyEnd   = 2 // the extension length, 0 in this version
-	// maxTailSealed bounds the sealed manifest: MaxPartNumber runs.
-	maxTailSealed = nonceSize + tailBodyFixed + MaxPartNumber*manifestRunSize + tailBodyEnd + TagSize
+	tailBodyEnd   = 2 // the extension length
+	// maxTailExt is the longest extension: a SHA-512 checksum.
+	maxTailExt = 1 + 64
+	// maxTailSealed bounds the sealed manifest: MaxPartNumber runs and the longest extension.
+	maxTailSealed = nonceSize + tailBodyFixed + MaxPartNumber*manifestRunSize + tailBodyEnd + maxTailExt + TagSize
 )
 
 // ManifestPart is what a format-3 manifest records of one part: its number, plaintext size and
@@ -64,7 +67,9 @@ type Tail struct {
 	// ETagMD5 is the MD5 of the parts' plaintext MD5s, or nil when the writer computed none.
 	ETagMD5 []byte
 	// Size is the length of the tail in the stored object.
-	Size   int64
+	Size int64
+	// Checksum is the object's checksum (Kind.Algorithm none: the upload had none).
+	Checksum ObjectChecksum
 	runs   []manifestRun
 	digest [32]byte
 }
@@ -88,10 +93,16 @@ func headersDigest3(headers [][]byte) [32]byte {
 // SealTail returns the tail of a format-3 object made of parts (in order; numbers strictly
 // increasing) and the multipart ETag's MD5 it records (nil when the parts carry no MD5s).
 func (k *ObjectKey) SealTail(parts []ManifestPart) (tail, etagMD5 []byte, err error) {
-	return k.sealTail(rand.Reader, parts)
+	return k.sealTail(rand.Reader, parts, ObjectChecksum{})
 }
 
-func (k *ObjectKey) sealTail(rnd io.Reader, parts []ManifestPart) ([]byte, []byte, error) {
+// SealTailChecksum is SealTail for an object with checksum ck (its value computed from the
+// parts' checksums by the caller).
+func (k *ObjectKey) SealTailChecksum(parts []ManifestPart, ck ObjectChecksum) (tail, etagMD5 []byte, err error) {
+	return k.sealTail(rand.Reader, parts, ck)
+}
+
+func (k *ObjectKey) sealTail(rnd io.Reader, parts []ManifestPart, ck ObjectChecksum) ([]byte, []byte, error) {
 	if k == nil || k.version != Version3 && k.version != 0 {
 		return nil, nil, errf(ErrVersion, "tail: not a format-3 object key")
 	}
@@ -131,7 +142,15 @@ func (k *ObjectKey) sealTail(rnd io.Reader, parts []ManifestPart) ([]byte, []byt
 		body = binary.BigEndian.AppendUint32(body, uint32(r.count))
 		body = binary.BigEndian.AppendUint64(body, uint64(r.plain))
 	}
-	body = binary.BigEndian.AppendUint16(body, 0)
+	if ck.Kind.Algorithm == ChecksumNone {
+		body = binary.BigEndian.AppendUint16(body, 0)
+	} else {
+		if _, ok := checksumKindOf(ck.Kind.byteForm()); !ok || len(ck.Value) != ck.Kind.Algorithm.Size() {
+			return nil, nil, errf(ErrMalformed, "tail: checksum %+v of %d bytes", ck.Kind, len(ck.Value))
+		}
+		body = binary.BigEndian.AppendUint16(body, uint16(1+len(ck.Value)))
+		body = append(append(body, ck.Kind.byteForm()), ck.Value...)
+	}
 	out := make([]byte, nonceSize, nonceSize+len(body)+TagSize+int(TailFooterSize))
 	if _, err := io.ReadFull(rnd, out); err != nil {
 		return nil, nil, err
@@ -184,11 +203,19 @@ func (k *ObjectKey) OpenTail(tail []byte, storedSize int64) (*Tail, error) {
 	copy(t.digest[:], body[20:52])
 	nruns := int64(binary.BigEndian.Uint32(body[52:56]))
 	rest := body[tailBodyFixed:]
-	if t.Parts < 1 || t.Parts > MaxPartNumber || nruns < 1 || nruns > int64(t.Parts) || int64(len(rest)) != nruns*manifestRunSize+tailBodyEnd {
+	if t.Parts < 1 || t.Parts > MaxPartNumber || nruns < 1 || nruns > int64(t.Parts) || int64(len(rest)) < nruns*manifestRunSize+tailBodyEnd {
 		return nil, errf(ErrMalformed, "tail: %d parts, %d runs in %d bytes", t.Parts, nruns, len(rest))
 	}
-	if binary.BigEndian.Uint16(rest[len(rest)-tailBodyEnd:]) != 0 {
-		return nil, errf(ErrVersion, "tail: extensions this reader does not know")
+	ext := rest[nruns*manifestRunSize+tailBodyEnd:]
+	if int(binary.BigEndian.Uint16(rest[nruns*manifestRunSize:])) != len(ext) {
+		return nil, errf(ErrMalformed, "tail: extension length %d, %d bytes follow", binary.BigEndian.Uint16(rest[nruns*manifestRunSize:]), len(ext))
+	}
+	if len(ext) > 0 {
+		kind, ok := checksumKindOf(ext[0])
+		if !ok || kind.Algorithm == ChecksumNone || len(ext) != 1+kind.Algorithm.Size() {
+			return nil, errf(ErrVersion, "tail: extensions this reader does not know")
+		}
+		t.Checksum = ObjectChecksum{Kind: kind, Value: append([]byte(nil), ext[1:]...)}
 	}
 	total, next := 0, 1
 	stored := n

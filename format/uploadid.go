@@ -9,7 +9,7 @@ import (
 // Format-2 and format-3 upload ids (docs/FORMAT.md 3.5.1, 3.6). The gateway answers
 // CreateMultipartUpload with
 //
-//	<backend upload id> ".s3" base64url-unpadded( be16(len(env)) ‖ env ‖ ctx )
+//	<backend upload id> ".s3" base64url-unpadded( be16(len(env)) ‖ env ‖ [checksum] ‖ ctx )
 //
 // (".s2" for a format-2 envelope, which gateways no longer make: such ids are still parsed, so
 // that their uploads can be listed and aborted), where env is the binary envelope the upload's
@@ -19,7 +19,9 @@ import (
 // the key provider (or the SSE-C key), which is what keeps a part forger without gateway key
 // material out. A gateway serving UploadPart opens it like any stored envelope, with the
 // bucket and key the request names, so no gateway state and only a cached key-provider call
-// are needed per part.
+// are needed per part. A format-3 id of an upload started with a checksum algorithm
+// (x-amz-checksum-algorithm) carries it as one byte (ChecksumKind's byte form, never printable
+// ASCII, so never the start of ctx) before ctx.
 
 const (
 	uploadIDTagV2 = ".s2"
@@ -39,13 +41,19 @@ type UploadID struct {
 	Backend  string    // the backend's upload id
 	Envelope *Envelope // the upload's envelope
 	Context  string    // the stored encryption-context metadata value ("" for none)
+	// Checksum is the upload's checksum algorithm and type (format 3 only).
+	Checksum ChecksumKind
 }
 
 // String encodes the upload id.
 func (u UploadID) String() string {
 	env := u.Envelope.bytes()
 	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(env)+len(u.Context)), uint16(len(env)))
-	b = append(append(b, env...), u.Context...)
+	b = append(b, env...)
+	if c := u.Checksum.byteForm(); c != 0 && u.Envelope.version == Version3 {
+		b = append(b, c)
+	}
+	b = append(b, u.Context...)
 	return u.Backend + uploadIDTagOf(u.Envelope.version) + base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -84,10 +92,18 @@ func ParseUploadID(id string) (UploadID, error) {
 		return UploadID{Backend: id}, errf(ErrVersion, "upload id: envelope of format %d, kind %d", env.version, env.Kind)
 	}
 	ctx := raw[2+n:]
+	var ck ChecksumKind
+	if len(ctx) > 0 && (ctx[0] < 0x21 || ctx[0] > 0x7e) && env.version == Version3 {
+		var ok bool
+		if ck, ok = checksumKindOf(ctx[0]); !ok || ck.Algorithm == ChecksumNone {
+			return UploadID{Backend: id}, errf(ErrMalformed, "upload id: invalid checksum kind %#x", ctx[0])
+		}
+		ctx = ctx[1:]
+	}
 	for _, c := range ctx {
 		if c < 0x21 || c > 0x7e {
 			return UploadID{Backend: id}, errf(ErrMalformed, "upload id: context is not printable ASCII")
 		}
 	}
-	return UploadID{Backend: id[:cut], Envelope: env, Context: string(ctx)}, nil
+	return UploadID{Backend: id[:cut], Envelope: env, Context: string(ctx), Checksum: ck}, nil
 }

@@ -51,11 +51,12 @@ const (
 	recordPartDir     = "part/"
 	heldPartDir       = "held/"
 	recordSealedBytes = nonceSize + 16 + TagSize
-	recordSealedChars = (recordSealedBytes*8 + 5) / 6 // base64url without padding
 	// A format-3 record seals the part's MD5, salt and plaintext size.
 	recordSealedBytesV3 = nonceSize + recordFactsSize + TagSize
-	recordSealedCharsV3 = (recordSealedBytesV3*8 + 5) / 6
-	maxRecordETag       = 64
+	// With a checksum, a format-3 record also seals its algorithm's number and its value
+	// (at most SHA-512's 64 bytes).
+	recordSealedCharsMax = ((recordSealedBytesV3+1+64)*8 + 5) / 6
+	maxRecordETag        = 64
 	// recordIDChunk is the most characters of an id record's suffix in one path segment
 	// (MinIO refuses keys with a segment above 255 bytes).
 	recordIDChunk = 200
@@ -164,6 +165,15 @@ type PartFacts struct {
 	MD5       []byte
 	PlainSize int64
 	Salt      [32]byte
+	// Checksum is the part's plaintext checksum of the upload's algorithm (format 3; zero
+	// when the upload has none).
+	Checksum PartChecksum
+}
+
+// PartChecksum is a part's checksum: its algorithm and value (Algorithm.Size() bytes).
+type PartChecksum struct {
+	Algorithm ChecksumAlgorithm
+	Value     []byte
 }
 
 // PartRecordKey is the key of the record of part number part of the backend upload backendID
@@ -197,6 +207,12 @@ func (k *ObjectKey) partRecordKey(rnd io.Reader, bucket, key, backendID string, 
 		copy(sum[:], f.MD5)
 		plain = append(append(plain, sum[:]...), f.Salt[:]...)
 		plain = binary.BigEndian.AppendUint64(plain, uint64(f.PlainSize))
+		if c := f.Checksum; c.Algorithm != ChecksumNone {
+			if !c.Algorithm.known() || len(c.Value) != c.Algorithm.Size() {
+				return "", false, errf(ErrMalformed, "part record: checksum %d of %d bytes", c.Algorithm, len(c.Value))
+			}
+			plain = append(append(plain, byte(c.Algorithm)), c.Value...)
+		}
 	}
 	nonce := make([]byte, nonceSize, nonceSize+len(plain)+TagSize)
 	if _, err := io.ReadFull(rnd, nonce); err != nil {
@@ -250,14 +266,28 @@ func ParseUploadRecord(backendID, name string) (UploadRecord, error) {
 	if !ok || etag != fields[1] {
 		return UploadRecord{}, errf(ErrMalformed, "upload record: invalid part ETag")
 	}
-	if len(fields[2]) != recordSealedChars && len(fields[2]) != recordSealedCharsV3 {
+	if len(fields[2]) > recordSealedCharsMax {
 		return UploadRecord{}, errf(ErrMalformed, "upload record: sealed value of %d characters", len(fields[2]))
 	}
 	sealed, err := base64.RawURLEncoding.Strict().DecodeString(fields[2])
-	if err != nil || (len(sealed) != recordSealedBytes && len(sealed) != recordSealedBytesV3) || base64.RawURLEncoding.EncodeToString(sealed) != fields[2] {
-		return UploadRecord{}, errf(ErrMalformed, "upload record: invalid sealed MD5")
+	if err != nil || !recordSealedLength(len(sealed)) || base64.RawURLEncoding.EncodeToString(sealed) != fields[2] {
+		return UploadRecord{}, errf(ErrMalformed, "upload record: invalid sealed value")
 	}
 	return UploadRecord{Part: n, ETag: etag, sealed: sealed}, nil
+}
+
+// recordSealedLength reports whether n bytes can be a sealed record: format 2's, or format 3's
+// without a checksum or with one of an algorithm's length (its number byte and value).
+func recordSealedLength(n int) bool {
+	if n == recordSealedBytes || n == recordSealedBytesV3 {
+		return true
+	}
+	for a := ChecksumCRC32; a.known(); a++ {
+		if n == recordSealedBytesV3+1+a.Size() {
+			return true
+		}
+	}
+	return false
 }
 
 // OpenPartRecord opens the sealed value of part record r of the backend upload backendID of
@@ -265,8 +295,8 @@ func ParseUploadRecord(backendID, name string) (UploadRecord, error) {
 // MD5 alone) under a format-2 key. A record that was altered, or made for another bucket, key,
 // upload, part number or backend ETag, fails with an error wrapping ErrAuth.
 func (k *ObjectKey) OpenPartRecord(bucket, key, backendID string, r UploadRecord) (PartFacts, error) {
-	v3 := len(r.sealed) == recordSealedBytesV3
-	if k == nil || r.Part == 0 || (!v3 && len(r.sealed) != recordSealedBytes) {
+	v3 := len(r.sealed) != recordSealedBytes
+	if k == nil || r.Part == 0 || !recordSealedLength(len(r.sealed)) {
 		return PartFacts{}, errf(ErrMalformed, "part record: no key, or not a part record")
 	}
 	if v3 != (k.version != Version2) {
@@ -288,6 +318,13 @@ func (k *ObjectKey) OpenPartRecord(bucket, key, backendID string, r UploadRecord
 		return PartFacts{}, errf(ErrMalformed, "part record of part %d: size %d", r.Part, f.PlainSize)
 	}
 	copy(f.Salt[:], plain[16:16+partSaltSize])
+	if ck := plain[recordFactsSize:]; len(ck) > 0 {
+		a := ChecksumAlgorithm(ck[0])
+		if !a.known() || len(ck) != 1+a.Size() {
+			return PartFacts{}, errf(ErrMalformed, "part record of part %d: checksum %d of %d bytes", r.Part, a, len(ck)-1)
+		}
+		f.Checksum = PartChecksum{Algorithm: a, Value: ck[1:len(ck):len(ck)]}
+	}
 	if subtle.ConstantTimeCompare(plain[:16], make([]byte, 16)) != 1 {
 		f.MD5 = plain[:16:16]
 	}
