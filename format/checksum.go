@@ -3,71 +3,32 @@ package format
 import (
 	"encoding/base64"
 	"strconv"
-	"strings"
+
+	"github.com/s3seal/s3seal/internal/checksum"
 )
 
 // S3's additional checksums as the format keeps them (docs/FORMAT.md 3.6.6): a multipart
 // upload's choice of algorithm and type (in its upload id), each part's checksum (in its
 // record) and the object's (in its tail), all of the plaintext.
 
-// ChecksumAlgorithm is one of S3's checksum algorithms, by its number in the format; 0 is none.
-type ChecksumAlgorithm byte
+// ChecksumAlgorithm is one of S3's checksum algorithms, by its number in the format
+// (internal/checksum holds the table); 0 is none.
+type ChecksumAlgorithm = checksum.Algorithm
 
 // The algorithms, numbered in S3's order.
 const (
-	ChecksumNone ChecksumAlgorithm = iota
-	ChecksumCRC32
-	ChecksumCRC32C
-	ChecksumCRC64NVME
-	ChecksumSHA1
-	ChecksumSHA256
-	ChecksumSHA512
-	ChecksumMD5
-	ChecksumXXHASH64
-	ChecksumXXHASH3
-	ChecksumXXHASH128
+	ChecksumNone      = checksum.None
+	ChecksumCRC32     = checksum.CRC32
+	ChecksumCRC32C    = checksum.CRC32C
+	ChecksumCRC64NVME = checksum.CRC64NVME
+	ChecksumSHA1      = checksum.SHA1
+	ChecksumSHA256    = checksum.SHA256
+	ChecksumSHA512    = checksum.SHA512
+	ChecksumMD5       = checksum.MD5
+	ChecksumXXHASH64  = checksum.XXHASH64
+	ChecksumXXHASH3   = checksum.XXHASH3
+	ChecksumXXHASH128 = checksum.XXHASH128
 )
-
-var checksumAlgorithms = [...]struct {
-	name string
-	size int
-}{{"", 0}, {"CRC32", 4}, {"CRC32C", 4}, {"CRC64NVME", 8}, {"SHA1", 20}, {"SHA256", 32},
-	{"SHA512", 64}, {"MD5", 16}, {"XXHASH64", 8}, {"XXHASH3", 8}, {"XXHASH128", 16}}
-
-// ChecksumAlgorithmNamed returns the algorithm S3 names name (any letter case).
-func ChecksumAlgorithmNamed(name string) (ChecksumAlgorithm, bool) {
-	for i, a := range checksumAlgorithms {
-		if i > 0 && strings.EqualFold(a.name, name) {
-			return ChecksumAlgorithm(i), true
-		}
-	}
-	return ChecksumNone, false
-}
-
-// known reports whether a is an algorithm (not none).
-func (a ChecksumAlgorithm) known() bool { return a > ChecksumNone && int(a) < len(checksumAlgorithms) }
-
-// String is S3's name of a ("" for none and for unknown numbers).
-func (a ChecksumAlgorithm) String() string {
-	if !a.known() {
-		return ""
-	}
-	return checksumAlgorithms[a].name
-}
-
-// Size is the length of a's digest in bytes (0 for none).
-func (a ChecksumAlgorithm) Size() int {
-	if !a.known() {
-		return 0
-	}
-	return checksumAlgorithms[a].size
-}
-
-// IsCRC reports whether a is one of the CRCs, the only algorithms S3 offers full-object
-// multipart checksums for.
-func (a ChecksumAlgorithm) IsCRC() bool {
-	return a == ChecksumCRC32 || a == ChecksumCRC32C || a == ChecksumCRC64NVME
-}
 
 // ChecksumKind is an upload's or an object's checksum algorithm and type. Its byte form is the
 // algorithm's number, plus 0x80 for FULL_OBJECT; 0 is no checksum.
@@ -97,7 +58,7 @@ func checksumKindOf(b byte) (ChecksumKind, bool) {
 	if b == 0 {
 		return ChecksumKind{}, true
 	}
-	return c, c.Algorithm.known() && c.Valid()
+	return c, c.Algorithm.Known() && c.Valid()
 }
 
 // Valid reports whether S3 offers the kind: any algorithm as COMPOSITE but CRC64NVME, and the

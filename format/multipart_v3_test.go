@@ -684,13 +684,48 @@ func TestV3TailBodies(t *testing.T) {
 		"runs decreasing":       {body(2, 0, 3, 1, 0, 1, 1, 0), []uint64{3, 1, 0, 1, 1, 0}, format.ErrMalformed},
 		"part 0":                {body(1, 0, 0, 1, 0), []uint64{0, 1, 0}, format.ErrMalformed},
 		"size above 2^48":       {body(1, 0, 1, 1, 1<<48+1), nil, format.ErrMalformed},
-		"an extension":          {body(3, 1, good...), good, format.ErrVersion},
+		"an extension declared, none follows": {body(3, 1, good...), good, format.ErrMalformed},
+		"an unknown extension":                {append(body(3, 2, good...), 0x7f, 0), good, format.ErrVersion},
+		"a checksum cut short":                {append(body(3, 4, good...), 1, 0, 0, 0), good, format.ErrVersion},
+		"FULL_OBJECT SHA256":                  {append(body(3, 33, good...), append([]byte{0x85}, make([]byte, 32)...)...), good, format.ErrVersion},
 		"a byte after the body": {append(body(3, 0, good...), 0), good, format.ErrMalformed},
 		"the extension cut":     {body(3, 0, good...)[:len(body(3, 0, good...))-1], good, format.ErrMalformed},
 	} {
 		tl := fuzzTail(c.body)
 		if _, err := k.OpenTail(tl, sizeOf(tl, c.runs...)); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+// TestV3TailChecksum: an object checksum sealed in the tail's extension opens as it was sealed,
+// for both types, and a kind S3 does not offer is not sealed.
+func TestV3TailChecksum(t *testing.T) {
+	k := fuzzKey(t)
+	parts := []format.ManifestPart{{Number: 1, PlainSize: 5 << 20}, {Number: 2, PlainSize: 7}}
+	size := func(tail []byte) int64 {
+		return int64(len(tail)) + format.PartEncryptedSize(5<<20) + format.PartEncryptedSize(7)
+	}
+	for _, ck := range []format.ObjectChecksum{
+		{Kind: format.ChecksumKind{Algorithm: format.ChecksumCRC64NVME, FullObject: true}, Value: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Kind: format.ChecksumKind{Algorithm: format.ChecksumSHA512}, Value: bytes.Repeat([]byte{9}, 64)},
+	} {
+		tail, _, err := k.SealTailChecksum(parts, ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl, err := k.OpenTail(tail, size(tail))
+		if err != nil || tl.Checksum.Kind != ck.Kind || !bytes.Equal(tl.Checksum.Value, ck.Value) {
+			t.Fatalf("%v: opened %+v, %v", ck.Kind, tl, err)
+		}
+	}
+	for _, bad := range []format.ObjectChecksum{
+		{Kind: format.ChecksumKind{Algorithm: format.ChecksumSHA256, FullObject: true}, Value: make([]byte, 32)},
+		{Kind: format.ChecksumKind{Algorithm: format.ChecksumCRC64NVME}, Value: make([]byte, 8)},
+		{Kind: format.ChecksumKind{Algorithm: format.ChecksumCRC32}, Value: make([]byte, 8)},
+	} {
+		if _, _, err := k.SealTailChecksum(parts, bad); !errors.Is(err, format.ErrMalformed) {
+			t.Errorf("%+v sealed: %v", bad, err)
 		}
 	}
 }

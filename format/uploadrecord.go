@@ -208,7 +208,7 @@ func (k *ObjectKey) partRecordKey(rnd io.Reader, bucket, key, backendID string, 
 		plain = append(append(plain, sum[:]...), f.Salt[:]...)
 		plain = binary.BigEndian.AppendUint64(plain, uint64(f.PlainSize))
 		if c := f.Checksum; c.Algorithm != ChecksumNone {
-			if !c.Algorithm.known() || len(c.Value) != c.Algorithm.Size() {
+			if !c.Algorithm.Known() || len(c.Value) != c.Algorithm.Size() {
 				return "", false, errf(ErrMalformed, "part record: checksum %d of %d bytes", c.Algorithm, len(c.Value))
 			}
 			plain = append(append(plain, byte(c.Algorithm)), c.Value...)
@@ -282,7 +282,7 @@ func recordSealedLength(n int) bool {
 	if n == recordSealedBytes || n == recordSealedBytesV3 {
 		return true
 	}
-	for a := ChecksumCRC32; a.known(); a++ {
+	for a := ChecksumCRC32; a.Known(); a++ {
 		if n == recordSealedBytesV3+1+a.Size() {
 			return true
 		}
@@ -320,7 +320,7 @@ func (k *ObjectKey) OpenPartRecord(bucket, key, backendID string, r UploadRecord
 	copy(f.Salt[:], plain[16:16+partSaltSize])
 	if ck := plain[recordFactsSize:]; len(ck) > 0 {
 		a := ChecksumAlgorithm(ck[0])
-		if !a.known() || len(ck) != 1+a.Size() {
+		if !a.Known() || len(ck) != 1+a.Size() {
 			return PartFacts{}, errf(ErrMalformed, "part record of part %d: checksum %d of %d bytes", r.Part, a, len(ck)-1)
 		}
 		f.Checksum = PartChecksum{Algorithm: a, Value: ck[1:len(ck):len(ck)]}

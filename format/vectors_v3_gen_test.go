@@ -103,7 +103,7 @@ func genMultipartV3(t *testing.T, name string, numbers []int, sizes []int64, com
 		v.ETag = v.ETagMD5 + "-" + itoa(int64(len(numbers)))
 	}
 	v.ManifestNonce = hexs(vectorBytes(name + " manifest nonce")[:nonceSize])
-	tail, etag, err := ok.sealTail(hexReader(v.ManifestNonce), facts)
+	tail, etag, err := ok.sealTail(hexReader(v.ManifestNonce), facts, ObjectChecksum{})
 	if err != nil {
 		t.Fatal(err)
 	}
