@@ -673,23 +673,23 @@ func TestV3TailBodies(t *testing.T) {
 		runs []uint64
 		want error
 	}{
-		"no parts":              {body(0, 0), nil, format.ErrMalformed},
-		"no runs":               {body(2, 0), nil, format.ErrMalformed},
-		"runs short of K":       {body(4, 0, good...), good, format.ErrMalformed},
-		"runs past K":           {body(2, 0, good...), good, format.ErrMalformed},
-		"K above 10000":         {body(10001, 0, 1, 10001, 0), []uint64{1, 10001, 0}, format.ErrMalformed},
-		"run past 10000":        {body(2, 0, 10000, 2, 0), []uint64{10000, 2, 0}, format.ErrMalformed},
-		"run of 0 parts":        {body(1, 0, 1, 0, 0, 2, 1, 0), []uint64{2, 1, 0}, format.ErrMalformed},
-		"runs overlapping":      {body(3, 0, 1, 2, 0, 2, 1, 0), []uint64{1, 2, 0, 2, 1, 0}, format.ErrMalformed},
-		"runs decreasing":       {body(2, 0, 3, 1, 0, 1, 1, 0), []uint64{3, 1, 0, 1, 1, 0}, format.ErrMalformed},
-		"part 0":                {body(1, 0, 0, 1, 0), []uint64{0, 1, 0}, format.ErrMalformed},
-		"size above 2^48":       {body(1, 0, 1, 1, 1<<48+1), nil, format.ErrMalformed},
+		"no parts":                            {body(0, 0), nil, format.ErrMalformed},
+		"no runs":                             {body(2, 0), nil, format.ErrMalformed},
+		"runs short of K":                     {body(4, 0, good...), good, format.ErrMalformed},
+		"runs past K":                         {body(2, 0, good...), good, format.ErrMalformed},
+		"K above 10000":                       {body(10001, 0, 1, 10001, 0), []uint64{1, 10001, 0}, format.ErrMalformed},
+		"run past 10000":                      {body(2, 0, 10000, 2, 0), []uint64{10000, 2, 0}, format.ErrMalformed},
+		"run of 0 parts":                      {body(1, 0, 1, 0, 0, 2, 1, 0), []uint64{2, 1, 0}, format.ErrMalformed},
+		"runs overlapping":                    {body(3, 0, 1, 2, 0, 2, 1, 0), []uint64{1, 2, 0, 2, 1, 0}, format.ErrMalformed},
+		"runs decreasing":                     {body(2, 0, 3, 1, 0, 1, 1, 0), []uint64{3, 1, 0, 1, 1, 0}, format.ErrMalformed},
+		"part 0":                              {body(1, 0, 0, 1, 0), []uint64{0, 1, 0}, format.ErrMalformed},
+		"size above 2^48":                     {body(1, 0, 1, 1, 1<<48+1), nil, format.ErrMalformed},
 		"an extension declared, none follows": {body(3, 1, good...), good, format.ErrMalformed},
 		"an unknown extension":                {append(body(3, 2, good...), 0x7f, 0), good, format.ErrVersion},
 		"a checksum cut short":                {append(body(3, 4, good...), 1, 0, 0, 0), good, format.ErrVersion},
 		"FULL_OBJECT SHA256":                  {append(body(3, 33, good...), append([]byte{0x85}, make([]byte, 32)...)...), good, format.ErrVersion},
-		"a byte after the body": {append(body(3, 0, good...), 0), good, format.ErrMalformed},
-		"the extension cut":     {body(3, 0, good...)[:len(body(3, 0, good...))-1], good, format.ErrMalformed},
+		"a byte after the body":               {append(body(3, 0, good...), 0), good, format.ErrMalformed},
+		"the extension cut":                   {body(3, 0, good...)[:len(body(3, 0, good...))-1], good, format.ErrMalformed},
 	} {
 		tl := fuzzTail(c.body)
 		if _, err := k.OpenTail(tl, sizeOf(tl, c.runs...)); !errors.Is(err, c.want) {

@@ -70,8 +70,8 @@ type Tail struct {
 	Size int64
 	// Checksum is the object's checksum (Kind.Algorithm none: the upload had none).
 	Checksum ObjectChecksum
-	runs   []manifestRun
-	digest [32]byte
+	runs     []manifestRun
+	digest   [32]byte
 }
 
 func (k *ObjectKey) tailAEAD() cipher.AEAD {
