@@ -2,10 +2,12 @@
 // digest size and hash, numbered as docs/FORMAT.md stores them (so the numbers never change),
 // and the CRC arithmetic S3's full-object multipart checksums need (Combine).
 //
-// Written by hand because no library does this: the hashes are the standard library's and
+// Written by hand because no library offers this: the hashes are the standard library's and
 // two xxHash packages; the table is S3's list, and the CRC combination (zlib's crc32_combine,
-// generalised to the three reflected CRCs S3 uses) has no Go implementation in the standard
-// library or in a well-kept module.
+// generalised to the three reflected CRCs S3 uses) is exported by neither the standard library
+// nor a well-kept module: minio-go, MinIO and versitygw each keep an unexported copy of zlib's
+// older matrix method (minio-go's reachable only as ChecksumType.FullObjectChecksum over its
+// client's ObjectPart list).
 package checksum
 
 import (
