@@ -1,74 +1,49 @@
 package sigv4
 
 import (
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"hash"
-	"hash/crc32"
-	"hash/crc64"
 	"net/http"
 	"strings"
 
-	"github.com/cespare/xxhash/v2"
-	"github.com/zeebo/xxh3"
+	"github.com/s3seal/s3seal/internal/checksum"
 )
 
-// crc64NVMEPoly is the bit-reflected CRC-64/NVME polynomial 0xad93d23594c93659,
-// in the form hash/crc64 expects.
-const crc64NVMEPoly = 0x9a6c9329ac4bc9b5
-
-// checksumAlgorithm is one of the S3 additional checksums.
+// checksumAlgorithm is one of the S3 additional checksums (internal/checksum's table), with the
+// fields the verifier reads at hand.
 type checksumAlgorithm struct {
+	alg    checksum.Algorithm
 	name   string // as in x-amz-sdk-checksum-algorithm: CRC32, CRC32C, ...
 	header string // lower-case header / trailer name
 	size   int    // digest length in bytes
-	newFn  func() hash.Hash
 }
 
-// crc64NVMETable is built once: crc64.MakeTable builds a new table for a polynomial other than
-// ISO and ECMA.
-var crc64NVMETable = crc64.MakeTable(crc64NVMEPoly)
-
-// checksumAlgorithms are S3's checksum algorithms, in S3's order. A table built once: the
-// look-ups below run for every header of every request.
-var checksumAlgorithms = [...]checksumAlgorithm{
-	{"CRC32", "x-amz-checksum-crc32", 4, func() hash.Hash { return crc32.NewIEEE() }},
-	{"CRC32C", "x-amz-checksum-crc32c", 4, func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
-	{"CRC64NVME", "x-amz-checksum-crc64nvme", 8, func() hash.Hash { return crc64.New(crc64NVMETable) }},
-	{"SHA1", "x-amz-checksum-sha1", 20, sha1.New},
-	{"SHA256", "x-amz-checksum-sha256", 32, sha256.New},
-	{"SHA512", "x-amz-checksum-sha512", 64, sha512.New},
-	{"MD5", "x-amz-checksum-md5", 16, md5.New},
-	// The xxHash digests are in their canonical (big-endian) form, as S3 encodes them.
-	{"XXHASH64", "x-amz-checksum-xxhash64", 8, func() hash.Hash { return xxhash.New() }},
-	{"XXHASH3", "x-amz-checksum-xxhash3", 8, func() hash.Hash { return xxh3.New() }},
-	{"XXHASH128", "x-amz-checksum-xxhash128", 16, func() hash.Hash { return xxh3.New128() }},
+func checksumOf(a checksum.Algorithm) checksumAlgorithm {
+	return checksumAlgorithm{alg: a, name: a.String(), header: a.Header(), size: a.Size()}
 }
 
-// unsupportedChecksumAlgorithm is S3's message for an x-amz-sdk-checksum-algorithm it does not
-// know.
-const unsupportedChecksumAlgorithm = "Checksum algorithm provided is unsupported. Please try again with any of the valid types: " +
-	"[CRC32, CRC32C, CRC64NVME, SHA1, SHA256, SHA512, MD5, XXHASH64, XXHASH3, XXHASH128]"
+// newFn returns a new hash of the algorithm.
+func (a checksumAlgorithm) newFn() hash.Hash { return a.alg.New() }
 
+// checksumByHeader returns the algorithm whose header (or trailer) is name, in any letter case.
+// It runs for every header of every request: checksum.ByHeader compares lengths first and
+// allocates nothing.
 func checksumByHeader(name string) (checksumAlgorithm, bool) {
-	for _, a := range checksumAlgorithms {
-		if len(a.header) == len(name) && strings.EqualFold(a.header, name) {
-			return a, true
-		}
+	a, ok := checksum.ByHeader(name)
+	if !ok {
+		return checksumAlgorithm{}, false
 	}
-	return checksumAlgorithm{}, false
+	return checksumOf(a), true
 }
 
+// checksumByName returns the algorithm S3 calls name (x-amz-sdk-checksum-algorithm), in any
+// letter case.
 func checksumByName(name string) (checksumAlgorithm, bool) {
-	for _, a := range checksumAlgorithms {
-		if strings.EqualFold(a.name, name) {
-			return a, true
-		}
+	a, ok := checksum.Named(name)
+	if !ok {
+		return checksumAlgorithm{}, false
 	}
-	return checksumAlgorithm{}, false
+	return checksumOf(a), true
 }
 
 // decodeChecksum decodes a base64 checksum value of the algorithm's size.
@@ -141,12 +116,12 @@ func parseIntegrityHeaders(h http.Header, mode PayloadMode) (integrityHeaders, *
 	if vals := h.Values("X-Amz-Sdk-Checksum-Algorithm"); len(vals) > 0 {
 		a, ok := checksumByName(strings.TrimSpace(vals[0]))
 		if len(vals) != 1 || !ok {
-			return out, newError(CodeInvalidRequest, unsupportedChecksumAlgorithm)
+			return out, newError(CodeInvalidRequest, checksum.Unsupported)
 		}
 		if !out.hasChecksum {
 			return out, newError(CodeInvalidRequest, "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
 		}
-		if a.name != out.checksum.name {
+		if a.alg != out.checksum.alg {
 			return out, newError(CodeInvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid.")
 		}
 	}
