@@ -96,3 +96,51 @@ func (c ObjectChecksum) String(parts int) string {
 	}
 	return s
 }
+
+// A single-part object (kind 0) can seal S3's additional checksum of its plaintext in its
+// trailer (FORMAT.md 3.3): the algorithm is known before the body and goes into the stream's
+// PartInfo (its first reserved byte), the value is often known only after the body (an
+// aws-chunked trailer) and goes into the trailer after the MD5.
+
+// maxChecksumSize is the longest digest of S3's algorithms (SHA512).
+const maxChecksumSize = 64
+
+// validChecksum reports whether a is ChecksumNone or a known algorithm.
+func validChecksum(a ChecksumAlgorithm) bool { return a == ChecksumNone || a.Known() }
+
+// ParseChecksumMeta returns the algorithm a MetaChecksum value names: exactly S3's upper-case
+// name (ChecksumAlgorithm.String, what the writer stores); the empty string, which is what a
+// missing header reads as, is ChecksumNone. Any other value (another letter case, spaces, an
+// unknown name) returns an error wrapping ErrMalformed.
+//
+// The value is stored beside the envelope, outside every seal, and needs no authentication of
+// its own: the algorithm is in the stream's PartInfo, from which its part key PK is derived,
+// and its digest size is in the stored size. A reader derives PK and the plaintext size from
+// the value it read; a changed value (CRC32 read as CRC32C, of the same size), an added one
+// (none read as CRC32) or a removed one (CRC32 read as none) gives another PK, or a stored size
+// that is invalid for that algorithm, so every segment and the trailer fail (ErrAuth) or the
+// size is refused (ErrMalformed) before any plaintext is released, for whole and ranged reads
+// alike.
+func ParseChecksumMeta(v string) (ChecksumAlgorithm, error) {
+	if v == "" {
+		return ChecksumNone, nil
+	}
+	for a := ChecksumAlgorithm(1); a.Known(); a++ {
+		if a.String() == v {
+			return a, nil
+		}
+	}
+	return ChecksumNone, errf(ErrMalformed, "%s: unknown checksum algorithm %q", MetaChecksum, v)
+}
+
+// singleStreamKey is PK = HKDF(OK, -, "s3seal/1 part" ‖ PartInfo(kind 0, a, part 0, p), 32):
+// the single-part key with the checksum algorithm in PartInfo's first reserved byte. For none
+// the byte is 0: the key of an object without a checksum is singlePartKey's, as before.
+func (k *ObjectKey) singleStreamKey(plain int64, a ChecksumAlgorithm) []byte {
+	if a == ChecksumNone {
+		return k.singlePartKey(plain)
+	}
+	pi := partInfo(Version, kindSingle, 0, plain)
+	pi[2] = byte(a)
+	return deriveKey(k.k[:], nil, partInfoLabel(pi))
+}

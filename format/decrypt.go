@@ -16,19 +16,32 @@ type Stream struct {
 	aead  cipher.AEAD
 	plain int64
 	nseg  int64
-	part  int // 0 for a single-part object
+	part  int               // 0 for a single-part object
+	ck    ChecksumAlgorithm // sealed in the trailer (single-part objects only)
 }
 
 // SingleStream returns the stream of a single-part object with plainSize plaintext bytes
-// (DecryptedSize of the stored size).
+// (DecryptedSize of the stored size) and no checksum: SingleStreamOf(plainSize, ChecksumNone).
 func (k *ObjectKey) SingleStream(plainSize int64) (*Stream, error) {
+	return k.SingleStreamOf(plainSize, ChecksumNone)
+}
+
+// SingleStreamOf returns the stream of a single-part object with plainSize plaintext bytes
+// (DecryptedSizeOf the stored size and a) whose trailer seals a checksum of algorithm a (from
+// MetaChecksum, ParseChecksumMeta; FORMAT.md 3.3). The algorithm is part of the stream's key,
+// so a wrong a fails every segment and the trailer. An invalid size or an unknown algorithm
+// wraps ErrMalformed.
+func (k *ObjectKey) SingleStreamOf(plainSize int64, a ChecksumAlgorithm) (*Stream, error) {
 	if k == nil {
 		return nil, errf(ErrMalformed, "stream: nil object key")
 	}
 	if plainSize < 0 || plainSize > MaxPlainSize {
 		return nil, errf(ErrMalformed, "stream: invalid plaintext size %d", plainSize)
 	}
-	return &Stream{aead: newAEAD(k.singlePartKey(plainSize)), plain: plainSize, nseg: numSegments(plainSize)}, nil
+	if !validChecksum(a) {
+		return nil, errf(ErrMalformed, "stream: unknown checksum algorithm %d", a)
+	}
+	return &Stream{aead: newAEAD(k.singleStreamKey(plainSize, a)), plain: plainSize, nseg: numSegments(plainSize), ck: a}, nil
 }
 
 // ParsePartHeader parses a 48-byte part header and returns its part number and plaintext size.
@@ -113,10 +126,18 @@ func (k *ObjectKey) partKeyV1(pi [partInfoSize]byte, ephPub []byte) ([]byte, err
 func (s *Stream) PlainSize() int64 { return s.plain }
 
 // StoredSize returns the stream's stored size, without a part header.
-func (s *Stream) StoredSize() int64 { return EncryptedSize(s.plain) }
+func (s *Stream) StoredSize() int64 { return segmentsSize(s.plain) + s.TrailerSize() }
 
 // TrailerOffset returns the stored offset of the trailer within the stream.
-func (s *Stream) TrailerOffset() int64 { return s.StoredSize() - TrailerSize }
+func (s *Stream) TrailerOffset() int64 { return segmentsSize(s.plain) }
+
+// TrailerSize returns the size of the stream's trailer: TrailerSize, plus the checksum's size
+// for a single-part object that seals one.
+func (s *Stream) TrailerSize() int64 { return trailerSizeOf(s.ck) }
+
+// Checksum returns the algorithm of the checksum the stream's trailer seals (ChecksumNone for
+// none, and for every part).
+func (s *Stream) Checksum() ChecksumAlgorithm { return s.ck }
 
 func (s *Stream) where() string {
 	if s.part == 0 {
@@ -127,24 +148,36 @@ func (s *Stream) where() string {
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
-// OpenTrailer opens the 32-byte trailer and returns the MD5 it holds, or nil if the writer
-// stored zeros.
+// OpenTrailer opens the trailer (exactly TrailerSize() bytes) and returns the MD5 it holds, or
+// nil if the writer stored zeros. A wrong length wraps ErrMalformed, a trailer that does not
+// open ErrAuth.
 func (s *Stream) OpenTrailer(b []byte) ([]byte, error) {
-	if len(b) != TrailerSize {
-		return nil, errf(ErrMalformed, "%s trailer: %d bytes, want %d", s.where(), len(b), TrailerSize)
+	sum, _, err := s.OpenTrailerChecksum(b)
+	return sum, err
+}
+
+// OpenTrailerChecksum opens the trailer (exactly TrailerSize() bytes) and returns the MD5 it
+// holds (nil if the writer stored zeros) and the checksum of the stream's algorithm (its
+// Size() bytes; nil for none). Errors as OpenTrailer's.
+func (s *Stream) OpenTrailerChecksum(b []byte) (md5Sum, sum []byte, err error) {
+	if t := s.TrailerSize(); int64(len(b)) != t {
+		return nil, nil, errf(ErrMalformed, "%s trailer: %d bytes, want %d", s.where(), len(b), t)
 	}
 	var nonce [12]byte
 	binary.BigEndian.PutUint64(nonce[:8], uint64(s.nseg))
 	binary.BigEndian.PutUint32(nonce[8:], flagTrailer)
-	sum, err := s.aead.Open(make([]byte, 0, md5.Size), nonce[:], b, nil)
+	pt, err := s.aead.Open(make([]byte, 0, len(b)-TagSize), nonce[:], b, nil)
 	if err != nil {
-		return nil, errf(ErrAuth, "%s trailer", s.where())
+		return nil, nil, errf(ErrAuth, "%s trailer", s.where())
 	}
-	var zero [md5.Size]byte
-	if [md5.Size]byte(sum) == zero {
-		return nil, nil
+	if s.ck != ChecksumNone {
+		sum = pt[md5.Size:]
 	}
-	return sum, nil
+	md5Sum = pt[:md5.Size:md5.Size]
+	if [md5.Size]byte(md5Sum) == [md5.Size]byte{} {
+		md5Sum = nil
+	}
+	return md5Sum, sum, nil
 }
 
 // Span returns which stored bytes of the stream (offsets relative to the stream start) are
@@ -165,7 +198,7 @@ func StreamSpan(plainSize, off, length int64) (storedOff, storedLen int64, err e
 	}
 	first, last := off>>segShift, (off+length-1)>>segShift
 	storedOff = first * storedSegment
-	end := min((last+1)*storedSegment, EncryptedSize(plainSize)-TrailerSize)
+	end := min((last+1)*storedSegment, segmentsSize(plainSize)) // the trailer is not needed
 	return storedOff, end - storedOff, nil
 }
 
@@ -186,14 +219,14 @@ func (s *Stream) DecryptRange(src io.Reader, off, length int64) io.Reader {
 		last:   (off + length - 1) >> segShift,
 		skip:   int(off & (SegmentSize - 1)),
 		remain: length,
-		buf:    segmentBuffer(s.plain),
+		buf:    segmentBuffer(s.plain, 0),
 	}
 }
 
 // DecryptAll returns a reader of the whole plaintext. src must yield the whole stored stream
-// (for a part, everything after the header), trailer included. The reader verifies every
-// segment, the final flag, the trailer, and that src ends right after the trailer, before it
-// returns io.EOF.
+// (for a part, everything after the header), trailer included (TrailerSize() bytes). The
+// reader verifies every segment, the final flag, the trailer, and that src ends right after
+// the trailer, before it returns io.EOF.
 func (s *Stream) DecryptAll(src io.Reader) *DecryptReader {
 	return &DecryptReader{
 		s:       s,
@@ -201,7 +234,7 @@ func (s *Stream) DecryptAll(src io.Reader) *DecryptReader {
 		last:    s.nseg - 1,
 		remain:  s.plain,
 		trailer: true,
-		buf:     segmentBuffer(s.plain),
+		buf:     segmentBuffer(s.plain, s.TrailerSize()),
 	}
 }
 
@@ -216,6 +249,7 @@ type DecryptReader struct {
 	remain  int64 // plaintext bytes still to return
 	trailer bool  // read and verify the trailer and the end of src
 	md5     []byte
+	cksum   []byte // the checksum the trailer seals, or nil
 	nonce   [12]byte
 	buf     []byte
 	out     []byte
@@ -229,6 +263,17 @@ func (d *DecryptReader) MD5() []byte {
 		return nil
 	}
 	return append([]byte(nil), d.md5...)
+}
+
+// Checksum returns the checksum sealed in the trailer (of the stream's algorithm, its Size()
+// bytes) once Read or WriteTo has returned io.EOF after DecryptAll, or nil before then, after
+// DecryptRange, or for a stream without a checksum. It is authenticated with the trailer: the
+// value the writer computed of this plaintext, to return as S3's checksum of the object.
+func (d *DecryptReader) Checksum() []byte {
+	if d.err != io.EOF || d.cksum == nil {
+		return nil
+	}
+	return append([]byte(nil), d.cksum...)
 }
 
 // Read implements io.Reader.
@@ -319,15 +364,15 @@ func (d *DecryptReader) next() error {
 		return io.EOF
 	}
 	d.trailer = false
-	t := d.buf[:TrailerSize]
+	t := d.buf[:s.TrailerSize()]
 	if err := d.readFull(t, -1); err != nil {
 		return err
 	}
-	sum, err := s.OpenTrailer(t)
+	sum, ck, err := s.OpenTrailerChecksum(t)
 	if err != nil {
 		return err
 	}
-	d.md5 = sum
+	d.md5, d.cksum = sum, ck
 	var one [1]byte
 	for empty := 0; ; {
 		n, err := d.src.Read(one[:])

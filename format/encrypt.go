@@ -24,6 +24,12 @@ const (
 type EncryptOptions struct {
 	// ComputeMD5 seals the plaintext's MD5 into the trailer; false stores 16 zero bytes.
 	ComputeMD5 bool
+	// Checksum is S3's additional checksum algorithm of the plaintext (ChecksumNone: none).
+	// A single-part object (NewEncryptReader) records it in its PartInfo and seals the digest
+	// in its trailer after the MD5 (FORMAT.md 3.3): its stored size is EncryptedSizeOf and it
+	// is read with ObjectKey.SingleStreamOf. A part (the part encrypt readers) only computes
+	// it: its layout is unchanged. EncryptReader.Checksum returns the digest.
+	Checksum ChecksumAlgorithm
 }
 
 // EncryptReader reads the stored bytes of one stream: the part header (parts only), the
@@ -39,12 +45,17 @@ type EncryptReader struct {
 	seg    int64 // next segment to produce; nseg means the trailer, nseg+1 done
 	srcEOF bool  // the source returned io.EOF
 	md5    hash.Hash
-	pipe   *md5Pipe // hashes beside sealing (streams of more than one segment), else nil
+	ck     hash.Hash // the checksum's, or nil
+	hash   hash.Hash // what the plaintext is written to: md5, ck, both (teeHash) or nil
+	pipe   *md5Pipe  // runs hash beside sealing (streams of more than one segment), else nil
 	sum    []byte
+	cksum  []byte // the checksum's digest, once the trailer is produced
+	sealCk bool   // the trailer seals cksum after the MD5 (single-part objects)
 	nonce  [12]byte
 	buf    []byte // one stored segment
 	out    []byte // pending output
 	err    error  // sticky; io.EOF once done
+	bad    error  // invalid options: returned before any byte (a part's header included)
 	header []byte // a salted part's header (formats 2 and 3), else nil
 }
 
@@ -57,8 +68,11 @@ func NewEncryptReader(src io.Reader, k *ObjectKey, size int64, o EncryptOptions)
 	if size < 0 || size > MaxPlainSize {
 		return nil, errf(ErrSize, "encrypt: invalid plaintext size %d", size)
 	}
-	r := newEncryptReader(src, k.singlePartKey(size), size, o)
-	r.stored = EncryptedSize(size)
+	if !validChecksum(o.Checksum) {
+		return nil, errf(ErrMalformed, "encrypt: unknown checksum algorithm %d", o.Checksum)
+	}
+	r := newStreamEncryptReader(src, k.singleStreamKey(size, o.Checksum), size, o, o.Checksum != ChecksumNone)
+	r.stored = EncryptedSizeOf(size, o.Checksum)
 	return r, nil
 }
 
@@ -106,22 +120,62 @@ func newPartEncryptReader(rnd io.Reader, src io.Reader, upub []byte, partNumber 
 	return r, nil
 }
 
+// newEncryptReader returns the reader of a part's segments and trailer (the caller sets the
+// stored size and the header): o.Checksum is computed, not sealed. An unknown algorithm fails
+// the first Read (ErrMalformed).
 func newEncryptReader(src io.Reader, pk []byte, size int64, o EncryptOptions) *EncryptReader {
-	r := &EncryptReader{
-		src:   src,
-		aead:  newAEAD(pk),
-		plain: size,
-		nseg:  numSegments(size),
-		buf:   segmentBuffer(size),
-	}
-	if o.ComputeMD5 {
-		r.md5 = md5.New()
-		if r.nseg > 1 {
-			r.pipe = newMD5Pipe(r.md5)
-		}
+	r := newStreamEncryptReader(src, pk, size, o, false)
+	if !validChecksum(o.Checksum) {
+		r.bad = errf(ErrMalformed, "encrypt: unknown checksum algorithm %d", o.Checksum)
+		r.err = r.bad
 	}
 	return r
 }
+
+// newStreamEncryptReader returns the reader of a stream's segments and trailer; sealCk seals
+// the digest of o.Checksum (a known algorithm) in the trailer.
+func newStreamEncryptReader(src io.Reader, pk []byte, size int64, o EncryptOptions, sealCk bool) *EncryptReader {
+	trailer := int64(TrailerSize)
+	if sealCk {
+		trailer = trailerSizeOf(o.Checksum)
+	}
+	r := &EncryptReader{
+		src:    src,
+		aead:   newAEAD(pk),
+		plain:  size,
+		nseg:   numSegments(size),
+		buf:    segmentBuffer(size, trailer),
+		sealCk: sealCk,
+	}
+	if o.ComputeMD5 {
+		r.md5 = md5.New()
+		r.hash = r.md5
+	}
+	if r.ck = o.Checksum.New(); r.ck != nil {
+		r.hash = r.ck
+		if r.md5 != nil {
+			r.hash = teeHash{r.md5, r.ck}
+		}
+	}
+	if r.hash != nil && r.nseg > 1 {
+		r.pipe = newMD5Pipe(r.hash)
+	}
+	return r
+}
+
+// teeHash writes to two hashes; only Write is used (by md5Pipe and in line), the digests are
+// read from each hash.
+type teeHash [2]hash.Hash
+
+func (t teeHash) Write(p []byte) (int, error) {
+	t[0].Write(p)
+	return t[1].Write(p)
+}
+
+func (t teeHash) Sum(b []byte) []byte { return t[1].Sum(t[0].Sum(b)) }
+func (t teeHash) Reset()              { t[0].Reset(); t[1].Reset() }
+func (t teeHash) Size() int           { return t[0].Size() + t[1].Size() }
+func (t teeHash) BlockSize() int      { return t[0].BlockSize() }
 
 // PartHeader returns the 48-byte header of a salted part (formats 2 and 3: PartInfo and the
 // part salt), or nil for other streams.
@@ -129,6 +183,16 @@ func (r *EncryptReader) PartHeader() []byte { return append([]byte(nil), r.heade
 
 // Size returns the stored size: the Content-Length of the backend request.
 func (r *EncryptReader) Size() int64 { return r.stored }
+
+// Checksum returns the digest of EncryptOptions.Checksum of the plaintext (as hash.Sum gives
+// it, the algorithm's Size() bytes) once Read or WriteTo has returned io.EOF, or nil before
+// then or if there is none.
+func (r *EncryptReader) Checksum() []byte {
+	if r.err != io.EOF || r.cksum == nil {
+		return nil
+	}
+	return append([]byte(nil), r.cksum...)
+}
 
 // MD5 returns the plaintext's MD5 once Read has returned io.EOF, or nil if it was not computed.
 func (r *EncryptReader) MD5() []byte {
@@ -140,6 +204,9 @@ func (r *EncryptReader) MD5() []byte {
 
 // Read implements io.Reader.
 func (r *EncryptReader) Read(p []byte) (int, error) {
+	if r.bad != nil {
+		return 0, r.bad
+	}
 	for len(r.out) == 0 {
 		if r.err != nil {
 			return 0, r.err
@@ -153,6 +220,9 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 
 // WriteTo implements io.WriterTo, saving io.Copy a buffer copy.
 func (r *EncryptReader) WriteTo(w io.Writer) (int64, error) {
+	if r.bad != nil {
+		return 0, r.bad
+	}
 	var total int64
 	for {
 		for len(r.out) == 0 {
@@ -206,24 +276,32 @@ func (r *EncryptReader) next() error {
 		switch {
 		case r.pipe != nil:
 			r.pipe.hash(pt)
-		case r.md5 != nil:
-			r.md5.Write(pt)
+		case r.hash != nil:
+			r.hash.Write(pt)
 		}
 		r.setNonce(r.seg, flag)
 		r.out = r.aead.Seal(r.buf[:0], r.nonce[:], pt, nil)
 		r.seg++
 		return nil
 	case r.seg == r.nseg:
-		var sum [md5.Size]byte
-		switch {
-		case r.pipe != nil:
-			r.sum = r.pipe.sum()
-		case r.md5 != nil:
+		if r.pipe != nil {
+			r.pipe.sum() // waits until the last segment is hashed; the digests are read below
+		}
+		if r.md5 != nil {
 			r.sum = r.md5.Sum(nil)
 		}
+		if r.ck != nil {
+			r.cksum = r.ck.Sum(nil)
+		}
+		// Trailer plaintext: MD5 (or 16 zero bytes) ‖ the checksum, if sealed.
+		var sum [md5.Size + maxChecksumSize]byte
 		copy(sum[:], r.sum)
+		n := md5.Size
+		if r.sealCk {
+			n += copy(sum[n:], r.cksum)
+		}
 		r.setNonce(r.nseg, flagTrailer)
-		r.out = r.aead.Seal(r.buf[:0], r.nonce[:], sum[:], nil)
+		r.out = r.aead.Seal(r.buf[:0], r.nonce[:], sum[:n], nil)
 		r.seg++
 		return nil
 	default:
