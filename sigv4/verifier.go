@@ -235,17 +235,49 @@ func (v *Verifier) Authenticate(r *http.Request) (*Auth, error) {
 		return nil, err
 	}
 	a.maxChunkSize = v.maxChunkSize
-	if a.integrity, err = parseIntegrityHeaders(r.Header, a.Payload); err != nil {
+	complete := r.Method == http.MethodPost && hasParam(params, "uploadId")
+	h := r.Header
+	if complete {
+		h = withoutPartCounts(h)
+	}
+	if a.integrity, err = parseIntegrityHeaders(h, a.Payload); err != nil {
 		a.zero()
 		return nil, err
 	}
-	if r.Method == http.MethodPost && hasParam(params, "uploadId") && !a.integrity.trailer {
+	if complete && !a.integrity.trailer {
 		// CompleteMultipartUpload: x-amz-checksum-* headers carry the
 		// checksum of the whole object, not of the XML body; they are the
 		// proxy's business, not something to verify against this body.
 		a.integrity.hasChecksum, a.integrity.checksumWant = false, nil
 	}
 	return a, nil
+}
+
+// withoutPartCounts returns h, or a copy of it whose x-amz-checksum-*
+// values lose a "-<digits>" suffix: CompleteMultipartUpload's whole-object
+// checksum of a COMPOSITE upload is "<base64>-<part count>", which the
+// proxy checks in full; here only the base64 value's form is checked.
+func withoutPartCounts(h http.Header) http.Header {
+	var out http.Header
+	for name, vals := range h {
+		if !strings.HasPrefix(strings.ToLower(name), "x-amz-checksum-") {
+			continue
+		}
+		for i, v := range vals {
+			j := strings.IndexByte(v, '-')
+			if j < 0 || j == len(v)-1 || strings.Trim(v[j+1:], "0123456789") != "" {
+				continue
+			}
+			if out == nil {
+				out = h.Clone()
+			}
+			out[name][i] = v[:j]
+		}
+	}
+	if out == nil {
+		return h
+	}
+	return out
 }
 
 func (v *Verifier) authenticateHeader(r *http.Request, authz string, params []queryParam) (*Auth, *Error) {
