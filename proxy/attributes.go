@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,9 +13,10 @@ import (
 )
 
 // getObjectAttributes answers GetObjectAttributes in plaintext terms: ETag, ObjectSize,
-// StorageClass and ObjectParts (the plaintext part sizes). Checksum is never included: the
-// gateway keeps no checksum of the plaintext, and the backend's describes the ciphertext. An
-// SSE-C object's attributes need its key (customerKeyCheck), as on S3.
+// StorageClass, ObjectParts (the plaintext part sizes) and Checksum (the object's checksum of
+// the plaintext that the gateway sealed with it; absent for an object stored without one, as
+// S3 answers; the backend's would describe the ciphertext and is never shown). An SSE-C
+// object's attributes need its key (customerKeyCheck), as on S3.
 func (g *Gateway) getObjectAttributes(q *request) error {
 	want := map[string]bool{}
 	for _, v := range q.r.Header.Values("X-Amz-Object-Attributes") {
@@ -58,6 +60,12 @@ func (g *Gateway) getObjectAttributes(q *request) error {
 			sc = "STANDARD"
 		}
 		fmt.Fprintf(&b, "<StorageClass>%s</StorageClass>", escapeXMLText(sc))
+	}
+	if c := f.checksum; want["Checksum"] && c.ok() {
+		// A COMPOSITE value without the "-K" that HEAD shows: S3 gives the part count here
+		// as ObjectParts' TotalPartsCount.
+		fmt.Fprintf(&b, "<Checksum><%[1]s>%[2]s</%[1]s><ChecksumType>%[3]s</ChecksumType></Checksum>",
+			checksumElement(c.kind.Algorithm), base64.StdEncoding.EncodeToString(c.value), c.kind.Type())
 	}
 	if want["ObjectParts"] && f.layout != nil {
 		writeObjectParts(&b, f.layout, q.r.Header.Get("X-Amz-Max-Parts"), q.r.Header.Get("X-Amz-Part-Number-Marker"))

@@ -32,11 +32,12 @@ func (g *Gateway) completeMultipart(q *request) error {
 }
 
 func (g *Gateway) complete(q *request) error {
-	backendID, key, err := g.openUploadToWrite(q)
+	u, key, err := g.openUploadToWrite(q)
 	if err != nil {
 		return err
 	}
 	defer key.Zero()
+	backendID := u.Backend
 	body, err := g.readSmallBody(q)
 	if err != nil {
 		return err
@@ -44,6 +45,12 @@ func (g *Gateway) complete(q *request) error {
 	parts, err := parseCompleteParts(body)
 	if err != nil {
 		return err
+	}
+	if err := completeChecksumType(q.r.Header, u.Checksum); err != nil {
+		return err
+	}
+	if err := finalChecksum(q.r.Header, objectChecksum{}); err != nil {
+		return err // its form only: the value is checked once computed
 	}
 	stored, err := g.listBackendParts(q, backendID)
 	if err != nil {
@@ -57,7 +64,14 @@ func (g *Gateway) complete(q *request) error {
 	if err != nil {
 		return err
 	}
-	tail, etagMD5, err := key.SealTail(plan.manifest)
+	sum, err := planChecksum(u.Checksum, parts, plan)
+	if err != nil {
+		return err
+	}
+	if err := finalChecksum(q.r.Header, sum); err != nil {
+		return err
+	}
+	tail, etagMD5, err := key.SealTailChecksum(plan.manifest, format.ObjectChecksum{Kind: sum.kind, Value: sum.value})
 	if err != nil {
 		return err
 	}
@@ -82,57 +96,74 @@ func (g *Gateway) complete(q *request) error {
 	}
 	// The backend upload is gone: so are its records and held parts.
 	g.deleteRecords(q, backendID)
-	hits, err := findTexts(doc, "CompleteMultipartUploadResult/Location", "CompleteMultipartUploadResult/ETag")
+	hits, err := findTexts(doc, "CompleteMultipartUploadResult/ETag")
 	if err != nil {
 		return s3err.New("InternalError", "The backend's CompleteMultipartUpload answer is not valid XML.")
 	}
-	f := objectFacts{encrypted: true, plainSize: plan.layout.PlainSize(), layout: plan.layout}
+	f := objectFacts{encrypted: true, plainSize: plan.layout.PlainSize(), layout: plan.layout, checksum: sum}
 	for _, hit := range hits {
-		if hit.path == "CompleteMultipartUploadResult/ETag" {
-			f.etag = hit.text
-		}
+		f.etag = hit.text
 	}
 	if etagMD5 != nil {
 		f.etag = multipartETag(etagMD5, len(plan.manifest))
 	}
-	versionID := resp.Header.Get("X-Amz-Version-Id")
 	// The facts are not cached: they come from the records, not from the object the backend
 	// made, which the first read checks in full (tail and every part boundary) before any
 	// byte, as FORMAT.md 3.6.5 asks.
 	g.objects.lru.Remove(factsCacheKey(q.bucket, q.key))
-	g.answerComplete(q, doc, hits, f.etag, versionID)
-	return nil
+	return g.answerComplete(q, f, resp.Header.Get("X-Amz-Version-Id"))
 }
 
-// answerComplete sends the backend's Complete answer doc with the client's Location and the
-// object's client-visible ETag spliced in.
-func (g *Gateway) answerComplete(q *request, doc []byte, hits []textHit, etag, versionID string) {
-	var spans []span
-	for _, hit := range hits {
-		switch hit.path {
-		case "CompleteMultipartUploadResult/Location":
-			spans = append(spans, replaceText(hit, g.clientURL(q)))
-		case "CompleteMultipartUploadResult/ETag":
-			spans = append(spans, replaceText(hit, etag))
-		}
+// completeResult is CompleteMultipartUpload's answer, built from what the gateway knows (the
+// backend's would describe ciphertext).
+type completeResult struct {
+	Location string `xml:"Location"`
+	Bucket   string `xml:"Bucket"`
+	Key      string `xml:"Key"`
+	ETag     string `xml:"ETag"`
+	partChecksums
+	ChecksumType string `xml:"ChecksumType,omitempty"`
+}
+
+// answerComplete answers a Complete that made (or, retried, had made) the object f describes:
+// the client's Location, the client-visible ETag, the object's checksum, and the backend's
+// version id ("" for none).
+func (g *Gateway) answerComplete(q *request, f objectFacts, versionID string) error {
+	res := completeResult{Location: g.clientURL(q), Bucket: q.bucket, Key: q.key, ETag: f.etag}
+	if c := f.checksum; c.ok() {
+		res.partChecksums = res.set(c.kind.Algorithm, c.String())
+		res.ChecksumType = c.kind.Type()
+	}
+	doc, e := encodeDocument("CompleteMultipartUploadResult", res)
+	if e != nil {
+		return e
 	}
 	if versionID != "" {
 		q.w.Header().Set("X-Amz-Version-Id", versionID)
 	}
-	writeXML(q, http.StatusOK, splice(doc, spans))
+	writeXML(q, http.StatusOK, append([]byte(xml.Header), doc...))
+	return nil
+}
+
+// planChecksum checks the checksums the client's parts carry against the parts' records, for
+// an upload of kind k, and computes the object's checksum (uploadChecksum).
+func planChecksum(k format.ChecksumKind, parts []completePart, p completePlan) (objectChecksum, error) {
+	for i, cp := range parts {
+		if err := checkCompletedPart(k, cp.PartNumber, cp.partChecksums, p.parts[i].facts.Checksum); err != nil {
+			return objectChecksum{}, err
+		}
+	}
+	return uploadChecksum(k, p.parts)
 }
 
 // parseCompleteParts reads a CompleteMultipartUpload request body strictly (decodeStrict: one
 // root of that name, nothing after it, no element S3 does not define there). A part's
-// checksums are accepted and not used: the gateway verified each part's checksum at
-// UploadPart, and the backend's request is rebuilt (backendCompleteRequest).
+// checksums are checked against its record (planChecksum); the backend's request is rebuilt
+// without them (completePlan.backendRequest).
 func parseCompleteParts(body []byte) ([]completePart, error) {
 	var req struct {
-		XMLName xml.Name `xml:"CompleteMultipartUpload"`
-		Parts   []struct {
-			completePart
-			ChecksumCRC32, ChecksumCRC32C, ChecksumCRC64NVME, ChecksumSHA1, ChecksumSHA256 string
-		} `xml:"Part"`
+		XMLName xml.Name       `xml:"CompleteMultipartUpload"`
+		Parts   []completePart `xml:"Part"`
 	}
 	if e := decodeStrict(body, &req); e != nil {
 		return nil, e
@@ -140,9 +171,8 @@ func parseCompleteParts(body []byte) ([]completePart, error) {
 	if len(req.Parts) == 0 || len(req.Parts) > format.MaxPartNumber {
 		return nil, s3err.New("MalformedXML", "")
 	}
-	parts := make([]completePart, len(req.Parts))
-	for i, p := range req.Parts {
-		parts[i] = p.completePart
+	parts := req.Parts
+	for i, p := range parts {
 		if p.PartNumber < 1 || p.PartNumber > format.MaxPartNumber || (i > 0 && p.PartNumber <= parts[i-1].PartNumber) {
 			return nil, s3err.New("InvalidPartOrder", "")
 		}
@@ -327,13 +357,11 @@ func (g *Gateway) completedBefore(q *request, key *format.ObjectKey, parts []com
 		return backendErr
 	}
 	g.deleteRecords(q, u.Backend)
-	out := fmt.Sprintf(`%s<CompleteMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Location>%s</Location><Bucket>%s</Bucket><Key>%s</Key><ETag>%s</ETag></CompleteMultipartUploadResult>`,
-		xml.Header, escapeXMLText(g.clientURL(q)), escapeXMLText(q.bucket), escapeXMLText(q.key), escapeXMLText(f.etag))
-	if v := cur.header.Get("X-Amz-Version-Id"); v != "" && v != "null" {
-		q.w.Header().Set("X-Amz-Version-Id", v)
+	v := cur.header.Get("X-Amz-Version-Id")
+	if v == "null" {
+		v = ""
 	}
-	writeXML(q, http.StatusOK, []byte(out))
-	return nil
+	return g.answerComplete(q, f, v)
 }
 
 // clientMultipartETag is S3's multipart ETag of the client's part ETags ("" if one is not an

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
@@ -210,6 +212,9 @@ func (g *Gateway) copyObject(q *request) error {
 	if e := unchangedSelfCopy(q); e != nil {
 		return e
 	}
+	if err := copyChecksumHeader(q.r); err != nil {
+		return err
+	}
 	choice, err := g.newObjectChoice(q)
 	if err != nil {
 		return err
@@ -228,7 +233,8 @@ func (g *Gateway) copyObject(q *request) error {
 	if f.plainSize > g.copyLimit() {
 		return g.copyTooLarge()
 	}
-	if !f.encrypted || o.s3ec != nil || !sameKeyDomain(o.env, choice, src.ssec) {
+	if !f.encrypted || o.s3ec != nil || !sameKeyDomain(o.env, choice, src.ssec) || copyChecksum(q.r, f) != keptChecksum(f) {
+		// A copy under another key, or with another checksum than the bytes seal.
 		return g.copyStreamed(q, choice, src, o, f, key, h)
 	}
 
@@ -239,6 +245,9 @@ func (g *Gateway) copyObject(q *request) error {
 	g.storedHeaders(h, sl)
 	if m := o.header.Get(format.MetaManifest); m != "" {
 		h.Set(format.MetaManifest, m) // sealed under the object key, which the copy keeps
+	}
+	if m := o.header.Get(format.MetaChecksum); m != "" {
+		h.Set(format.MetaChecksum, m) // in the stream key of the bytes the copy keeps
 	}
 	cs := "/" + src.bucket + "/" + s3path.Escape(src.key)
 	if v := src.r.URL.Query().Get("versionId"); v != "" {
@@ -258,7 +267,7 @@ func (g *Gateway) copyObject(q *request) error {
 		return s3err.New("InternalError", "The backend's CopyObject answer has no ETag.")
 	}
 	newBackend := hits[0].text
-	df := objectFacts{encrypted: true, plainSize: f.plainSize, etag: f.etag, layout: f.layout}
+	df := objectFacts{encrypted: true, plainSize: f.plainSize, etag: f.etag, layout: f.layout, checksum: f.checksum}
 	if f.layout != nil || choice.ssec != nil || o.env.Wrap == format.WrapCustomerKey {
 		// Multipart and SSE-C objects show the backend's ETag (FORMAT.md 5); an SSE-C source
 		// has no plaintext MD5 in its trailer.
@@ -317,7 +326,7 @@ func (g *Gateway) copyStreamed(q *request, c *encryptionChoice, src *request, o 
 	}
 	defer body.Close()
 	h.Del("X-Amz-Copy-Source")
-	res, err := g.putEncrypted(q, c, h, body, f.plainSize)
+	res, err := g.putEncrypted(q, c, h, plainBody{r: body, size: f.plainSize, checksum: copyChecksum(q.r, f)})
 	if err != nil {
 		return err
 	}
@@ -370,15 +379,29 @@ func (g *Gateway) uploadPartCopy(q *request) error {
 		}
 	}
 	defer body.Close()
-	etag, err := g.storePart(q, t, body, length)
+	part, err := g.storePart(q, t, body, length)
 	if err != nil {
 		return err
 	}
 	g.setCopyResponseHeaders(q, &http.Response{Header: http.Header{}}, src)
-	now := g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	writeXML(q, http.StatusOK, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
-		`<CopyPartResult><LastModified>`+now+`</LastModified><ETag>`+string(escapeXMLText(etag))+`</ETag></CopyPartResult>`))
+	res := copyPartResult{LastModified: g.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z"), ETag: part.etag}
+	if c := part.checksum; c.Algorithm != format.ChecksumNone {
+		res.partChecksums = res.set(c.Algorithm, base64.StdEncoding.EncodeToString(c.Value))
+	}
+	doc, e := encodeDocument("CopyPartResult", res)
+	if e != nil {
+		return e
+	}
+	writeXML(q, http.StatusOK, append([]byte(xml.Header), doc...))
 	return nil
+}
+
+// copyPartResult is UploadPartCopy's answer: the part's ETag and, in an upload with a checksum
+// algorithm, the part's checksum of the copied plaintext.
+type copyPartResult struct {
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	partChecksums
 }
 
 // parseCopyRange parses "bytes=a-b" (both required, as S3 wants for x-amz-copy-source-range).

@@ -33,6 +33,9 @@ type objectFacts struct {
 	// unverified: size and layout as the backend describes them, not checked with the object
 	// key (an SSE-C object read without its key). Never served to a reader with the key.
 	unverified bool
+	// checksum is the object's S3 checksum of the plaintext, sealed with it (none when the
+	// client sent none).
+	checksum objectChecksum
 }
 
 // factsCache keeps the facts of the last version seen of each object: (bucket, key) → the
@@ -68,7 +71,7 @@ type factsEntry struct {
 
 // metaNames are the metadata headers facts are derived from: the gateway's and the S3
 // Encryption Client's.
-var metaNames = append([]string{format.MetaEnvelope, format.MetaManifest, format.MetaSSE, format.MetaContext},
+var metaNames = append([]string{format.MetaEnvelope, format.MetaManifest, format.MetaSSE, format.MetaContext, format.MetaChecksum},
 	s3ecMetaNames...)
 
 // metaDigest is the SHA-256 of the metadata in h that facts are derived from (metaNames, each
@@ -250,14 +253,14 @@ func objectQuery(r *http.Request) url.Values {
 }
 
 // stat learns what the client must see of the object q addresses, in one backend request
-// where possible: a GET of its last 32 stored bytes returns the metadata, the stored size and
-// the sealed trailer (ETag). It returns the opened object key for encrypted objects (caller
-// zeroes it).
+// where possible: a GET of its last format.MaxTrailerSize stored bytes returns the metadata,
+// the stored size and the sealed trailer (ETag, checksum), whatever the trailer's length. It
+// returns the opened object key for encrypted objects (caller zeroes it).
 func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKey, error) {
 	t := target{q.bucket, q.key, objectQuery(q.r)}
 	if g.cfg.ETag == ETagPlaintext {
 		h := http.Header{}
-		h.Set("Range", fmt.Sprintf("bytes=-%d", format.TrailerSize))
+		h.Set("Range", fmt.Sprintf("bytes=-%d", format.MaxTrailerSize))
 		resp, err := g.backend.send(q.ctx(), http.MethodGet, t, h, nil, 0, "")
 		if err != nil {
 			return nil, objectFacts{}, nil, err
@@ -275,8 +278,8 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 			if err != nil {
 				return nil, objectFacts{}, nil, err
 			}
-			if len(tail) > format.TrailerSize {
-				tail = tail[len(tail)-format.TrailerSize:]
+			if len(tail) > format.MaxTrailerSize {
+				tail = tail[len(tail)-format.MaxTrailerSize:]
 			}
 			f, key, err := g.resolve(q, o, tail)
 			return o, f, key, err
@@ -300,8 +303,8 @@ func (g *Gateway) stat(q *request) (*storedObject, objectFacts, *format.ObjectKe
 }
 
 // resolve computes the client's view of o: plaintext size and ETag, from the cache or from
-// the trailer (tail = the last 32 stored bytes if the caller has them; otherwise they are
-// fetched). When it had to open the object key it returns it (caller zeroes it); on a cache
+// the trailer (tail = the last stored bytes, up to format.MaxTrailerSize, if the caller has
+// them; otherwise they are fetched). When it had to open the object key it returns it (caller zeroes it); on a cache
 // hit the key is nil and a caller that needs it opens it with openKey.
 //
 // An SSE-C object read with a key presented gets facts checked with that key (a wrong key is
@@ -345,7 +348,10 @@ func (g *Gateway) resolve(q *request, o *storedObject, tail []byte) (objectFacts
 		f, key, err = g.multipartFacts(q, o)
 	case keyless:
 		var plain int64
-		plain, err = format.DecryptedSize(o.storedSize)
+		var a format.ChecksumAlgorithm
+		if a, err = singleAlgorithm(o); err == nil {
+			plain, err = format.DecryptedSizeOf(o.storedSize, a)
+		}
 		f = objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
 	default:
 		if key, err = g.openKey(q, o); err == nil {
@@ -372,41 +378,51 @@ func keylessView(f objectFacts, o *storedObject, keyless bool) objectFacts {
 
 // singleFacts resolves a single-part object's facts given its opened key. The trailer is
 // opened (which authenticates the stored size: the part key depends on the plaintext size)
-// when ETags are plaintext MD5s, and always for SSE-C objects, whose ETag is the backend's.
+// when ETags are plaintext MD5s, always for SSE-C objects, whose ETag is the backend's, and
+// for objects that seal a checksum (FORMAT.md 3.3).
 func (g *Gateway) singleFacts(q *request, o *storedObject, key *format.ObjectKey, tail []byte) (objectFacts, error) {
-	plain, err := format.DecryptedSize(o.storedSize)
+	a, err := singleAlgorithm(o)
+	if err != nil {
+		return objectFacts{}, err
+	}
+	plain, err := format.DecryptedSizeOf(o.storedSize, a)
 	if err != nil {
 		return objectFacts{}, err
 	}
 	f := objectFacts{encrypted: true, plainSize: plain, etag: o.backendETag}
 	ssec := o.env.Wrap == format.WrapCustomerKey
-	if g.cfg.ETag != ETagPlaintext && !ssec {
+	if g.cfg.ETag != ETagPlaintext && !ssec && a == format.ChecksumNone {
 		return f, nil
 	}
-	stream, err := key.SingleStream(plain)
+	stream, err := key.SingleStreamOf(plain, a)
 	if err != nil {
 		return objectFacts{}, err
 	}
-	if len(tail) != format.TrailerSize {
-		if tail, err = g.fetchTail(q, o); err != nil {
-			return objectFacts{}, err
-		}
+	n := stream.TrailerSize()
+	if int64(len(tail)) >= n {
+		tail = tail[int64(len(tail))-n:]
+	} else if tail, err = g.fetchTail(q, o, n); err != nil {
+		return objectFacts{}, err
 	}
-	sum, err := stream.OpenTrailer(tail)
+	md5Sum, sum, err := stream.OpenTrailerChecksum(tail)
 	if err != nil {
 		return objectFacts{}, err
 	}
-	if sum != nil && !ssec && g.cfg.ETag == ETagPlaintext {
-		f.etag = `"` + hex.EncodeToString(sum) + `"`
+	if md5Sum != nil && !ssec && g.cfg.ETag == ETagPlaintext {
+		f.etag = `"` + hex.EncodeToString(md5Sum) + `"`
+	}
+	if a != format.ChecksumNone {
+		f.checksum = objectChecksum{kind: format.ChecksumKind{Algorithm: a, FullObject: true}, value: sum}
 	}
 	return f, nil
 }
 
-// fetchTail reads the last 32 stored bytes of exactly the object version o describes.
-func (g *Gateway) fetchTail(q *request, o *storedObject) ([]byte, error) {
+// fetchTail reads the last n stored bytes (the trailer) of exactly the object version o
+// describes.
+func (g *Gateway) fetchTail(q *request, o *storedObject, n int64) ([]byte, error) {
 	t := target{q.bucket, q.key, o.query(q)}
 	h := http.Header{}
-	h.Set("Range", fmt.Sprintf("bytes=%d-%d", o.storedSize-format.TrailerSize, o.storedSize-1))
+	h.Set("Range", fmt.Sprintf("bytes=%d-%d", o.storedSize-n, o.storedSize-1))
 	if o.backendETag != "" {
 		h.Set("If-Match", o.backendETag)
 	}
@@ -418,11 +434,11 @@ func (g *Gateway) fetchTail(q *request, o *storedObject) ([]byte, error) {
 	if resp.StatusCode/100 != 2 {
 		return nil, g.backendError(q, resp, t)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, format.TrailerSize+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, n+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) != format.TrailerSize {
+	if int64(len(b)) != n {
 		return nil, fmt.Errorf("%w: trailer read returned %d bytes", format.ErrAuth, len(b))
 	}
 	return b, nil

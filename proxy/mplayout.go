@@ -310,7 +310,8 @@ func (g *Gateway) checkTail(q *request, o *storedObject, key *format.ObjectKey) 
 	if err := t.Check(cl.layout); err != nil {
 		return objectFacts{}, err
 	}
-	f := objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout}
+	f := objectFacts{encrypted: true, plainSize: cl.layout.PlainSize(), etag: o.backendETag, layout: cl.layout,
+		checksum: objectChecksum{kind: t.Checksum.Kind, value: t.Checksum.Value, parts: t.Parts}}
 	if t.ETagMD5 != nil && g.cfg.ETag == ETagPlaintext {
 		f.etag = multipartETag(t.ETagMD5, t.Parts)
 	}

@@ -165,7 +165,7 @@ func (g *Gateway) rangeReader(q *request, o *storedObject, f objectFacts, key *f
 		return g.s3ecReader(q, o, off, length)
 	}
 	if f.layout == nil {
-		stream, err := key.SingleStream(f.plainSize)
+		stream, err := singleStream(key, o, f)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/xml"
 	"errors"
@@ -68,11 +69,13 @@ func backendUploadID(id string) string {
 }
 
 // uploadTarget is what UploadPart and UploadPartCopy address: the backend upload, the object
-// key opened from the envelope the upload id carries (caller zeroes it), and the part number.
+// key opened from the envelope the upload id carries (caller zeroes it), the part number, and
+// the upload's checksum algorithm and type (from its id).
 type uploadTarget struct {
 	backendID string
 	key       *format.ObjectKey
 	number    int
+	checksum  format.ChecksumKind
 }
 
 // openUpload opens the object key of the upload q names. The upload id carries the upload's
@@ -87,22 +90,22 @@ func (g *Gateway) openUpload(q *request) (string, *format.ObjectKey, error) {
 // openUploadToWrite is openUpload for the requests that write under the upload's key
 // (UploadPart, UploadPartCopy, CompleteMultipartUpload): the credential must also be allowed
 // the upload's KMS key (mayUseUploadKey), as it must be to create the upload.
-func (g *Gateway) openUploadToWrite(q *request) (string, *format.ObjectKey, error) {
+func (g *Gateway) openUploadToWrite(q *request) (format.UploadID, *format.ObjectKey, error) {
 	u, key, err := g.openUploadID(q)
 	if err != nil {
-		return "", nil, err
+		return format.UploadID{}, nil, err
 	}
 	if u.Envelope.Version() != format.Version3 {
 		// A format-2 upload, started before the gateway wrote format 3: its parts have
 		// records without the headers the tail is built from. It can be listed and aborted.
 		key.Zero()
-		return "", nil, s3err.New("NoSuchUpload", "")
+		return format.UploadID{}, nil, s3err.New("NoSuchUpload", "")
 	}
 	if err := g.mayUseUploadKey(q, u.Envelope); err != nil {
 		key.Zero()
-		return "", nil, err
+		return format.UploadID{}, nil, err
 	}
-	return u.Backend, key, nil
+	return u, key, nil
 }
 
 // openUploadID parses the upload id q names and opens its envelope (openUpload).
@@ -135,11 +138,11 @@ func (g *Gateway) partRequest(q *request) (uploadTarget, error) {
 	if e != nil {
 		return uploadTarget{}, e
 	}
-	backendID, key, err := g.openUploadToWrite(q)
+	u, key, err := g.openUploadToWrite(q)
 	if err != nil {
 		return uploadTarget{}, err
 	}
-	return uploadTarget{backendID: backendID, key: key, number: n}, nil
+	return uploadTarget{backendID: u.Backend, key: key, number: n, checksum: u.Checksum}, nil
 }
 
 // createMultipart starts an upload whose object key is sealed in the upload's metadata.
@@ -150,6 +153,10 @@ func (g *Gateway) createMultipart(q *request) error {
 		return err
 	}
 	defer choice.ssec.zero()
+	kind, err := uploadChecksumKind(r.Header)
+	if err != nil {
+		return err
+	}
 	if _, err := g.readSmallBody(q); err != nil {
 		return err
 	}
@@ -170,10 +177,11 @@ func (g *Gateway) createMultipart(q *request) error {
 		return s3err.New("InternalError", "The backend's CreateMultipartUpload answer has no upload id.")
 	}
 	g.keyUse(q, "write", s.keyID, s.wrapped)
-	id := format.UploadID{Backend: hits[0].text, Envelope: s.env, Context: s.meta.Get(metaCtx)}
+	id := format.UploadID{Backend: hits[0].text, Envelope: s.env, Context: s.meta.Get(metaCtx), Checksum: kind}
 	g.writeIDRecord(q, id)
 	out := splice(doc, []span{replaceText(hits[0], id.String())})
 	setSSEHeaders(q.w.Header(), s.env, s.meta, choice.ssec)
+	setUploadChecksumHeaders(q.w.Header(), kind)
 	writeXML(q, http.StatusOK, out)
 	return nil
 }
@@ -202,17 +210,25 @@ func (g *Gateway) uploadPart(q *request) error {
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
-	etag, err := g.storePart(q, t, payload, size)
+	sent := payload.ChecksumAlgorithm()
+	if _, err := partChecksumAlgorithm(t.checksum, sent); err != nil {
+		return err
+	}
+	part, err := g.storePart(q, t, payload, size)
 	if err != nil {
 		return err
 	}
 	w := q.w.Header()
-	w.Set("Etag", etag)
+	w.Set("Etag", part.etag)
 	if q.ssec != nil {
 		w.Set("X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256")
 		w.Set("X-Amz-Server-Side-Encryption-Customer-Key-Md5", q.ssec.md5b64)
 	}
-	if alg, val := payload.Checksum(); alg != "" {
+	if part.checksum.Algorithm != format.ChecksumNone {
+		// The gateway's, of the plaintext it encrypted: the client's, when it sent one (the
+		// payload verified it).
+		w.Set(http.CanonicalHeaderKey(part.checksum.Algorithm.Header()), base64.StdEncoding.EncodeToString(part.checksum.Value))
+	} else if alg, val := payload.Checksum(); alg != "" {
 		w.Set(checksumHeader(alg), val)
 	}
 	w.Set("Content-Length", "0")
@@ -220,16 +236,25 @@ func (g *Gateway) uploadPart(q *request) error {
 	return nil
 }
 
+// storedPartResult is what the client hears of a stored part: its ETag and, in an upload with a
+// checksum algorithm, its checksum.
+type storedPartResult struct {
+	etag     string
+	checksum format.PartChecksum
+}
+
 // storePart encrypts size plaintext bytes from src as part t.number of an upload and returns the
-// part's client-visible ETag (the plaintext MD5, or the backend's with encryption.etag backend).
+// part's client-visible ETag (the plaintext MD5, or the backend's with encryption.etag backend)
+// and, in an upload with a checksum algorithm, the part's checksum of that algorithm, which its
+// record keeps.
 // A part that can only be the upload's last one is held aside (FORMAT.md 3.6: under 5 MiB, or
 // number 10,000), for Complete to send with the tail. The part's record, which Complete builds
 // the manifest from, is written before the client hears of the part: a part without one could
 // not be completed, so a record that cannot be written fails the part (the client retries it).
-func (g *Gateway) storePart(q *request, t uploadTarget, src io.Reader, size int64) (string, error) {
-	enc, err := t.key.NewPartEncryptReader(src, t.number, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext})
+func (g *Gateway) storePart(q *request, t uploadTarget, src io.Reader, size int64) (storedPartResult, error) {
+	enc, err := t.key.NewPartEncryptReader(src, t.number, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext, Checksum: t.checksum.Algorithm})
 	if err != nil {
-		return "", err
+		return storedPartResult{}, err
 	}
 	bt := target{q.bucket, q.key, url.Values{"partNumber": {strconv.Itoa(t.number)}, "uploadId": {t.backendID}}}
 	h := http.Header{}
@@ -238,27 +263,31 @@ func (g *Gateway) storePart(q *request, t uploadTarget, src io.Reader, size int6
 		var id [16]byte
 		binary.BigEndian.PutUint64(id[:8], uint64(g.cfg.Now().UnixNano()))
 		if _, err := rand.Read(id[8:]); err != nil {
-			return "", err
+			return storedPartResult{}, err
 		}
 		bt = target{q.bucket, format.HeldPartKey(t.backendID, t.number, id), nil}
 		g.backendSSE(h)
 	}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, bt, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err := g.roundTripErr(q, bt, resp, err); err != nil {
-		return "", err
+		return storedPartResult{}, err
 	}
 	defer resp.Body.Close()
 	q.plainIn = size
 	backendETag := resp.Header.Get("Etag")
 	f := format.PartFacts{MD5: enc.MD5(), PlainSize: size}
+	if a := t.checksum.Algorithm; a != format.ChecksumNone {
+		f.Checksum = format.PartChecksum{Algorithm: a, Value: enc.Checksum()}
+	}
 	copy(f.Salt[:], enc.PartHeader()[format.PartHeaderSize-32:])
 	if err := g.writePartRecord(q, t, backendETag, f); err != nil {
-		return "", err
+		return storedPartResult{}, err
 	}
+	res := storedPartResult{etag: backendETag, checksum: f.Checksum}
 	if f.MD5 != nil {
-		return md5ETag(f.MD5), nil
+		res.etag = md5ETag(f.MD5)
 	}
-	return backendETag, nil
+	return res, nil
 }
 
 // heldPart reports whether a part of size plaintext bytes numbered n is held aside rather
@@ -278,6 +307,7 @@ func checksumHeader(alg string) string {
 type completePart struct {
 	PartNumber int    `xml:"PartNumber"`
 	ETag       string `xml:"ETag"`
+	partChecksums
 }
 
 // backendPart is one part as the backend lists it.
@@ -355,8 +385,9 @@ func (g *Gateway) abortMultipart(q *request) error {
 
 // listParts answers ListParts from the backend's answer, rebuilt: plaintext part sizes, the
 // client's upload id, the held parts (FORMAT.md 3.6) merged in, and for parts with a record
-// the ETag UploadPart returned (the plaintext MD5). The backend's checksums are of the
-// ciphertext and are not shown. Parts keep the backend's ETag where there is nothing to show:
+// the ETag UploadPart returned (the plaintext MD5) and the checksum the gateway sealed in the
+// part's record (an upload with a checksum algorithm). The backend's checksums would be of the
+// ciphertext and are never shown. Parts keep the backend's ETag where there is nothing to show:
 // an id without the gateway's suffix, an SSE-C upload listed without its key, a format-2
 // upload, records lost.
 func (g *Gateway) listParts(q *request) error {
@@ -380,11 +411,18 @@ func (g *Gateway) listParts(q *request) error {
 		return err
 	}
 	res.Parts = res.Parts[:0]
+	res.ChecksumAlgorithm, res.ChecksumType = "", ""
+	if u, err := format.ParseUploadID(clientID); err == nil && u.Checksum.Algorithm != format.ChecksumNone {
+		res.ChecksumAlgorithm, res.ChecksumType = u.Checksum.Algorithm.String(), u.Checksum.Type()
+	}
 	for _, n := range slices.Sorted(maps.Keys(copies)) {
 		c := latestPart(copies[n])
 		p := listedPart{PartNumber: n, LastModified: c.modified, ETag: `"` + c.etag + `"`, Size: c.size}
 		if c.recorded {
 			p.ETag, p.Size = c.clientETag(), c.facts.PlainSize
+			if ck := c.facts.Checksum; ck.Algorithm != format.ChecksumNone {
+				p.partChecksums = p.set(ck.Algorithm, base64.StdEncoding.EncodeToString(ck.Value))
+			}
 		} else if plain, err := format.PartDecryptedSize(c.size); err == nil {
 			p.Size = plain
 		}
@@ -412,6 +450,8 @@ type listPartsResult struct {
 	Initiator            *listOwner   `xml:"Initiator,omitempty"`
 	Owner                *listOwner   `xml:"Owner,omitempty"`
 	StorageClass         string       `xml:"StorageClass,omitempty"`
+	ChecksumAlgorithm    string       `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType         string       `xml:"ChecksumType,omitempty"`
 }
 
 type listedPart struct {
@@ -419,6 +459,7 @@ type listedPart struct {
 	LastModified string `xml:"LastModified"`
 	ETag         string `xml:"ETag"`
 	Size         int64  `xml:"Size"`
+	partChecksums
 }
 
 type listOwner struct {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/internal/checksum"
 	"github.com/s3seal/s3seal/s3err"
 )
 
@@ -33,7 +34,7 @@ func (g *Gateway) putObject(q *request) error {
 	}
 	payload := q.auth.Body(r.Body, r.Header)
 	defer payload.Close()
-	res, err := g.putEncrypted(q, choice, h, payload, size)
+	res, err := g.putEncrypted(q, choice, h, plainBody{r: payload, size: size, checksum: payload.ChecksumAlgorithm()})
 	if err != nil {
 		return err
 	}
@@ -43,8 +44,9 @@ func (g *Gateway) putObject(q *request) error {
 		w.Set("X-Amz-Version-Id", res.versionID)
 	}
 	setSSEHeaders(w, res.env, res.meta, choice.ssec)
-	if alg, val := payload.Checksum(); alg != "" {
-		w.Set(checksumHeader(alg), val)
+	if res.checksum.ok() {
+		// The gateway's, of the plaintext it sealed: the client's (the payload verified it).
+		setChecksumHeaders(w, res.checksum, true)
 	}
 	w.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusOK)
@@ -67,22 +69,36 @@ func payloadSize(q *request) (int64, error) {
 type putResult struct {
 	etag, versionID string
 	env             *format.Envelope
-	meta            http.Header // the gateway's metadata (for SSE response headers)
+	meta            http.Header    // the gateway's metadata (for SSE response headers)
+	checksum        objectChecksum // sealed in the object's trailer
 }
 
-// putEncrypted stores size plaintext bytes from src as q's object, encrypted under a new object
-// key protected as c says, with the backend headers h.
-func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, src io.Reader, size int64) (putResult, error) {
+// plainBody is the plaintext of a single-part object to store: size bytes from r, and the S3
+// checksum algorithm to seal with it (checksum.None for none).
+type plainBody struct {
+	r        io.Reader
+	size     int64
+	checksum checksum.Algorithm
+}
+
+// putEncrypted stores the plaintext src as q's object, encrypted under a new object key
+// protected as c says, with the backend headers h, and src's checksum sealed in its trailer
+// (the algorithm recorded as format.MetaChecksum: FORMAT.md 3.3).
+func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, src plainBody) (putResult, error) {
+	size := src.size
 	s, err := g.seal(q, c, format.KindSingle, nil, size)
 	if err != nil {
 		return putResult{}, err
 	}
 	defer s.key.Zero()
-	enc, err := format.NewEncryptReader(src, s.key, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext && c.ssec == nil})
+	enc, err := format.NewEncryptReader(src.r, s.key, size, format.EncryptOptions{ComputeMD5: g.cfg.ETag == ETagPlaintext && c.ssec == nil, Checksum: src.checksum})
 	if err != nil {
 		return putResult{}, err
 	}
 	g.storedHeaders(h, s)
+	if src.checksum != checksum.None {
+		h.Set(format.MetaChecksum, src.checksum.String())
+	}
 	t := target{q.bucket, q.key, nil}
 	resp, err := g.backend.sendObject(q.ctx(), http.MethodPut, t, h, countingReader{enc, &q.storedOut}, enc.Size())
 	if err := g.roundTripErr(q, t, resp, err); err != nil {
@@ -96,9 +112,13 @@ func (g *Gateway) putEncrypted(q *request, c *encryptionChoice, h http.Header, s
 	if sum := enc.MD5(); sum != nil {
 		etag = `"` + hex.EncodeToString(sum) + `"`
 	}
+	var sum objectChecksum
+	if src.checksum != checksum.None {
+		sum = objectChecksum{kind: format.ChecksumKind{Algorithm: src.checksum, FullObject: true}, value: enc.Checksum()}
+	}
 	g.cacheWritten(q, writtenVersion{backendETag: backendETag, storedSize: enc.Size(), versionID: resp.Header.Get("X-Amz-Version-Id"), meta: h},
-		objectFacts{encrypted: true, plainSize: size, etag: etag})
-	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta}, nil
+		objectFacts{encrypted: true, plainSize: size, etag: etag, checksum: sum})
+	return putResult{etag: etag, versionID: resp.Header.Get("X-Amz-Version-Id"), env: s.env, meta: s.meta, checksum: sum}, nil
 }
 
 // translateConditions evaluates a conditional write's If-Match and If-None-Match against the
@@ -171,6 +191,10 @@ func (g *Gateway) setObjectHeaders(q *request, o *storedObject, f objectFacts) {
 		w.Set("X-Amz-Server-Side-Encryption", v)
 	}
 	v := q.r.URL.Query()
+	if checksumModeEnabled(q.r) && q.r.Header.Get("Range") == "" && v.Get("partNumber") == "" {
+		// The whole object's checksum, as S3 answers (none for a range or a part).
+		setChecksumHeaders(w, f.checksum, true)
+	}
 	for param, header := range responseOverrides {
 		if x := v.Get(param); x != "" {
 			w.Set(header, x)
@@ -274,7 +298,7 @@ func (g *Gateway) getWhole(q *request) error {
 	if f.layout != nil {
 		plain = &partsReader{src: body, key: key, layout: f.layout, tail: o.storedSize - f.layout.StoredSize()}
 	} else {
-		stream, err := key.SingleStream(f.plainSize)
+		stream, err := singleStream(key, o, f)
 		if err != nil {
 			return err
 		}

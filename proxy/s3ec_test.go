@@ -233,7 +233,7 @@ func TestS3ECVerifiedBytesAreTheReleasedBytes(t *testing.T) {
 			}
 			big := 0
 			for _, n := range be.readPer {
-				if n > format.TrailerSize {
+				if n > format.MaxTrailerSize {
 					big++
 				}
 			}

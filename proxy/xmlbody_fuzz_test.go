@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -95,7 +96,11 @@ func FuzzRequestDocuments(f *testing.F) {
 			b.WriteString(strconv.Itoa(p.PartNumber))
 			b.WriteString("</PartNumber><ETag>")
 			b.Write(escapeXMLText(p.ETag))
-			b.WriteString("</ETag></Part>")
+			b.WriteString("</ETag>")
+			for _, a := range p.sent() {
+				fmt.Fprintf(&b, "<%s>%s</%[1]s>", checksumElement(a), escapeXMLText(*p.field(a)))
+			}
+			b.WriteString("</Part>")
 		}
 		b.WriteString("</CompleteMultipartUpload>")
 		again, err := parseCompleteParts(b.Bytes())
