@@ -48,6 +48,7 @@ var (
 	metaReserved = sdkMetaName(format.MetaPrefix)
 	metaContext  = sdkMetaName(format.MetaContext)
 	metaManifest = sdkMetaName(format.MetaManifest)
+	metaChecksum = sdkMetaName(format.MetaChecksum)
 )
 
 // sdkMetaName is a canonical x-amz-meta-* header name as an SDK metadata map key.
@@ -107,7 +108,9 @@ func clientEncrypted(meta map[string]string) bool {
 }
 
 // replaceEnvelope returns meta with the envelope env in place of the old one; the gateway's
-// other metadata (SSE mode, client encryption context) stays.
+// other metadata (SSE mode, client encryption context, part manifest, checksum algorithm)
+// stays. The checksum algorithm must: it is in the stream key of the bytes the copy keeps
+// (FORMAT.md 3.3), so an object that lost it would no longer decrypt.
 func replaceEnvelope(meta map[string]string, env string) map[string]string {
 	out := make(map[string]string, len(meta)+1)
 	for k, v := range meta {

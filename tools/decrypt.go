@@ -32,6 +32,11 @@ type DecryptInput struct {
 	// manifest, required for such objects; FORMAT.md 3.5.2). A format-3 object keeps its
 	// manifest in its tail and has none (a value given for one is not used).
 	Manifest string
+	// Checksum is the value of x-amz-meta-s3seal-ck: the algorithm of the checksum a
+	// single-part object seals in its trailer (S3's upper-case name, format.ParseChecksumMeta),
+	// "" if it seals none. It is in the object's stream key, so a single-part object written
+	// with a checksum decrypts only with it. Not used for multipart objects.
+	Checksum string
 	// Stored yields the stored bytes from the first one.
 	Stored io.Reader
 	// StoredSize is their number (required for single-part and format-3 multipart objects;
@@ -60,6 +65,12 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 	if err != nil {
 		return 0, fmt.Errorf("envelope: %w", err)
 	}
+	ck := format.ChecksumNone
+	if env.Kind == format.KindSingle {
+		if ck, err = format.ParseChecksumMeta(in.Checksum); err != nil {
+			return 0, err
+		}
+	}
 	extra, err := format.DecodeStoredContext(in.Context)
 	if err != nil {
 		return 0, err
@@ -72,17 +83,35 @@ func Decrypt(ctx context.Context, keys KeySource, in DecryptInput, w io.Writer) 
 	}
 	defer okey.Zero()
 	if env.Kind == format.KindSingle {
-		plain, err := format.DecryptedSize(in.StoredSize)
-		if in.StoredSize < 0 || err != nil {
-			return 0, fmt.Errorf("stored size %d is not that of a single-part s3seal object (truncated or extended?)", in.StoredSize)
-		}
-		st, err := okey.SingleStream(plain)
-		if err != nil {
-			return 0, err
-		}
-		return io.Copy(w, st.DecryptAll(in.Stored))
+		return decryptSingle(okey, ck, in, w)
 	}
 	return decryptParts(okey, env, in, w)
+}
+
+// decryptSingle decrypts a single-part object whose trailer seals a checksum of algorithm ck
+// (none: the trailer holds the MD5 only). The algorithm is in the stream key and its size in
+// the stored size, so a wrong one fails the size check or the first segment, before any byte
+// is written; the error then says where the algorithm comes from.
+func decryptSingle(okey *format.ObjectKey, ck format.ChecksumAlgorithm, in DecryptInput, w io.Writer) (int64, error) {
+	hint := func(err error) error {
+		if in.Checksum == "" {
+			return fmt.Errorf("%w (read without a checksum algorithm: an object written with an additional checksum also needs its x-amz-meta-%s metadata)", err, metaChecksum)
+		}
+		return fmt.Errorf("%w (read with checksum algorithm %s, from x-amz-meta-%s: it must be the one the object was written with)", err, in.Checksum, metaChecksum)
+	}
+	plain, err := format.DecryptedSizeOf(in.StoredSize, ck)
+	if in.StoredSize < 0 || err != nil {
+		return 0, hint(fmt.Errorf("stored size %d is not that of a single-part s3seal object (truncated or extended?)", in.StoredSize))
+	}
+	st, err := okey.SingleStreamOf(plain, ck)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(w, st.DecryptAll(in.Stored))
+	if errors.Is(err, format.ErrAuth) {
+		err = hint(err)
+	}
+	return n, err
 }
 
 // decryptParts walks the parts of a multipart object: header, segments, trailer, next header.
@@ -259,8 +288,8 @@ func DecryptObject(ctx context.Context, b Backend, keys KeySource, bucket, key s
 	}
 	return Decrypt(ctx, keys, DecryptInput{
 		Bucket: bucket, Key: key, Envelope: envelopeOf(out.Metadata), Context: metaValue(out.Metadata, metaContext),
-		Manifest: metaValue(out.Metadata, metaManifest),
-		Stored:   out.Body, StoredSize: size,
+		Manifest: metaValue(out.Metadata, metaManifest), Checksum: metaValue(out.Metadata, metaChecksum),
+		Stored: out.Body, StoredSize: size,
 		At: backendReaderAt{ctx: ctx, b: b, bucket: bucket, key: key, etag: aws.ToString(out.ETag), versionID: aws.ToString(out.VersionId)},
 	}, w)
 }
@@ -308,6 +337,7 @@ type Metadata struct {
 	Envelope string // x-amz-meta-s3seal-env
 	Context  string // x-amz-meta-s3seal-ctx ("" if none)
 	Manifest string // x-amz-meta-s3seal-parts ("" if none)
+	Checksum string // x-amz-meta-s3seal-ck ("" if none)
 }
 
 // ParseMetadataFile finds the gateway's metadata in a saved metadata file. Accepted forms:
@@ -316,7 +346,7 @@ type Metadata struct {
 //     {"s3seal-env": "...", "s3seal-ctx": "..."}, ...};
 //   - any JSON object holding "s3seal-env" or "x-amz-meta-s3seal-env" (any case) at the top or
 //     in a nested object (e.g. `mc stat --json`), as a string or a one-string list (and
-//     s3seal-ctx the same way);
+//     s3seal-ctx, s3seal-parts and s3seal-ck the same way);
 //   - response headers as text, one "Name: value" per line (`curl -I`);
 //   - the envelope value alone.
 //
@@ -345,7 +375,11 @@ func ParseMetadataFile(data []byte) (Metadata, error) {
 			return Metadata{}, err
 		}
 		parts, err := jsonValue(doc, metaManifest)
-		return Metadata{Envelope: env, Context: c, Manifest: parts}, err
+		if err != nil {
+			return Metadata{}, err
+		}
+		ck, err := jsonValue(doc, metaChecksum)
+		return Metadata{Envelope: env, Context: c, Manifest: parts, Checksum: ck}, err
 	}
 	var m Metadata
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -360,6 +394,8 @@ func ParseMetadataFile(data []byte) (Metadata, error) {
 			m.Context = strings.TrimSpace(value)
 		case strings.EqualFold(name, "x-amz-meta-"+metaManifest):
 			m.Manifest = strings.TrimSpace(value)
+		case strings.EqualFold(name, "x-amz-meta-"+metaChecksum):
+			m.Checksum = strings.TrimSpace(value)
 		}
 	}
 	if m.Envelope != "" {

@@ -230,6 +230,7 @@ func decryptFile(ctx context.Context, kp tools.KeySource, file, metaFile, bucket
 		return 0, err
 	}
 	return tools.Decrypt(ctx, kp, tools.DecryptInput{
-		Bucket: bucket, Key: key, Envelope: md.Envelope, Context: md.Context, Manifest: md.Manifest, Stored: f, StoredSize: st.Size(),
+		Bucket: bucket, Key: key, Envelope: md.Envelope, Context: md.Context, Manifest: md.Manifest, Checksum: md.Checksum,
+		Stored: f, StoredSize: st.Size(),
 	}, w)
 }
