@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/keys"
 )
@@ -199,5 +202,30 @@ func TestChecksumBackendDecryptRewrap(t *testing.T) {
 		if _, err := DecryptObject(ctx, c, lf, bucket, "ck/crc32", &out); err == nil || out.Len() != 0 {
 			t.Errorf("s3seal-ck %q: wrote %d bytes, %v; want an error and nothing written", v, out.Len(), err)
 		}
+	}
+}
+
+// TestMigrateDropsStrayChecksumMetadata: migrate writes objects without a checksum, so a
+// plaintext object's own x-amz-meta-s3seal-ck (reserved; not the gateway's) does not survive
+// the migration, which would make the object unreadable.
+func TestMigrateDropsStrayChecksumMetadata(t *testing.T) {
+	const bucket = "tools-ck-migrate"
+	c := embeddedBackend(t, bucket)
+	lf := testKeys(t)
+	plain := randomBytes(t, 5000)
+	put(t, c, bucket, "k", plain, map[string]string{"s3seal-ck": "SHA256", "owner": "x"})
+	s, _, err := Migrate(context.Background(), c, MigrateOptions{RunOptions: RunOptions{Bucket: bucket}, Keys: lf, ComputeMD5: true})
+	if err != nil || s.Count(Done) != 1 {
+		t.Fatalf("migrate: %v, %v", s, err)
+	}
+	head, err := c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := metaValue(head.Metadata, metaChecksum); v != "" || head.Metadata["owner"] != "x" || aws.ToInt64(head.ContentLength) != format.EncryptedSize(int64(len(plain))) {
+		t.Errorf("after migrate: metadata %v, %d stored bytes", head.Metadata, aws.ToInt64(head.ContentLength))
+	}
+	if got := recoverObject(t, c, lf, bucket, "k"); !bytes.Equal(got, plain) {
+		t.Errorf("recovered %d bytes, want %d", len(got), len(plain))
 	}
 }

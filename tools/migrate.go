@@ -221,6 +221,8 @@ func (m *migrator) upload(ctx context.Context, key, etag, tmp, env string, okey 
 		return "", nil, fmt.Errorf("the original has %d bytes, %d were expected: %w", n, size, errPrecondition)
 	}
 	h := sha256.New()
+	// No additional checksum (EncryptOptions.Checksum): the stored size is EncryptedSize(size),
+	// as the size checks and the copy assume, and the object has no x-amz-meta-s3seal-ck.
 	enc, err := format.NewEncryptReader(io.TeeReader(get.Body, h), okey, size, format.EncryptOptions{ComputeMD5: m.o.ComputeMD5})
 	if err != nil {
 		return "", nil, err
@@ -250,8 +252,16 @@ func (m *migrator) verify(ctx context.Context, key, env string, size int64, sum 
 	if envelopeOf(get.Metadata) != env {
 		return errors.New("it does not carry the envelope just written")
 	}
-	if n := aws.ToInt64(get.ContentLength); n != format.EncryptedSize(size) {
-		return fmt.Errorf("it has %d stored bytes, %d expected", n, format.EncryptedSize(size))
+	// Read as any single-part object is, with the checksum algorithm of its metadata (in its
+	// stream key; FORMAT.md 3.3). Migrate writes none, and drops a stray one of the original
+	// with the other reserved names (withEnvelope), so this is ChecksumNone unless the object
+	// changed, and then the size check or the decryption fails.
+	ck, err := format.ParseChecksumMeta(metaValue(get.Metadata, metaChecksum))
+	if err != nil {
+		return err
+	}
+	if n, want := aws.ToInt64(get.ContentLength), format.EncryptedSizeOf(size, ck); n != want {
+		return fmt.Errorf("it has %d stored bytes, %d expected", n, want)
 	}
 	e, err := format.DecodeEnvelope(env)
 	if err != nil {
@@ -262,7 +272,7 @@ func (m *migrator) verify(ctx context.Context, key, env string, size int64, sum 
 		return err
 	}
 	defer okey.Zero()
-	st, err := okey.SingleStream(size)
+	st, err := okey.SingleStreamOf(size, ck)
 	if err != nil {
 		return err
 	}
