@@ -185,10 +185,12 @@ func (r *EncryptReader) PartHeader() []byte { return append([]byte(nil), r.heade
 func (r *EncryptReader) Size() int64 { return r.stored }
 
 // Checksum returns the digest of EncryptOptions.Checksum of the plaintext (as hash.Sum gives
-// it, the algorithm's Size() bytes) once Read or WriteTo has returned io.EOF, or nil before
-// then or if there is none.
+// it, the algorithm's Size() bytes) once the whole plaintext has been read (the source
+// returned io.EOF after exactly the declared size) and the trailer made, or nil before then
+// or if there is none. Like MD5 it does not wait for the reader's own io.EOF: an HTTP client
+// that sends the stored bytes stops reading at their Content-Length.
 func (r *EncryptReader) Checksum() []byte {
-	if r.err != io.EOF || r.cksum == nil {
+	if r.cksum == nil {
 		return nil
 	}
 	return append([]byte(nil), r.cksum...)

@@ -31,8 +31,14 @@ func checkAtRest(t *testing.T, m *testenv.MinIO, bucket, key string, plain []byt
 	if len(stored) <= len(plain) {
 		t.Errorf("%s: stored %d bytes for %d bytes of plaintext", key, len(stored), len(plain))
 	}
-	if want := format.EncryptedSize(int64(len(plain))); int64(len(stored)) != want {
-		t.Errorf("%s: stored %d bytes, the format says %d", key, len(stored), want)
+	// A single-part object that seals a checksum names its algorithm in s3seal-ck, and its
+	// trailer is longer by the checksum (FORMAT.md 3.3).
+	ck, err := format.ParseChecksumMeta(meta["s3seal-ck"])
+	if err != nil {
+		t.Errorf("%s: %v", key, err)
+	}
+	if want := format.EncryptedSizeOf(int64(len(plain)), ck); int64(len(stored)) != want {
+		t.Errorf("%s: stored %d bytes, the format says %d (checksum %q)", key, len(stored), want, meta["s3seal-ck"])
 	}
 	if meta["s3seal-env"] == "" {
 		t.Errorf("%s: no envelope in the stored metadata %v", key, meta)
