@@ -1,6 +1,10 @@
 package format
 
-import "io"
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+)
 
 // Test-only hooks to make randomness deterministic (known-answer vectors, fuzz seeds).
 
@@ -49,6 +53,17 @@ func SealTailWithRand(k *ObjectKey, rnd io.Reader, parts []ManifestPart) ([]byte
 	return k.sealTail(rnd, parts, ObjectChecksum{})
 }
 
+// SealTailChecksumWithRand is SealTailChecksum drawing its nonce from rnd.
+func SealTailChecksumWithRand(k *ObjectKey, rnd io.Reader, parts []ManifestPart, ck ObjectChecksum) ([]byte, []byte, error) {
+	return k.sealTail(rnd, parts, ck)
+}
+
+// ChecksumKindOf decodes a checksum kind's byte form (false: not a kind S3 offers).
+func ChecksumKindOf(b byte) (ChecksumKind, bool) { return checksumKindOf(b) }
+
+// ChecksumKindByte is a checksum kind's byte form (0 for none).
+func ChecksumKindByte(c ChecksumKind) byte { return c.byteForm() }
+
 // AsVersion binds k to format version ver, as if it had been opened from an envelope of
 // that version (0: a new key); it returns k.
 func AsVersion(k *ObjectKey, ver int) *ObjectKey {
@@ -58,3 +73,11 @@ func AsVersion(k *ObjectKey, ver int) *ObjectKey {
 
 // KeyVersion is the format version k is bound to (0: a new key).
 func KeyVersion(k *ObjectKey) int { return int(k.version) }
+
+// SealPartRecordFacts is the name of a format-3 part record whose sealed plaintext is facts as
+// given (any bytes, unchecked), sealed under k with nonce rnd: for tests of what
+// OpenPartRecord refuses of records a writer would never seal.
+func SealPartRecordFacts(k *ObjectKey, nonce []byte, bucket, key, backendID string, part int, etag string, facts []byte) string {
+	sealed := k.partRecordAEAD(infoPartRecordV3).Seal(append([]byte(nil), nonce...), nonce, facts, partRecordAAD(infoPartRecordV3, bucket, key, backendID, part, etag))
+	return PartRecordsOf(backendID) + fmt.Sprintf("%05d/%s/", part, etag) + base64.RawURLEncoding.EncodeToString(sealed)
+}
