@@ -227,6 +227,11 @@ func TestGenerateVectors(t *testing.T) {
 			"values, tail the object's last bytes; stored_size, stored_sha256 (and stored_hex when short) are",
 			"of the parts followed by the tail. part_record (FORMAT.md 3.6.2) is the first part's: backend_etag",
 			"and nonce fixed inputs, rk3, facts (MD5 | PartSalt | be64 size) and aad intermediate values.",
+			"multipart_v3 cases with checksum_kind are uploads created with a checksum (FORMAT.md 3.6.6):",
+			"checksum_kind is CK (the byte after the envelope in the upload id, and the first of the tail's",
+			"extension), checksum_algorithm and checksum_type its names, each part's checksum that of its",
+			"plaintext, checksum the object's (COMPOSITE: of the parts' checksums concatenated; FULL_OBJECT:",
+			"of the whole plaintext) and checksum_s3 as S3 shows it; part_record facts end with alg | checksum.",
 		},
 		Single: []SingleVector{
 			genSingle(t, "empty", 0),
@@ -246,6 +251,11 @@ func TestGenerateVectors(t *testing.T) {
 			genMultipartV3(t, "v3-two-parts", []int{1, 3}, []int64{SegmentSize + 3, 5}, true, ""),
 			genMultipartV3(t, "v3-two-runs", []int{1, 2, 3, 4}, []int64{SegmentSize + 1, SegmentSize + 1, SegmentSize + 1, 7}, true, "eyJwcm9qZWN0IjoidmVjdG9ycyJ9"),
 			genMultipartV3(t, "v3-part-10000-no-md5", []int{10000}, []int64{0}, false, ""),
+			genMultipartV3Checksum(t, "v3-sha256-composite", []int{1, 3}, []int64{SegmentSize + 3, 5}, true, "", ChecksumKind{Algorithm: ChecksumSHA256}),
+			genMultipartV3Checksum(t, "v3-crc64nvme-full-object", []int{1, 2, 3}, []int64{SegmentSize + 1, SegmentSize + 1, 9}, true, "eyJwcm9qZWN0IjoidmVjdG9ycyJ9", ChecksumKind{Algorithm: ChecksumCRC64NVME, FullObject: true}),
+			genMultipartV3Checksum(t, "v3-crc32c-full-object", []int{2, 5}, []int64{SegmentSize, 0}, true, "", ChecksumKind{Algorithm: ChecksumCRC32C, FullObject: true}),
+			genMultipartV3Checksum(t, "v3-crc32-composite", []int{1, 2}, []int64{5, 6}, true, "", ChecksumKind{Algorithm: ChecksumCRC32}),
+			genMultipartV3Checksum(t, "v3-sha512-composite-no-md5", []int{10000}, []int64{11}, false, "", ChecksumKind{Algorithm: ChecksumSHA512}),
 		},
 	}
 	var buf bytes.Buffer

@@ -21,6 +21,9 @@ type PartV2Vector struct {
 	StoredSize   int64  `json:"stored_size"`
 	StoredSHA256 string `json:"stored_sha256"`
 	MD5          string `json:"md5"` // "" when the part's MD5 was not computed
+	// Checksum is the part's plaintext checksum of its upload's algorithm (format 3 uploads
+	// created with a checksum, FORMAT.md 3.6.6; absent for the others).
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // MultipartV2Vector is a format-2 multipart object (docs/FORMAT.md 3.5): its envelope (version

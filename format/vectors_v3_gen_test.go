@@ -33,6 +33,16 @@ type MultipartV3Vector struct {
 	// PartRecord is the part record of the first part (FORMAT.md 3.6.2).
 	PartRecord  *PartRecordV3Vector `json:"part_record"`
 	IDRecordKey string              `json:"id_record_key"`
+	// The checksum of an upload created with one (FORMAT.md 3.6.6), absent for the others:
+	// its kind (CK, the byte in the upload id and the tail), the algorithm's and the type's
+	// names, the object's checksum (hex; the tail's extension is CK ‖ it) and that checksum
+	// as S3 shows it (base64, "-K" for COMPOSITE). Each part has its checksum, and the part
+	// record seals the first part's.
+	ChecksumKind      int    `json:"checksum_kind,omitempty"`
+	ChecksumAlgorithm string `json:"checksum_algorithm,omitempty"`
+	ChecksumType      string `json:"checksum_type,omitempty"`
+	Checksum          string `json:"checksum,omitempty"`
+	ChecksumS3        string `json:"checksum_s3,omitempty"`
 }
 
 // PartRecordV3Vector is the format-3 record of one part: inputs (part number, backend ETag,
@@ -43,27 +53,39 @@ type PartRecordV3Vector struct {
 	BackendETag string `json:"backend_etag"`
 	Nonce       string `json:"nonce"`
 	RK3         string `json:"rk3"`
-	Facts       string `json:"facts"` // MD5(16) ‖ PartSalt(32) ‖ be64(plain size)
+	Facts       string `json:"facts"` // MD5(16) ‖ PartSalt(32) ‖ be64(plain size) [‖ alg(1) ‖ checksum]
 	AAD         string `json:"aad"`
 	Key         string `json:"key"`
 }
 
 func genMultipartV3(t *testing.T, name string, numbers []int, sizes []int64, computeMD5 bool, ctx string) MultipartV3Vector {
+	return genMultipartV3Checksum(t, name, numbers, sizes, computeMD5, ctx, ChecksumKind{})
+}
+
+// genMultipartV3Checksum is genMultipartV3 for an upload created with checksum kind ck (none:
+// the vector genMultipartV3 makes, byte for byte).
+func genMultipartV3Checksum(t *testing.T, name string, numbers []int, sizes []int64, computeMD5 bool, ctx string, ck ChecksumKind) MultipartV3Vector {
 	env, ok := genEnvelopeOfVersion(t, name, KindMultipart, Version3)
 	e, err := DecodeEnvelope(env.Envelope)
 	if err != nil {
 		t.Fatal(err)
 	}
 	backend := "vector-upload-" + name
-	id := UploadID{Backend: backend, Envelope: e, Context: ctx}.String()
+	id := UploadID{Backend: backend, Envelope: e, Context: ctx, Checksum: ck}.String()
 	v := MultipartV3Vector{Name: name, EnvelopeVector: env, BackendUploadID: backend, Context: ctx, UploadID: id, UploadIDSuffix: id[len(backend):]}
 	var all, plainAll, md5s []byte
 	var off int64
 	var facts []ManifestPart
-	var headers [][]byte
+	var headers, sums [][]byte
 	for i, n := range numbers {
 		pv := PartV2Vector{Number: n, PartSalt: hexs(vectorBytes(name + " salt " + itoa(int64(n)))), PlainOffset: off, PlainSize: sizes[i], ComputeMD5: computeMD5}
 		plain := VectorPlain(off, sizes[i])
+		if ck.Algorithm != ChecksumNone {
+			h := ck.Algorithm.New()
+			h.Write(plain)
+			sums = append(sums, h.Sum(nil))
+			pv.Checksum = hexs(sums[i])
+		}
 		r, err := ok.newPartEncryptReaderV2(hexReader(pv.PartSalt), bytes.NewReader(plain), n, sizes[i], EncryptOptions{ComputeMD5: computeMD5})
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +125,13 @@ func genMultipartV3(t *testing.T, name string, numbers []int, sizes []int64, com
 		v.ETag = v.ETagMD5 + "-" + itoa(int64(len(numbers)))
 	}
 	v.ManifestNonce = hexs(vectorBytes(name + " manifest nonce")[:nonceSize])
-	tail, etag, err := ok.sealTail(hexReader(v.ManifestNonce), facts, ObjectChecksum{})
+	var oc ObjectChecksum
+	if ck.Algorithm != ChecksumNone {
+		oc = vectorObjectChecksum(ck, sums, plainAll)
+		v.ChecksumKind, v.ChecksumAlgorithm, v.ChecksumType = int(ck.byteForm()), ck.Algorithm.String(), ck.Type()
+		v.Checksum, v.ChecksumS3 = hexs(oc.Value), oc.String(len(numbers))
+	}
+	tail, etag, err := ok.sealTail(hexReader(v.ManifestNonce), facts, oc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +154,7 @@ func genMultipartV3(t *testing.T, name string, numbers []int, sizes []int64, com
 	if len(all) <= 256 {
 		v.StoredHex = hexs(all)
 	}
-	idKey, fits := IDRecordKey(UploadID{Backend: backend, Envelope: e, Context: ctx})
+	idKey, fits := IDRecordKey(UploadID{Backend: backend, Envelope: e, Context: ctx, Checksum: ck})
 	if !fits {
 		t.Fatal("id record too long")
 	}
@@ -138,12 +166,31 @@ func genMultipartV3(t *testing.T, name string, numbers []int, sizes []int64, com
 	rv.RK3 = hexs(deriveKey(ok.k[:], nil, []byte(infoPartRecordV3)))
 	var md [16]byte
 	copy(md[:], f.MD5)
-	rv.Facts = hexs(binary.BigEndian.AppendUint64(append(md[:], f.Salt[:]...), uint64(f.PlainSize)))
+	facts0 := binary.BigEndian.AppendUint64(append(md[:], f.Salt[:]...), uint64(f.PlainSize))
+	pf := PartFacts{MD5: f.MD5, PlainSize: f.PlainSize, Salt: f.Salt}
+	if ck.Algorithm != ChecksumNone {
+		pf.Checksum = PartChecksum{Algorithm: ck.Algorithm, Value: sums[0]}
+		facts0 = append(append(facts0, byte(ck.Algorithm)), sums[0]...)
+	}
+	rv.Facts = hexs(facts0)
 	rv.AAD = hexs(partRecordAAD(infoPartRecordV3, env.Bucket, env.Key, backend, f.Number, betag))
-	rv.Key, fits, err = ok.partRecordKey(hexReader(rv.Nonce), env.Bucket, env.Key, backend, f.Number, `"`+betag+`"`, PartFacts{MD5: f.MD5, PlainSize: f.PlainSize, Salt: f.Salt})
+	rv.Key, fits, err = ok.partRecordKey(hexReader(rv.Nonce), env.Bucket, env.Key, backend, f.Number, `"`+betag+`"`, pf)
 	if err != nil || !fits {
 		t.Fatal(err)
 	}
 	v.PartRecord = rv
 	return v
+}
+
+// vectorObjectChecksum is the object checksum of FORMAT.md 3.6.6, computed from its definition:
+// for COMPOSITE the algorithm's hash of the parts' checksums sums concatenated, for
+// FULL_OBJECT the CRC of the whole plaintext (not combined from the parts').
+func vectorObjectChecksum(ck ChecksumKind, sums [][]byte, plain []byte) ObjectChecksum {
+	h := ck.Algorithm.New()
+	if ck.FullObject {
+		h.Write(plain)
+	} else {
+		h.Write(bytes.Join(sums, nil))
+	}
+	return ObjectChecksum{Kind: ck, Value: h.Sum(nil)}
 }

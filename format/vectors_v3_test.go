@@ -18,12 +18,15 @@ import (
 // TestVectorsMultipartV3 re-encrypts every format-3 multipart vector from its inputs with
 // package format (parts with the recorded salts, the tail with the recorded nonce, the upload
 // id, the first part's record with its nonce) and compares with the recorded outputs, then
-// reads it with format (the reader's steps) and with the independent decoder.
+// reads it with format (the reader's steps) and with the independent decoder. For an upload
+// created with a checksum, the parts' checksums and the object's are computed again from the
+// plaintext (FORMAT.md 3.6.6) and found in the id, the record and the tail.
 func TestVectorsMultipartV3(t *testing.T) {
 	vs := loadVectorFile(t).MultipartV3
 	if len(vs) < 2 {
 		t.Fatalf("%d format-3 multipart vectors", len(vs))
 	}
+	kinds := map[int]bool{}
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
 			if v.Version != 3 || v.Kind != 1 {
@@ -34,17 +37,23 @@ func TestVectorsMultipartV3(t *testing.T) {
 			if err != nil || env.Version() != 3 {
 				t.Fatalf("envelope version %v: %v", env, err)
 			}
-			id := format.UploadID{Backend: v.BackendUploadID, Envelope: env, Context: v.Context}.String()
+			ck, valid := format.ChecksumKindOf(byte(v.ChecksumKind))
+			if !valid || v.ChecksumKind > 0xff || int(format.ChecksumKindByte(ck)) != v.ChecksumKind || ck.Algorithm.String() != v.ChecksumAlgorithm || ck.Type() != v.ChecksumType {
+				t.Fatalf("vector checksum kind %#x (%s %s) reads as %+v, %v", v.ChecksumKind, v.ChecksumAlgorithm, v.ChecksumType, ck, valid)
+			}
+			kinds[v.ChecksumKind] = true
+			id := format.UploadID{Backend: v.BackendUploadID, Envelope: env, Context: v.Context, Checksum: ck}.String()
 			if id != v.UploadID || v.BackendUploadID+v.UploadIDSuffix != v.UploadID || !strings.HasPrefix(v.UploadIDSuffix, ".s3") {
 				t.Fatalf("upload id %s\nvector    %s", id, v.UploadID)
 			}
 			u, err := format.ParseUploadID(v.UploadID)
-			if err != nil || u.Backend != v.BackendUploadID || u.Context != v.Context || u.Envelope.Encode() != v.Envelope {
+			if err != nil || u.Backend != v.BackendUploadID || u.Context != v.Context || u.Envelope.Encode() != v.Envelope || u.Checksum != ck {
 				t.Fatalf("ParseUploadID: %+v, %v", u, err)
 			}
 
 			var stored, plain, md5s []byte
 			var facts []format.ManifestPart
+			var sums [][]byte
 			for _, p := range v.Parts {
 				pp := format.VectorPlain(p.PlainOffset, p.PlainSize)
 				r, err := format.NewPartEncryptReaderV2WithRand(k, bytes.NewReader(unhex(t, p.PartSalt)), bytes.NewReader(pp), p.Number, p.PlainSize, format.EncryptOptions{ComputeMD5: p.ComputeMD5})
@@ -61,6 +70,11 @@ func TestVectorsMultipartV3(t *testing.T) {
 				if got := hex.EncodeToString(r.MD5()); got != p.MD5 {
 					t.Fatalf("part %d MD5 %q, vector %q", p.Number, got, p.MD5)
 				}
+				if sum := plainChecksum(ck.Algorithm, pp); hex.EncodeToString(sum) != p.Checksum {
+					t.Fatalf("part %d checksum %x, vector %q", p.Number, sum, p.Checksum)
+				} else if sum != nil {
+					sums = append(sums, sum)
+				}
 				f := format.ManifestPart{Number: p.Number, PlainSize: p.PlainSize, MD5: r.MD5()}
 				copy(f.Salt[:], unhex(t, p.PartSalt))
 				facts = append(facts, f)
@@ -71,7 +85,19 @@ func TestVectorsMultipartV3(t *testing.T) {
 			if sum := md5.Sum(plain); hex.EncodeToString(sum[:]) != v.PlainMD5 {
 				t.Fatalf("plaintext MD5 %x, vector %s", sum, v.PlainMD5)
 			}
-			tail, etag, err := format.SealTailWithRand(k, bytes.NewReader(unhex(t, v.ManifestNonce)), facts)
+			var oc format.ObjectChecksum
+			if ck.Algorithm != format.ChecksumNone {
+				oc = format.ObjectChecksum{Kind: ck, Value: plainChecksum(ck.Algorithm, plain)}
+				if !ck.FullObject {
+					oc.Value = plainChecksum(ck.Algorithm, bytes.Join(sums, nil))
+				}
+				if hex.EncodeToString(oc.Value) != v.Checksum || oc.String(len(v.Parts)) != v.ChecksumS3 {
+					t.Fatalf("object checksum %x (%s), vector %s (%s)", oc.Value, oc.String(len(v.Parts)), v.Checksum, v.ChecksumS3)
+				}
+			} else if v.Checksum != "" || v.ChecksumS3 != "" {
+				t.Fatalf("vector without a checksum kind has checksum %q", v.Checksum)
+			}
+			tail, etag, err := format.SealTailChecksumWithRand(k, bytes.NewReader(unhex(t, v.ManifestNonce)), facts, oc)
 			if err != nil || hex.EncodeToString(tail) != v.Tail {
 				t.Fatalf("tail %x\nvector %s (%v)", tail, v.Tail, err)
 			}
@@ -96,11 +122,18 @@ func TestVectorsMultipartV3(t *testing.T) {
 			if err != nil || !bytes.Equal(got, plain) || tl.Parts != len(v.Parts) || !bytes.Equal(tl.ETagMD5, etag) {
 				t.Fatalf("format read: %v", err)
 			}
+			if tl.Checksum.Kind != ck || !bytes.Equal(tl.Checksum.Value, oc.Value) || (ck.Algorithm != format.ChecksumNone && tl.Checksum.String(tl.Parts) != v.ChecksumS3) {
+				t.Fatalf("tail checksum %+v, vector %#x %s", tl.Checksum, v.ChecksumKind, v.Checksum)
+			}
 
 			// The first part's record.
 			pr := v.PartRecord
 			f := facts[0]
-			name, fits, err := format.PartRecordKeyWithRand(k, bytes.NewReader(unhex(t, pr.Nonce)), v.Bucket, v.Key, v.BackendUploadID, pr.Part, `"`+pr.BackendETag+`"`, format.PartFacts{MD5: f.MD5, PlainSize: f.PlainSize, Salt: f.Salt})
+			pf := format.PartFacts{MD5: f.MD5, PlainSize: f.PlainSize, Salt: f.Salt}
+			if sums != nil {
+				pf.Checksum = format.PartChecksum{Algorithm: ck.Algorithm, Value: sums[0]}
+			}
+			name, fits, err := format.PartRecordKeyWithRand(k, bytes.NewReader(unhex(t, pr.Nonce)), v.Bucket, v.Key, v.BackendUploadID, pr.Part, `"`+pr.BackendETag+`"`, pf)
 			if err != nil || !fits || name != pr.Key || pr.Part != v.Parts[0].Number {
 				t.Fatalf("part record %q\nvector      %q (%v)", name, pr.Key, err)
 			}
@@ -109,7 +142,8 @@ func TestVectorsMultipartV3(t *testing.T) {
 				t.Fatalf("part record parsed as %+v, %v", r, err)
 			}
 			of, err := k.OpenPartRecord(v.Bucket, v.Key, v.BackendUploadID, r)
-			if err != nil || !bytes.Equal(of.MD5, f.MD5) || of.Salt != f.Salt || of.PlainSize != f.PlainSize {
+			if err != nil || !bytes.Equal(of.MD5, f.MD5) || of.Salt != f.Salt || of.PlainSize != f.PlainSize ||
+				of.Checksum.Algorithm != pf.Checksum.Algorithm || !bytes.Equal(of.Checksum.Value, pf.Checksum.Value) {
 				t.Fatalf("part record opens to %+v, %v", of, err)
 			}
 			if idKey, ok := format.IDRecordKey(u); !ok || idKey != v.IDRecordKey {
@@ -118,18 +152,27 @@ func TestVectorsMultipartV3(t *testing.T) {
 
 			// The independent decoder.
 			sp, st, err := specdecode.DecryptMultipartV3(unhex(t, v.OK), stored)
-			if err != nil || !bytes.Equal(sp, plain) || st.ETag() != v.ETag || hex.EncodeToString(st.D) != v.PartsDigest || st.Size != int64(len(tail)) {
+			if err != nil || !bytes.Equal(sp, plain) || st.ETag() != v.ETag || hex.EncodeToString(st.D) != v.PartsDigest || st.Size != int64(len(tail)) ||
+				int(st.Checksum) != v.ChecksumKind || !bytes.Equal(st.ChecksumValue, oc.Value) {
 				t.Fatalf("specdecode: %v", err)
 			}
 			su, err := specdecode.ParseUploadID(v.UploadID)
-			if err != nil || su.Backend != v.BackendUploadID || su.Version != 3 || su.Ctx != v.Context || base64.StdEncoding.EncodeToString(su.Envelope) != v.Envelope {
+			if err != nil || su.Backend != v.BackendUploadID || su.Version != 3 || su.Ctx != v.Context || base64.StdEncoding.EncodeToString(su.Envelope) != v.Envelope || int(su.Checksum) != v.ChecksumKind {
 				t.Fatalf("specdecode.ParseUploadID: %+v, %v", su, err)
 			}
 			rec, err := specdecode.OpenPartRecordV3(unhex(t, v.OK), v.Bucket, v.Key, v.BackendUploadID, pr.Key)
-			if err != nil || !bytes.Equal(rec.Header(), unhex(t, v.Parts[0].Header)) || !bytes.Equal(rec.MD5, f.MD5) {
+			if err != nil || !bytes.Equal(rec.Header(), unhex(t, v.Parts[0].Header)) || !bytes.Equal(rec.MD5, f.MD5) ||
+				rec.ChecksumAlg != byte(pf.Checksum.Algorithm) || !bytes.Equal(rec.Checksum, pf.Checksum.Value) {
 				t.Fatalf("specdecode.OpenPartRecordV3: %+v, %v", rec, err)
 			}
 		})
+	}
+	// The cases FORMAT.md 9 lists: none, COMPOSITE SHA256 and CRC32 and SHA512, FULL_OBJECT
+	// CRC64NVME and CRC32C.
+	for _, b := range []int{0, 0x05, 0x01, 0x06, 0x83, 0x82} {
+		if !kinds[b] {
+			t.Errorf("no vector of checksum kind %#x", b)
+		}
 	}
 }
 

@@ -21,11 +21,15 @@ type UploadID struct {
 	Version  int    // 2 or 3: the tag's, and the envelope's
 	Envelope []byte // E: the binary envelope (of that version, kind 1), as section 4 before base64
 	Ctx      string // C: the value of x-amz-meta-s3seal-ctx, or empty
+	// Checksum is CK, the upload's checksum kind (section 3.6.6; ".s3" ids only), 0 for none.
+	Checksum byte
 }
 
 // ParseUploadID parses `<backend upload id> ".s2" base64url-unpadded(be16(len(E)) ‖ E ‖ C)`,
-// or the same with ".s3". E must parse as an envelope of kind 1 and of the version the tag
-// names (2 for ".s2", 3 for ".s3"); it is not opened here.
+// or `<backend upload id> ".s3" base64url-unpadded(be16(len(E)) ‖ E ‖ [CK] ‖ C)`. E must parse
+// as an envelope of kind 1 and of the version the tag names (2 for ".s2", 3 for ".s3"); it is
+// not opened here. In an ".s3" id a byte after E outside 0x21–0x7e is CK, which must be a
+// valid kind (section 3.6.1).
 func ParseUploadID(id string) (*UploadID, error) {
 	dot := strings.LastIndexByte(id, '.')
 	if dot <= 0 {
@@ -63,12 +67,18 @@ func ParseUploadID(id string) (*UploadID, error) {
 	if f.version != ver || f.kind != 1 {
 		return nil, fmt.Errorf("upload id: envelope is not of version %d and kind 1", ver)
 	}
+	var ck byte
+	if ver == 3 && len(ctx) > 0 && (ctx[0] < 0x21 || ctx[0] > 0x7e) {
+		if ck, ctx = ctx[0], ctx[1:]; !ValidKind(ck) {
+			return nil, fmt.Errorf("upload id: invalid checksum kind %#x", ck)
+		}
+	}
 	for _, c := range ctx {
 		if c < 0x21 || c > 0x7e {
 			return nil, errors.New("upload id: context is not printable ASCII without space")
 		}
 	}
-	return &UploadID{Backend: id[:dot], Version: int(ver), Envelope: bytes.Clone(env), Ctx: string(ctx)}, nil
+	return &UploadID{Backend: id[:dot], Version: int(ver), Envelope: bytes.Clone(env), Ctx: string(ctx), Checksum: ck}, nil
 }
 
 // Run is one run of the manifest's layout: Count parts numbered consecutively from First, each

@@ -24,6 +24,10 @@ type Tail struct {
 	D       []byte
 	Runs    []Run // the whole layout: at least one run
 	Size    int64 // len(SealedManifest) + 12: the tail's length in the stored object
+	// Checksum is CK, the kind of the object's checksum (section 3.6.6), 0 when the extension is
+	// empty; ChecksumValue is its value.
+	Checksum      byte
+	ChecksumValue []byte
 }
 
 // ETag is S3's multipart ETag of the plaintext, without quotes ("" without MD5s).
@@ -41,7 +45,7 @@ func partSize3(p uint64) uint64 { return 48 + p + 16*max(1, (p+S-1)/S) + 32 }
 // least the whole tail; any bytes before it are ignored): the footer be32(L) ‖ "s3seal/3", the
 // L bytes of the sealed manifest before it, opened under MK3 = HKDF(OK, -, "s3seal/3
 // manifest"); then the body, whose runs must list the whole layout and, with the tail, make
-// exactly storedSize bytes.
+// exactly storedSize bytes, and whose extension must be empty or an object checksum.
 func OpenTail(ok, end []byte, storedSize int64) (*Tail, error) {
 	if len(end) < 12 || string(end[len(end)-8:]) != "s3seal/3" {
 		return nil, errors.New("tail: no footer")
@@ -72,11 +76,16 @@ func OpenTail(ok, end []byte, storedSize int64) (*Tail, error) {
 		t.ETagMD5 = body[4:20]
 	}
 	r := uint64(binary.BigEndian.Uint32(body[52:]))
-	if r < 1 || uint64(len(body)) != 56+16*r+2 {
+	if r < 1 || r > 10000 || uint64(len(body)) < 56+16*r+2 {
 		return nil, errors.New("tail: bad run count or length")
 	}
-	if binary.BigEndian.Uint16(body[len(body)-2:]) != 0 {
-		return nil, errors.New("tail: extension length not 0")
+	// be16(E) ‖ ext: E must be the number of bytes after it.
+	ext := body[56+16*r+2:]
+	if int(binary.BigEndian.Uint16(body[56+16*r:])) != len(ext) {
+		return nil, errors.New("tail: extension length is not that of the bytes after it")
+	}
+	if t.Checksum, t.ChecksumValue, err = parseExtension(ext); err != nil {
+		return nil, err
 	}
 	next, total, size := uint64(1), uint64(0), l+12
 	for i := uint64(0); i < r; i++ {
@@ -102,8 +111,10 @@ func OpenTail(ok, end []byte, storedSize int64) (*Tail, error) {
 // DecryptMultipartV3 decrypts a whole format-3 multipart object (section 3.6): it opens the
 // tail at the end of stored, takes the layout from its runs, checks every part header against
 // it (version 3, number, size), decrypts every part under its salted PK (trailers included),
-// and checks the digest D of the headers. It returns the plaintext and the opened tail; nothing
-// is returned unless every check passed.
+// and checks the digest D of the headers. When the tail holds an object checksum, it also
+// checks that it is the one section 3.6.6 defines over the parts' plaintexts (not a reader's
+// duty: a check of the writer). It returns the plaintext and the opened tail; nothing is
+// returned unless every check passed.
 func DecryptMultipartV3(ok, stored []byte) (plain []byte, t *Tail, err error) {
 	t, err = OpenTail(ok, stored, int64(len(stored)))
 	if err != nil {
@@ -112,6 +123,7 @@ func DecryptMultipartV3(ok, stored []byte) (plain []byte, t *Tail, err error) {
 	d := sha256.New()
 	d.Write([]byte("s3seal/3 parts"))
 	var md5s []byte
+	var parts [][]byte
 	allMD5 := true
 	off := uint64(0)
 	for _, r := range t.Runs {
@@ -132,6 +144,7 @@ func DecryptMultipartV3(ok, stored []byte) (plain []byte, t *Tail, err error) {
 				allMD5 = false
 			}
 			md5s = append(md5s, sum...)
+			parts = append(parts, pt)
 			plain = append(plain, pt...)
 			off += size
 		}
@@ -149,6 +162,11 @@ func DecryptMultipartV3(ok, stored []byte) (plain []byte, t *Tail, err error) {
 			return nil, nil, errors.New("multipart v3: tail ETag is not the MD5 of the parts' MD5s")
 		}
 	}
+	if t.Checksum != 0 {
+		if c, err := ObjectChecksum(t.Checksum, parts); err != nil || !bytes.Equal(c, t.ChecksumValue) {
+			return nil, nil, fmt.Errorf("multipart v3: the tail's %s %s checksum is not that of the plaintext", ChecksumType(t.Checksum), ChecksumName(t.Checksum&^0x80))
+		}
+	}
 	return plain, t, nil
 }
 
@@ -159,6 +177,10 @@ type PartRecord struct {
 	MD5  []byte // nil for 16 zero bytes (no MD5 computed)
 	Salt []byte // the part's PartSalt
 	Size uint64 // the part's plaintext size
+	// ChecksumAlg and Checksum are the part's checksum (section 3.6.6): the algorithm's number and
+	// value; 0 and nil when the record has none.
+	ChecksumAlg byte
+	Checksum    []byte
 }
 
 // Header is the part header the record describes (version 3).
@@ -173,8 +195,8 @@ func (r *PartRecord) Header() []byte {
 //
 //	U+10FFFF s3seal/uploads/<backendID>/part/<5-digit part number>/<backend ETag>/<sealed>
 //
-// (112 characters sealed) and opens it under RK3 = HKDF(OK, -, "s3seal/3 part record") for
-// bucket and key: MD5(16) ‖ PartSalt(32) ‖ be64(plain size).
+// (112 characters sealed, more with a checksum) and opens it under RK3 = HKDF(OK, -, "s3seal/3
+// part record") for bucket and key: MD5(16) ‖ PartSalt(32) ‖ be64(plain size) [‖ alg ‖ value].
 func OpenPartRecordV3(ok []byte, bucket, key, backendID, name string) (*PartRecord, error) {
 	rest, found := strings.CutPrefix(name, "\U0010FFFFs3seal/uploads/"+backendID+"/part/")
 	f := strings.Split(rest, "/")
@@ -187,7 +209,7 @@ func OpenPartRecordV3(ok []byte, bucket, key, backendID, name string) (*PartReco
 		return nil, errors.New("part record: invalid part number or ETag")
 	}
 	sealed, err := base64.RawURLEncoding.Strict().DecodeString(f[2])
-	if err != nil || len(sealed) != 12+56+16 || base64.RawURLEncoding.EncodeToString(sealed) != f[2] {
+	if err != nil || !recordLengthV3(len(sealed)) || base64.RawURLEncoding.EncodeToString(sealed) != f[2] {
 		return nil, errors.New("part record: invalid sealed value")
 	}
 	aad := append([]byte("s3seal/3 part record"), lp(bucket)...)
@@ -203,8 +225,28 @@ func OpenPartRecordV3(ok []byte, bucket, key, backendID, name string) (*PartReco
 	if r.Size > 1<<48 {
 		return nil, errors.New("part record: plaintext size above 2^48")
 	}
+	if ck := v[56:]; len(ck) > 0 {
+		if ChecksumSize(ck[0]) == 0 || len(ck) != 1+ChecksumSize(ck[0]) {
+			return nil, fmt.Errorf("part record: checksum of algorithm %d in %d bytes", ck[0], len(ck)-1)
+		}
+		r.ChecksumAlg, r.Checksum = ck[0], ck[1:]
+	}
 	if !bytes.Equal(v[:16], make([]byte, 16)) {
 		r.MD5 = v[:16]
 	}
 	return r, nil
+}
+
+// recordLengthV3 reports whether n bytes can be a sealed format-3 record (section 3.6.2): 84
+// without a checksum, 85 + an algorithm's size with one.
+func recordLengthV3(n int) bool {
+	if n == 12+56+16 {
+		return true
+	}
+	for alg := byte(1); ChecksumSize(alg) != 0; alg++ {
+		if n == 12+56+1+ChecksumSize(alg)+16 {
+			return true
+		}
+	}
+	return false
 }

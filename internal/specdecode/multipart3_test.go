@@ -33,6 +33,11 @@ type multiV3Vec struct {
 	StoredSize                                           int64
 	Parts                                                []partV2Vec
 	Record                                               recordV3Vec
+	// An upload created with a checksum (section 3.6.6): CK, the object's checksum (hex) and as
+	// S3 shows it, and each part's checksum (hex, in the order of Parts); zero values otherwise.
+	ChecksumKind         int
+	Checksum, ChecksumS3 string
+	PartChecksums        []string
 }
 
 func loadV3Vectors(t *testing.T) []multiV3Vec {
@@ -61,18 +66,28 @@ func loadV3Vectors(t *testing.T) []multiV3Vec {
 		}
 		decodeInto(t, raw, fs)
 		var opt struct {
-			StoredHex string `json:"stored_hex"`
+			StoredHex    string `json:"stored_hex"`
+			ChecksumKind int    `json:"checksum_kind"`
+			Checksum     string `json:"checksum"`
+			ChecksumS3   string `json:"checksum_s3"`
 		}
 		if err := json.Unmarshal(raw, &opt); err != nil {
 			t.Fatal(err)
 		}
-		v.StoredHex = opt.StoredHex
+		v.StoredHex, v.ChecksumKind, v.Checksum, v.ChecksumS3 = opt.StoredHex, opt.ChecksumKind, opt.Checksum, opt.ChecksumS3
 		for _, pr := range parts {
 			var p partV2Vec
 			decodeInto(t, pr, map[string]any{"number": &p.Number, "part_salt": &p.PartSalt, "header": &p.Header,
 				"pk": &p.PK, "stored_sha256": &p.StoredSHA256, "md5": &p.MD5Hex, "plain_offset": &p.PlainOffset,
 				"plain_size": &p.PlainSize, "stored_size": &p.StoredSize, "compute_md5": &p.ComputeMD5})
+			var ck struct {
+				Checksum string `json:"checksum"`
+			}
+			if err := json.Unmarshal(pr, &ck); err != nil {
+				t.Fatal(err)
+			}
 			v.Parts = append(v.Parts, p)
+			v.PartChecksums = append(v.PartChecksums, ck.Checksum)
 		}
 		r := &v.Record
 		decodeInto(t, rec, map[string]any{"part": &r.Part, "backend_etag": &r.BackendETag, "nonce": &r.Nonce,
@@ -100,8 +115,14 @@ func specPartV3(ok []byte, number int, salt, plain []byte, withMD5 bool) (part, 
 	return append(append(pi, salt...), stream...), pk
 }
 
-// specSealTail writes the tail of section 3.6.3 for the given headers and runs.
+// specSealTail writes the tail of section 3.6.3 for the given headers and runs, without an
+// extension.
 func specSealTail(ok, n []byte, headers [][]byte, etag []byte, runs []specRun) (tail, body, mk3, d []byte) {
+	return specSealTailExt(ok, n, headers, etag, runs, nil)
+}
+
+// specSealTailExt writes the tail of section 3.6.3 whose body ends with be16(len(ext)) ‖ ext.
+func specSealTailExt(ok, n []byte, headers [][]byte, etag []byte, runs []specRun, ext []byte) (tail, body, mk3, d []byte) {
 	h := sha256.New()
 	h.Write([]byte("s3seal/3 parts"))
 	for _, x := range headers {
@@ -117,17 +138,20 @@ func specSealTail(ok, n []byte, headers [][]byte, etag []byte, runs []specRun) (
 		body = binary.BigEndian.AppendUint32(body, r.count)
 		body = binary.BigEndian.AppendUint64(body, r.p)
 	}
-	body = binary.BigEndian.AppendUint16(body, 0)
+	body = binary.BigEndian.AppendUint16(body, uint16(len(ext)))
+	body = append(body, ext...)
 	mk3 = hkdf32(ok, nil, "s3seal/3 manifest")
 	sealed := gcm(mk3).Seal(bytes.Clone(n), n, body, []byte("s3seal/3 manifest"))
 	tail = append(binary.BigEndian.AppendUint32(sealed, uint32(len(sealed))), "s3seal/3"...)
 	return tail, body, mk3, d
 }
 
-// specPartRecordV3 writes the name of a format-3 part record (section 3.6.2).
-func specPartRecordV3(ok []byte, bucket, key, backendID string, part int, etag string, n, md5, salt []byte, size uint64) (name string, rk3, facts, aad []byte) {
+// specPartRecordV3 writes the name of a format-3 part record (section 3.6.2); ck is the part's
+// checksum, alg ‖ value, or empty.
+func specPartRecordV3(ok []byte, bucket, key, backendID string, part int, etag string, n, md5, salt []byte, size uint64, ck []byte) (name string, rk3, facts, aad []byte) {
 	rk3 = hkdf32(ok, nil, "s3seal/3 part record")
 	facts = append(append(bytes.Clone(md5), salt...), binary.BigEndian.AppendUint64(nil, size)...)
+	facts = append(facts, ck...)
 	aad = append([]byte("s3seal/3 part record"), lp(bucket)...)
 	aad = append(aad, lp(key)...)
 	aad = append(aad, lp(backendID)...)
@@ -154,8 +178,13 @@ func rebuildV3(t *testing.T, v multiV3Vec) v3Object {
 	o := v3Object{ok: unhex(t, v.OK)}
 	var md5s []byte
 	var runs []specRun
-	for _, p := range v.Parts {
+	var plains [][]byte
+	for i, p := range v.Parts {
 		pp := plainAt(p.PlainOffset, p.PlainSize)
+		plains = append(plains, pp)
+		if got := specPartChecksum(t, byte(v.ChecksumKind), pp); got != v.PartChecksums[i] {
+			t.Fatalf("part %d: spec checksum %q, vector %q", p.Number, got, v.PartChecksums[i])
+		}
 		part, pk := specPartV3(o.ok, p.Number, unhex(t, p.PartSalt), pp, p.ComputeMD5)
 		if hex.EncodeToString(pk) != p.PK || hex.EncodeToString(part[:48]) != p.Header {
 			t.Fatalf("part %d: spec PK %x header %x, vector %s %s", p.Number, pk, part[:48], p.PK, p.Header)
@@ -193,7 +222,7 @@ func rebuildV3(t *testing.T, v multiV3Vec) v3Object {
 	if hex.EncodeToString(etag) != v.ETagMD5 {
 		t.Fatalf("vector ETag MD5 %s, spec %x", v.ETagMD5, etag)
 	}
-	tail, body, mk3, d := specSealTail(o.ok, unhex(t, v.ManifestNonce), o.headers, etag, runs)
+	tail, body, mk3, d := specSealTailExt(o.ok, unhex(t, v.ManifestNonce), o.headers, etag, runs, specExtension(t, v, plains))
 	if hex.EncodeToString(mk3) != v.MK3 || hex.EncodeToString(d) != v.PartsDigest || hex.EncodeToString(body) != v.ManifestBody {
 		t.Fatalf("tail intermediates: spec MK3 %x D %x body %x", mk3, d, body)
 	}
@@ -217,15 +246,18 @@ func TestMultipartV3Vectors(t *testing.T) {
 			if err != nil || e.Version != 3 || e.Kind != 1 || hex.EncodeToString(e.OK) != v.OK {
 				t.Fatalf("Open: %+v, %v", e, err)
 			}
-			// Upload id: ".s3" and the spec's encoding of be16(len(E)) ‖ E ‖ C.
+			// Upload id: ".s3" and the spec's encoding of be16(len(E)) ‖ E ‖ [CK] ‖ C.
 			bin, _ := base64.StdEncoding.DecodeString(v.Envelope)
 			raw := append(binary.BigEndian.AppendUint16(nil, uint16(len(bin))), bin...)
+			if v.ChecksumKind != 0 {
+				raw = append(raw, byte(v.ChecksumKind))
+			}
 			suffix := ".s3" + base64.RawURLEncoding.EncodeToString(append(raw, v.Ctx...))
 			if suffix != v.UploadIDSuffix || v.BackendUploadID+suffix != v.UploadID {
 				t.Fatalf("upload id suffix: spec %s\nvector %s", suffix, v.UploadIDSuffix)
 			}
 			u, err := ParseUploadID(v.UploadID)
-			if err != nil || u.Backend != v.BackendUploadID || u.Version != 3 || u.Ctx != v.Ctx || !bytes.Equal(u.Envelope, bin) {
+			if err != nil || u.Backend != v.BackendUploadID || u.Version != 3 || u.Ctx != v.Ctx || !bytes.Equal(u.Envelope, bin) || int(u.Checksum) != v.ChecksumKind {
 				t.Fatalf("ParseUploadID: %+v, %v", u, err)
 			}
 			if id, err := IDRecordSuffix(v.BackendUploadID, v.IDRecordKey); err != nil || id != v.UploadID {
@@ -240,8 +272,12 @@ func TestMultipartV3Vectors(t *testing.T) {
 			// The reader's first step: the last min(size, 4096) bytes hold the tail.
 			end := stored[len(stored)-min(len(stored), 4096):]
 			tl, err := OpenTail(e.OK, end, int64(len(stored)))
-			if err != nil || tl.Size != int64(len(o.tail)) || tl.K != len(v.Parts) || tl.ETag() != v.ETag {
+			if err != nil || tl.Size != int64(len(o.tail)) || tl.K != len(v.Parts) || tl.ETag() != v.ETag ||
+				int(tl.Checksum) != v.ChecksumKind || hex.EncodeToString(tl.ChecksumValue) != v.Checksum {
 				t.Fatalf("OpenTail: %+v, %v", tl, err)
+			}
+			if v.ChecksumKind != 0 && ShowChecksum(tl.Checksum, tl.ChecksumValue, tl.K) != v.ChecksumS3 {
+				t.Fatalf("checksum shown as %s, vector %s", ShowChecksum(tl.Checksum, tl.ChecksumValue, tl.K), v.ChecksumS3)
 			}
 			got, tl, err := DecryptMultipartV3(e.OK, stored)
 			if err != nil {
@@ -263,15 +299,22 @@ func TestMultipartV3Vectors(t *testing.T) {
 			if p.MD5Hex != "" {
 				md = unhex(t, p.MD5Hex)
 			}
-			name, rk3, facts, aad := specPartRecordV3(e.OK, v.Bucket, v.Key, v.BackendUploadID, r.Part, r.BackendETag, unhex(t, r.Nonce), md, unhex(t, p.PartSalt), uint64(p.PlainSize))
+			var ck []byte
+			if v.ChecksumKind != 0 {
+				ck = append([]byte{byte(v.ChecksumKind) &^ 0x80}, unhex(t, v.PartChecksums[0])...)
+			}
+			name, rk3, facts, aad := specPartRecordV3(e.OK, v.Bucket, v.Key, v.BackendUploadID, r.Part, r.BackendETag, unhex(t, r.Nonce), md, unhex(t, p.PartSalt), uint64(p.PlainSize), ck)
 			if hex.EncodeToString(rk3) != r.RK3 || hex.EncodeToString(facts) != r.Facts || hex.EncodeToString(aad) != r.AAD || name != r.Key || r.Part != p.Number {
 				t.Fatalf("part record: spec %q RK3 %x facts %x AAD %x\nvector %q", name, rk3, facts, aad, r.Key)
 			}
-			if sealed := name[strings.LastIndexByte(name, '/')+1:]; len(sealed) != 112 {
-				t.Fatalf("sealed record of %d characters", len(sealed))
+			// Section 3.6.2's lengths: 112 characters, or that of the checksum's size.
+			chars := map[int]int{0: 112, 4: 119, 8: 124, 16: 135, 20: 140, 32: 156, 64: 199}[max(len(ck)-1, 0)]
+			if sealed := name[strings.LastIndexByte(name, '/')+1:]; len(sealed) != chars {
+				t.Fatalf("sealed record of %d characters, want %d", len(sealed), chars)
 			}
 			rec, err := OpenPartRecordV3(e.OK, v.Bucket, v.Key, v.BackendUploadID, r.Key)
-			if err != nil || rec.Part != p.Number || rec.ETag != r.BackendETag || !bytes.Equal(rec.Header(), unhex(t, p.Header)) || hex.EncodeToString(rec.MD5) != p.MD5Hex {
+			if err != nil || rec.Part != p.Number || rec.ETag != r.BackendETag || !bytes.Equal(rec.Header(), unhex(t, p.Header)) || hex.EncodeToString(rec.MD5) != p.MD5Hex ||
+				hex.EncodeToString(rec.Checksum) != v.PartChecksums[0] || int(rec.ChecksumAlg) != v.ChecksumKind&^0x80 {
 				t.Fatalf("OpenPartRecordV3: %+v, %v", rec, err)
 			}
 			rest := strings.TrimPrefix(r.Key, "\U0010FFFFs3seal/uploads/"+v.BackendUploadID+"/")
