@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/s3seal/s3seal/format"
+	"github.com/s3seal/s3seal/internal/checksum"
 	"github.com/s3seal/s3seal/internal/specdecode"
 )
 
@@ -93,6 +94,15 @@ func TestVectorsMultipartV3(t *testing.T) {
 				}
 				if hex.EncodeToString(oc.Value) != v.Checksum || oc.String(len(v.Parts)) != v.ChecksumS3 {
 					t.Fatalf("object checksum %x (%s), vector %s (%s)", oc.Value, oc.String(len(v.Parts)), v.Checksum, v.ChecksumS3)
+				}
+				if ck.FullObject { // as the gateway computes it at Complete: the parts' CRCs combined
+					var lens []int64
+					for _, p := range v.Parts {
+						lens = append(lens, p.PlainSize)
+					}
+					if c, err := checksum.CombineAll(ck.Algorithm, sums, lens); err != nil || hex.EncodeToString(c) != v.Checksum {
+						t.Fatalf("CombineAll of the parts' CRCs %x, %v; vector %s", c, err, v.Checksum)
+					}
 				}
 			} else if v.Checksum != "" || v.ChecksumS3 != "" {
 				t.Fatalf("vector without a checksum kind has checksum %q", v.Checksum)
