@@ -29,6 +29,8 @@ type VectorFile struct {
 	MultipartV2 []MultipartV2Vector `json:"multipart_v2,omitempty"`
 	// MultipartV3 are format-3 multipart objects (docs/FORMAT.md 3.6).
 	MultipartV3 []MultipartV3Vector `json:"multipart_v3,omitempty"`
+	// SingleChecksum are single-part objects that seal S3's additional checksum.
+	SingleChecksum []SingleChecksumVector `json:"single_checksum,omitempty"`
 }
 
 // EnvelopeVector holds an envelope's inputs and outputs.
@@ -232,6 +234,9 @@ func TestGenerateVectors(t *testing.T) {
 			"extension), checksum_algorithm and checksum_type its names, each part's checksum that of its",
 			"plaintext, checksum the object's (COMPOSITE: of the parts' checksums concatenated; FULL_OBJECT:",
 			"of the whole plaintext) and checksum_s3 as S3 shows it; part_record facts end with alg | checksum.",
+			"single_checksum: single-part objects sealing S3's additional checksum: checksum_algorithm is the",
+			"value of x-amz-meta-s3seal-ck, checksum_number the algorithm's number (FORMAT.md 3.6.6), byte 2 of",
+			"part_info (an intermediate value, as pk); the trailer seals trailer_plain = MD5 | checksum.",
 		},
 		Single: []SingleVector{
 			genSingle(t, "empty", 0),
@@ -256,6 +261,13 @@ func TestGenerateVectors(t *testing.T) {
 			genMultipartV3Checksum(t, "v3-crc32c-full-object", []int{2, 5}, []int64{SegmentSize, 0}, true, "", ChecksumKind{Algorithm: ChecksumCRC32C, FullObject: true}),
 			genMultipartV3Checksum(t, "v3-crc32-composite", []int{1, 2}, []int64{5, 6}, true, "", ChecksumKind{Algorithm: ChecksumCRC32}),
 			genMultipartV3Checksum(t, "v3-sha512-composite-no-md5", []int{10000}, []int64{11}, false, "", ChecksumKind{Algorithm: ChecksumSHA512}),
+		},
+		SingleChecksum: []SingleChecksumVector{
+			genSingleChecksum(t, "single-crc32-one-byte", 1, ChecksumCRC32),
+			genSingleChecksum(t, "single-crc64nvme-empty", 0, ChecksumCRC64NVME),
+			genSingleChecksum(t, "single-sha256-segment-plus-one", SegmentSize+1, ChecksumSHA256),
+			genSingleChecksum(t, "single-sha512-seven-bytes", 7, ChecksumSHA512),
+			genSingleChecksum(t, "single-xxhash128-one-segment", SegmentSize, ChecksumXXHASH128),
 		},
 	}
 	var buf bytes.Buffer

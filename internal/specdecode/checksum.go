@@ -20,7 +20,8 @@ import (
 
 // S3's additional checksums of the plaintext (section 3.6.6): a kind byte CK (the algorithm's
 // number, plus 0x80 for FULL_OBJECT) in upload ids and tails, an algorithm's number and value
-// in part records.
+// in part records; and a single-part object's algorithm (by name in x-amz-meta-s3seal-ck, by
+// number in its PartInfo) and value (in its trailer), DecryptSingleChecksum.
 
 // checksumAlgorithms is the table of section 3.6.6, by number (index 0 unused): S3's name, the
 // value's size in bytes and the hash (digests in the byte order the table gives: big-endian for
@@ -60,6 +61,21 @@ func ChecksumName(alg byte) string {
 		return ""
 	}
 	return checksumAlgorithms[alg].name
+}
+
+// ChecksumOfMeta is the algorithm number a single-part object's x-amz-meta-s3seal-ck value
+// names: exactly S3's upper-case name, 0 for the empty value (no metadata: no checksum);
+// anything else is an error.
+func ChecksumOfMeta(v string) (byte, error) {
+	if v == "" {
+		return 0, nil
+	}
+	for alg := byte(1); ChecksumSize(alg) != 0; alg++ {
+		if ChecksumName(alg) == v {
+			return alg, nil
+		}
+	}
+	return 0, fmt.Errorf("checksum: x-amz-meta-s3seal-ck %q names no algorithm", v)
 }
 
 // ValidKind reports whether ck is one of the twelve kinds of section 3.6.6: COMPOSITE (no 0x80)

@@ -151,9 +151,16 @@ func partInfo(kind byte, part uint32, p uint64) []byte {
 // decryptStream decrypts Seg_0 … Seg_{n-1} ‖ Trailer of p plaintext bytes (section 3.2); data
 // must be exactly that long.
 func decryptStream(pk []byte, p uint64, data []byte) (plain, md5 []byte, err error) {
+	plain, md5, _, err = decryptStreamChecksum(pk, p, data, 0)
+	return plain, md5, err
+}
+
+// decryptStreamChecksum is decryptStream for a stream whose trailer seals MD5 ‖ C, C of ckSize
+// bytes (0: the trailer of section 3.2); it returns C too (nil for ckSize 0).
+func decryptStreamChecksum(pk []byte, p uint64, data []byte, ckSize int) (plain, md5, ck []byte, err error) {
 	n := max(1, (p+S-1)/S)
-	if uint64(len(data)) != p+16*n+32 {
-		return nil, nil, errors.New("stream: wrong length")
+	if uint64(len(data)) != p+16*n+32+uint64(ckSize) {
+		return nil, nil, nil, errors.New("stream: wrong length")
 	}
 	a := gcm(pk)
 	for i := uint64(0); i < n; i++ {
@@ -165,26 +172,44 @@ func decryptStream(pk []byte, p uint64, data []byte) (plain, md5 []byte, err err
 		data = data[size+16:]
 		pt, err := a.Open(nil, nonce(i, final), seg, nil)
 		if err != nil {
-			return nil, nil, fmt.Errorf("segment %d: %w", i, err)
+			return nil, nil, nil, fmt.Errorf("segment %d: %w", i, err)
 		}
 		plain = append(plain, pt...)
 	}
-	md5, err = a.Open(nil, nonce(n, 2), data, nil)
+	t, err := a.Open(nil, nonce(n, 2), data, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("trailer: %w", err)
+		return nil, nil, nil, fmt.Errorf("trailer: %w", err)
+	}
+	md5 = t[:16]
+	if ckSize > 0 {
+		ck = t[16:]
 	}
 	if bytes.Equal(md5, make([]byte, 16)) {
 		md5 = nil
 	}
-	return plain, md5, nil
+	return plain, md5, ck, nil
 }
 
 // DecryptSingle decrypts a single-part object (section 3.3). md5 is nil if the trailer holds
 // zeros.
 func DecryptSingle(ok, stored []byte) (plain []byte, md5 []byte, err error) {
-	e := int64(len(stored)) - 32
+	plain, md5, _, err = DecryptSingleChecksum(ok, stored, 0)
+	return plain, md5, err
+}
+
+// DecryptSingleChecksum decrypts a single-part object that seals a checksum of algorithm number
+// alg (x-amz-meta-s3seal-ck, ChecksumOfMeta; 0 for none, then it is DecryptSingle): the
+// algorithm's number is byte 2 of the object's PartInfo, the trailer seals MD5 ‖ C (32 + the
+// algorithm's size bytes), and the stored size is that of the segments and that trailer. It
+// returns C, after checking that it is the algorithm's checksum of the plaintext.
+func DecryptSingleChecksum(ok, stored []byte, alg byte) (plain, md5, ck []byte, err error) {
+	size := ChecksumSize(alg)
+	if alg != 0 && size == 0 {
+		return nil, nil, nil, fmt.Errorf("single: unknown checksum algorithm %d", alg)
+	}
+	e := int64(len(stored)) - 32 - int64(size)
 	if e < 16 {
-		return nil, nil, errors.New("single: stored size too small")
+		return nil, nil, nil, errors.New("single: stored size too small")
 	}
 	q, r := e/(S+16), e%(S+16)
 	var p int64
@@ -196,10 +221,19 @@ func DecryptSingle(ok, stored []byte) (plain []byte, md5 []byte, err error) {
 	case r >= 17:
 		p = q*S + r - 16
 	default:
-		return nil, nil, errors.New("single: invalid stored size")
+		return nil, nil, nil, errors.New("single: invalid stored size")
 	}
-	pk := hkdf32(ok, nil, "s3seal/1 part"+string(partInfo(0, 0, uint64(p))))
-	return decryptStream(pk, uint64(p), stored)
+	pi := partInfo(0, 0, uint64(p))
+	pi[2] = alg
+	pk := hkdf32(ok, nil, "s3seal/1 part"+string(pi))
+	plain, md5, ck, err = decryptStreamChecksum(pk, uint64(p), stored, size)
+	if err != nil || alg == 0 {
+		return plain, md5, ck, err
+	}
+	if want, _ := Checksum(alg, plain); !bytes.Equal(want, ck) {
+		return nil, nil, nil, fmt.Errorf("single: the trailer's %s is not the plaintext's", ChecksumName(alg))
+	}
+	return plain, md5, ck, nil
 }
 
 // DecryptMultipart walks the part headers of a format-1 multipart object (section 3.4, envelope
