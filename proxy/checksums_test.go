@@ -267,3 +267,25 @@ func TestInProcessMultipartChecksumErrors(t *testing.T) {
 		t.Errorf("Complete: %d %s, want %s", r.status, r.body, u.want())
 	}
 }
+
+// UploadPartCopy into an upload with a checksum algorithm computes the copied plaintext's
+// checksum, answers with it in CopyPartResult and keeps it for Complete.
+func TestInProcessUploadPartCopyChecksum(t *testing.T) {
+	f := newFixture(t)
+	src := plaintext(5<<20, "PLAINTEXT-MARKER-upc")
+	f.put("upc-src", src)
+	u := f.createChecksumUpload("upc", "SHA256", "")
+	r := f.do(http.MethodPut, u.path("&partNumber=1"), nil, map[string]string{"X-Amz-Copy-Source": "/" + ipBucket + "/upc-src"})
+	var res struct {
+		ETag, ChecksumSHA256 string
+	}
+	if r.status != http.StatusOK || xml.Unmarshal(r.body, &res) != nil || res.ChecksumSHA256 != b64(sumOf("SHA256", src)) {
+		t.Fatalf("UploadPartCopy: %d %s; want ChecksumSHA256 %s", r.status, r.body, b64(sumOf("SHA256", src)))
+	}
+	u.parts, u.etags = append(u.parts, src), append(u.etags, res.ETag)
+	last := plaintext(100, "PLAINTEXT-MARKER-upc")
+	u.upload(last, "SHA256")
+	if c := u.complete(0, nil); c.status != http.StatusOK || !bytes.Contains(c.body, []byte(u.want())) {
+		t.Fatalf("Complete: %d %s, want %s", c.status, c.body, u.want())
+	}
+}
