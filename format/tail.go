@@ -34,7 +34,8 @@ const (
 	// TailFooterSize is the length field and the magic at the very end of a tail.
 	TailFooterSize = 4 + int64(len(TailMagic))
 	// TailReadSize is what a reader reads of an object's end to find its tail in one request
-	// (a tail of up to 249 runs, 98 + 16·249 = 4,082 bytes, fits; a longer one costs a second read).
+	// (a tail of up to 249 runs, 98 + 16·249 = 4,082 bytes, fits, 245 with a SHA-512 checksum;
+	// a longer one costs a second read).
 	TailReadSize  = 4096
 	tailBodyFixed = 4 + 16 + 32 + 4
 	tailBodyEnd   = 2 // the extension length

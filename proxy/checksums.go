@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -221,8 +220,10 @@ func checkCompletedPart(k format.ChecksumKind, number int, c partChecksums, rec 
 // uploadChecksum computes the object checksum of an upload of kind k from its parts' record
 // checksums and plaintext sizes (in part order): COMPOSITE, the algorithm's hash of the
 // parts' digests one after the other; FULL_OBJECT, the CRC of the whole plaintext, combined
-// from the parts' CRCs. A part without a checksum (a record written before the upload had
-// one cannot be: the kind is in the upload id) fails it.
+// from the parts' CRCs. A part whose record has no checksum of the upload's algorithm was sent
+// with an id of another checksum kind (the kind byte is the client's to keep, not sealed; a
+// backend cannot make a record): InvalidPart, as for any part that is not the one the upload
+// expects.
 func uploadChecksum(k format.ChecksumKind, parts []storedPart) (objectChecksum, error) {
 	if k.Algorithm == format.ChecksumNone {
 		return objectChecksum{}, nil
@@ -231,7 +232,7 @@ func uploadChecksum(k format.ChecksumKind, parts []storedPart) (objectChecksum, 
 	lens := make([]int64, len(parts))
 	for i, p := range parts {
 		if p.facts.Checksum.Algorithm != k.Algorithm {
-			return objectChecksum{}, fmt.Errorf("%w: part %d has no %s checksum in its record", format.ErrAuth, p.number, k.Algorithm)
+			return objectChecksum{}, invalidPart()
 		}
 		sums[i], lens[i] = p.facts.Checksum.Value, p.facts.PlainSize
 	}

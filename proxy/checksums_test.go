@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/s3seal/s3seal/format"
 )
 
 // The test's own checksums, from the standard library (not the gateway's table).
@@ -287,5 +289,28 @@ func TestInProcessUploadPartCopyChecksum(t *testing.T) {
 	u.upload(last, "SHA256")
 	if c := u.complete(0, nil); c.status != http.StatusOK || !bytes.Contains(c.body, []byte(u.want())) {
 		t.Fatalf("Complete: %d %s, want %s", c.status, c.body, u.want())
+	}
+}
+
+// A part sent with the upload's id altered to another checksum kind (the kind byte is not
+// sealed: the id is the client's) has a record without the upload's checksum: Complete answers
+// InvalidPart, not an internal error.
+func TestInProcessChecksumKindAltered(t *testing.T) {
+	f := newFixture(t)
+	u := f.createChecksumUpload("kind", "CRC32", "FULL_OBJECT")
+	id, err := format.ParseUploadID(u.id)
+	if err != nil || id.Checksum.Algorithm != format.ChecksumCRC32 {
+		t.Fatalf("the upload id: %+v %v", id.Checksum, err)
+	}
+	id.Checksum = format.ChecksumKind{}
+	plain := plaintext(1000, "m")
+	r := f.do(http.MethodPut, fmt.Sprintf("/%s/kind?uploadId=%s&partNumber=1", ipBucket, id.String()), plain, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("UploadPart with the altered id: %d %s", r.status, r.body)
+	}
+	u.parts, u.etags = append(u.parts, plain), append(u.etags, r.header.Get("ETag"))
+	body := fmt.Sprintf("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part></CompleteMultipartUpload>", u.etags[0])
+	if c := f.do(http.MethodPost, u.path(""), []byte(body), nil); c.status != http.StatusBadRequest || c.code != "InvalidPart" {
+		t.Errorf("Complete: %d %s, want 400 InvalidPart", c.status, c.code)
 	}
 }
