@@ -75,7 +75,11 @@ func TestCopyAcrossKeyDomains(t *testing.T) {
 	if _, _, err := specdecode.DecryptSingle(okDst, srcStored); err == nil {
 		t.Fatal("the source's stored bytes decrypt under the destination's object key")
 	}
-	if p, _, err := specdecode.DecryptSingle(okDst, dstStored); err != nil || !bytes.Equal(p, plain) {
+	dstAlg, err := specdecode.ChecksumOfMeta(dstMeta["s3seal-ck"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _, err := specdecode.DecryptSingleChecksum(okDst, dstStored, dstAlg); err != nil || !bytes.Equal(p, plain) {
 		t.Fatalf("destination under its own key: %v", err)
 	}
 	// Same KMS key: the stored bytes and the object key are kept, the envelope is new.

@@ -120,8 +120,8 @@ func coreCovering(p, a, b int64) int64 {
 // be 416 InvalidRange; the same range asked of MinIO directly on a plaintext copy must get the
 // same answer (MinIO standing in for S3's range semantics). The stored bytes the gateway reads
 // for a range must be at most the covering segments. Counting rule: the gateway first reads
-// the object's last 32 stored bytes (Range bytes=-32: metadata, stored size and the sealed
-// ETag); that request is allowed exactly those 32 bytes and is counted apart, and every other
+// the object's last 96 stored bytes (Range bytes=-96, the longest trailer: metadata, stored
+// size and the sealed ETag); that request is allowed those 96 bytes and is counted apart, and every other
 // backend response body of the request counts against the covering segments.
 func TestCoreRandomRanges(t *testing.T) {
 	m := testenv.NewMinIO(t)
@@ -186,9 +186,9 @@ func TestCoreRandomRanges(t *testing.T) {
 
 				var data, stat int64
 				for _, b := range proxy.drain(t, path) {
-					if b.Method == http.MethodGet && b.Range == "bytes=-32" {
+					if b.Method == http.MethodGet && b.Range == "bytes=-96" {
 						stat += b.Body()
-						if b.Body() > 32 {
+						if b.Body() > 96 {
 							t.Errorf("%d B, %s: the tail read returned %d bytes", p, r.spec, b.Body())
 						}
 						continue
@@ -202,7 +202,7 @@ func TestCoreRandomRanges(t *testing.T) {
 				if data > cover {
 					t.Errorf("%d B, %s: the gateway read %d stored bytes besides the tail, the covering segments are %d", p, r.spec, data, cover)
 				}
-				if stat > 32 {
+				if stat > 96 {
 					t.Errorf("%d B, %s: %d bytes of tail reads", p, r.spec, stat)
 				}
 				myData, myCover, myStat, n = myData+data, myCover+cover, myStat+stat, n+1

@@ -40,8 +40,13 @@ func TestCoreSpecDecodeGatewayObjects(t *testing.T) {
 				t.Fatalf("PUT through the gateway: %v", err)
 			}
 			stored, meta := storedBytes(t, direct, bucket, key)
-			if int64(len(stored)) != coreStoredSize(int64(n)) {
-				t.Errorf("stored %d bytes, FORMAT.md 3.3 says %d", len(stored), coreStoredSize(int64(n)))
+			// The SDK sends a checksum: the object seals it (FORMAT.md 3.3, s3seal-ck).
+			alg, err := specdecode.ChecksumOfMeta(meta["s3seal-ck"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := coreStoredSize(int64(n)) + int64(specdecode.ChecksumSize(alg)); int64(len(stored)) != want {
+				t.Errorf("stored %d bytes, FORMAT.md 3.3 says %d", len(stored), want)
 			}
 			env := meta[coreMetaEnv]
 			if env == "" {
@@ -60,7 +65,7 @@ func TestCoreSpecDecodeGatewayObjects(t *testing.T) {
 			if gotID != envKeyID || !bytes.Equal(gotWrapped, wrapped) || kind != 0 {
 				t.Errorf("specdecode read key id %q, %d-byte wrapped key, kind %d", gotID, len(gotWrapped), kind)
 			}
-			got, sum, err := specdecode.DecryptSingle(ok, stored)
+			got, sum, _, err := specdecode.DecryptSingleChecksum(ok, stored, alg)
 			if err != nil {
 				t.Fatalf("specdecode.DecryptSingle: %v", err)
 			}
