@@ -13,7 +13,6 @@ import (
 	"github.com/aws/smithy-go"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/s3seal/s3seal/format"
 	"github.com/s3seal/s3seal/internal/testenv"
 )
 
@@ -46,7 +45,7 @@ func TestOpsMetricsMatchWorkload(t *testing.T) {
 			t.Fatalf("PUT %s: %v", key, err)
 		}
 		plainSum += n
-		storedSum += format.EncryptedSize(n)
+		storedSum += storedSizeOf(t, m, bucket, key, n)
 	}
 	for key, want := range objects {
 		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key)})
